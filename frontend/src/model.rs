@@ -1,0 +1,345 @@
+//! Reading an ONNX `ModelProto` into an [`ir::Graph`](hepack_ir::Graph).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use hepack_ir::{Graph, NodeId, Shape};
+use ndarray::ArrayD;
+use onnx_protobuf::tensor_shape_proto::dimension;
+use onnx_protobuf::type_proto;
+use onnx_protobuf::{Message, ModelProto, NodeProto, ValueInfoProto};
+
+use crate::error::FrontendError;
+use crate::ops;
+use crate::tensor::{self, dtype_name, Const};
+
+/// Lowest and highest default-domain opset the frontend reads.
+pub const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
+
+/// How a model declares its batch (first input) dimension.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchDim {
+    /// A symbolic dimension (`dim_param`), e.g. `"batch"`.
+    Symbolic(String),
+    /// A fixed size; hepack still runs any batch size.
+    Fixed(usize),
+    /// Not declared.
+    Unknown,
+}
+
+/// A model read from ONNX.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The graph, verified.
+    pub graph: Graph,
+    /// The default-domain opset the model was exported with.
+    pub opset: i64,
+    /// The name of the data input.
+    pub input_name: String,
+    /// The name of the output.
+    pub output_name: String,
+    /// The batch dimension as declared by the model.
+    pub batch: BatchDim,
+    /// The exporter that wrote the file (`producer_name producer_version`).
+    pub producer: String,
+}
+
+/// What a name in the ONNX graph currently refers to.
+#[derive(Clone, Debug)]
+pub(crate) enum Value {
+    /// A tensor computed from the data input by an IR node.
+    Data(NodeId),
+    /// A constant known at compile time.
+    Const(Const),
+    /// An output hepack does not compute, with the reason.
+    Unavailable(String),
+}
+
+/// Reads ONNX models. Most callers want [`load`]; the builder lets tests bind
+/// graph inputs to constants (the ONNX conformance tests pass weights as inputs).
+#[derive(Debug, Default)]
+pub struct Loader {
+    bound: HashMap<String, Const>,
+}
+
+/// Read the model at `path` (external data files are looked up beside it).
+pub fn load(path: &Path) -> Result<Model, FrontendError> {
+    Loader::default().load(path)
+}
+
+impl Loader {
+    /// Treat the graph input `name` as a constant with this value.
+    pub fn bind(mut self, name: impl Into<String>, value: ArrayD<f64>) -> Self {
+        self.bound.insert(name.into(), Const::Float(value));
+        self
+    }
+
+    /// Read the model at `path`.
+    pub fn load(&self, path: &Path) -> Result<Model, FrontendError> {
+        let bytes = std::fs::read(path).map_err(|source| FrontendError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        self.load_bytes(&bytes, Some(&dir), &path.display().to_string())
+    }
+
+    /// Read a model from bytes. `base_dir` is where external data lives (`None`
+    /// forbids external data); `what` names the source in errors.
+    pub fn load_bytes(
+        &self,
+        bytes: &[u8],
+        base_dir: Option<&Path>,
+        what: &str,
+    ) -> Result<Model, FrontendError> {
+        let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| FrontendError::Decode {
+            what: what.to_string(),
+            detail: e.to_string(),
+        })?;
+        self.convert(&proto, base_dir)
+    }
+
+    fn convert(&self, model: &ModelProto, base_dir: Option<&Path>) -> Result<Model, FrontendError> {
+        let opset = model
+            .opset_import
+            .iter()
+            .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .max()
+            .unwrap_or(0);
+        if !OPSETS.contains(&opset) {
+            return Err(FrontendError::Opset { found: opset });
+        }
+        let g = model
+            .graph
+            .as_ref()
+            .ok_or_else(|| FrontendError::Graph("the model has no graph".into()))?;
+
+        let mut env: HashMap<String, Value> = HashMap::new();
+        for init in &g.initializer {
+            env.insert(
+                init.name.clone(),
+                Value::Const(tensor::decode(init, base_dir)?),
+            );
+        }
+        if !g.sparse_initializer.is_empty() {
+            return Err(FrontendError::Graph(
+                "sparse initializers are not supported".into(),
+            ));
+        }
+        for (name, value) in &self.bound {
+            env.insert(name.clone(), Value::Const(value.clone()));
+        }
+
+        let data_inputs: Vec<&ValueInfoProto> = g
+            .input
+            .iter()
+            .filter(|i| !env.contains_key(&i.name))
+            .collect();
+        let input = match data_inputs.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(FrontendError::Graph(
+                    "the model has no data input (every input has an initializer)".into(),
+                ))
+            }
+            many => {
+                let names: Vec<&str> = many.iter().map(|i| i.name.as_str()).collect();
+                return Err(FrontendError::Graph(format!(
+                    "the model has {} data inputs ({}); hepack compiles models with one input",
+                    many.len(),
+                    names.join(", ")
+                )));
+            }
+        };
+        let (input_shape, batch) = input_shape(input)?;
+        let mut graph = Graph::new(input.name.clone(), input_shape);
+        env.insert(input.name.clone(), Value::Data(graph.input()));
+
+        let mut names = NameSet::default();
+        names.taken.insert(input.name.clone());
+        for node in &g.node {
+            let name = names.unique(node);
+            let outputs = ops::build(&mut graph, node, &name, opset, &env, &batch)?;
+            for (out_name, value) in node.output.iter().zip(outputs) {
+                if !out_name.is_empty() {
+                    env.insert(out_name.clone(), value);
+                }
+            }
+        }
+
+        let output_info = match g.output.as_slice() {
+            [one] => one,
+            [] => return Err(FrontendError::Graph("the model declares no output".into())),
+            many => {
+                return Err(FrontendError::Graph(format!(
+                    "the model has {} outputs; hepack compiles models with one output",
+                    many.len()
+                )))
+            }
+        };
+        let output = match env.get(&output_info.name) {
+            Some(Value::Data(id)) => *id,
+            Some(Value::Const(_)) => {
+                return Err(FrontendError::Graph(format!(
+                    "output '{}' is a constant that does not depend on the input",
+                    output_info.name
+                )))
+            }
+            Some(Value::Unavailable(why)) => {
+                return Err(FrontendError::Graph(format!(
+                    "output '{}': {why}",
+                    output_info.name
+                )))
+            }
+            None => {
+                return Err(FrontendError::Graph(format!(
+                    "output '{}' is not produced by any node",
+                    output_info.name
+                )))
+            }
+        };
+        graph.set_output(output);
+        check_declared_shape(output_info, &graph.node(output).shape)?;
+        check_softmax_last(&graph)?;
+        graph.verify()?;
+
+        Ok(Model {
+            graph,
+            opset,
+            input_name: input.name.clone(),
+            output_name: output_info.name.clone(),
+            batch,
+            producer: format!("{} {}", model.producer_name, model.producer_version)
+                .trim()
+                .to_string(),
+        })
+    }
+}
+
+/// Gives every node a unique layer name: its own, else its first output's.
+#[derive(Default)]
+struct NameSet {
+    taken: HashSet<String>,
+}
+
+impl NameSet {
+    fn unique(&mut self, node: &NodeProto) -> String {
+        let base = if !node.name.is_empty() {
+            node.name.clone()
+        } else if let Some(out) = node.output.first().filter(|o| !o.is_empty()) {
+            out.clone()
+        } else {
+            node.op_type.clone()
+        };
+        let mut name = base.clone();
+        let mut k = 1;
+        while !self.taken.insert(name.clone()) {
+            name = format!("{base}#{k}");
+            k += 1;
+        }
+        name
+    }
+}
+
+fn input_shape(input: &ValueInfoProto) -> Result<(Shape, BatchDim), FrontendError> {
+    let bad = |m: String| FrontendError::Graph(format!("input '{}': {m}", input.name));
+    let Some(type_proto::Value::TensorType(t)) =
+        input.type_.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Err(bad("is not a tensor".into()));
+    };
+    if t.elem_type != 1 && t.elem_type != 11 {
+        return Err(bad(format!(
+            "has element type {}; hepack models take float32 or float64 input",
+            dtype_name(t.elem_type)
+        )));
+    }
+    let dims = t.shape.as_ref().map(|s| s.dim.as_slice()).ok_or_else(|| {
+        bad("has no declared shape; export the model with static non-batch dimensions".into())
+    })?;
+    if dims.len() < 2 {
+        return Err(bad(format!(
+            "has rank {}; hepack needs a batch dimension followed by the sample's dimensions",
+            dims.len()
+        )));
+    }
+    let batch = match &dims[0].value {
+        Some(dimension::Value::DimParam(p)) => BatchDim::Symbolic(p.clone()),
+        Some(dimension::Value::DimValue(v)) if *v > 0 => BatchDim::Fixed(*v as usize),
+        _ => BatchDim::Unknown,
+    };
+    let mut sample = Vec::with_capacity(dims.len() - 1);
+    for (i, d) in dims[1..].iter().enumerate() {
+        match &d.value {
+            Some(dimension::Value::DimValue(v)) if *v > 0 => sample.push(*v as usize),
+            _ => {
+                return Err(bad(format!(
+                    "dimension {} is not a fixed positive size; only the batch dimension may be symbolic",
+                    i + 1
+                )))
+            }
+        }
+    }
+    let shape = Shape::new(sample);
+    if shape
+        .checked_numel()
+        .is_none_or(|n| n > hepack_ir::shape::MAX_ELEMENTS)
+    {
+        return Err(bad(format!("shape {shape} is too large")));
+    }
+    Ok((shape, batch))
+}
+
+/// Compare the inferred output shape with the one the model declares, where it declares one.
+fn check_declared_shape(info: &ValueInfoProto, inferred: &Shape) -> Result<(), FrontendError> {
+    let Some(type_proto::Value::TensorType(t)) = info.type_.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Ok(());
+    };
+    let Some(shape) = t.shape.as_ref() else {
+        return Ok(());
+    };
+    let declared = &shape.dim;
+    let mismatch = declared.len() != inferred.rank() + 1
+        || declared[1..]
+            .iter()
+            .zip(inferred.dims())
+            .any(|(d, &n)| matches!(d.value, Some(dimension::Value::DimValue(v)) if v != n as i64));
+    if mismatch {
+        let shown: Vec<String> = declared
+            .iter()
+            .map(|d| match &d.value {
+                Some(dimension::Value::DimValue(v)) => v.to_string(),
+                Some(dimension::Value::DimParam(p)) => p.clone(),
+                _ => "?".into(),
+            })
+            .collect();
+        return Err(FrontendError::Graph(format!(
+            "output '{}' is declared as [{}] but the graph computes [batch, {inferred}]",
+            info.name,
+            shown.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn check_softmax_last(graph: &Graph) -> Result<(), FrontendError> {
+    for id in graph.topo_order() {
+        let node = graph.node(id);
+        if matches!(node.op, hepack_ir::Op::Softmax(_)) && id != graph.output() {
+            return Err(FrontendError::Node {
+                node: node.name.to_string(),
+                op: "Softmax".into(),
+                message:
+                    "Softmax is supported only as the model's last op (CKKS cannot evaluate it; \
+                          the client applies it after decryption)"
+                        .into(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! `hepack eval`: plaintext inference with the reference interpreter.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use hepack_ir::interp;
+use serde::Serialize;
+
+use crate::npy::{self, Labels};
+
+#[derive(Serialize)]
+struct EvalReport {
+    samples: usize,
+    output_shape: Vec<usize>,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correct: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mse: Option<f64>,
+}
+
+/// Run the model on `input`, report accuracy or MSE against `labels`, write `output`.
+pub fn run(
+    model: &Path,
+    input: &Path,
+    labels: Option<&Path>,
+    output: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let model = super::load_model(model)?;
+    let x = npy::read_floats(input)?;
+    if x.ndim() == 0 || x.shape()[0] == 0 {
+        bail!("{} holds no samples", input.display());
+    }
+    let labels = labels.map(npy::read_labels).transpose()?;
+    let start = Instant::now();
+    let y = interp::run(&model.graph, x.view())
+        .with_context(|| format!("input {}", input.display()))?;
+    let seconds = start.elapsed().as_secs_f64();
+    tracing::info!(samples = x.shape()[0], seconds, "evaluated");
+
+    let samples = x.shape()[0];
+    let mut report = EvalReport {
+        samples,
+        output_shape: y.shape().to_vec(),
+        seconds,
+        accuracy: None,
+        correct: None,
+        mse: None,
+    };
+    match &labels {
+        Some(Labels::Classes(ids)) => {
+            if ids.len() != samples {
+                bail!("{} labels for {samples} samples", ids.len());
+            }
+            let acc = interp::accuracy(&y, ids);
+            report.accuracy = Some(acc);
+            report.correct = Some((acc * samples as f64).round() as usize);
+        }
+        Some(Labels::Values(target)) => {
+            if target.shape() != y.shape() {
+                bail!(
+                    "labels have shape {:?} but the outputs have shape {:?}",
+                    target.shape(),
+                    y.shape()
+                );
+            }
+            report.mse = Some(interp::mean_squared_error(&y, target));
+        }
+        None => {}
+    }
+    if let Some(path) = output {
+        npy::write_f64(path, &y)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "samples: {samples}, output shape: {:?}, {:.3} s",
+            report.output_shape, seconds
+        );
+        if let (Some(acc), Some(correct)) = (report.accuracy, report.correct) {
+            println!("accuracy: {acc:.4} ({correct}/{samples})");
+        }
+        if let Some(mse) = report.mse {
+            println!("mse: {mse:.6}");
+        }
+        if let Some(path) = output {
+            println!("outputs written to {}", path.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Reading and writing `.npy` tensors at the CLI edge.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use ndarray::ArrayD;
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+
+/// Read a float32 or float64 array as f64.
+pub fn read_floats(path: &Path) -> Result<ArrayD<f64>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Ok(a) = ArrayD::<f64>::read_npy(Cursor::new(&bytes)) {
+        return Ok(a);
+    }
+    match ArrayD::<f32>::read_npy(Cursor::new(&bytes)) {
+        Ok(a) => Ok(a.mapv(f64::from)),
+        Err(e) => bail!(
+            "{} is not a float32/float64 .npy array in C order ({e})",
+            path.display()
+        ),
+    }
+}
+
+/// Labels: integer class ids, or floats (reconstruction targets).
+pub enum Labels {
+    /// One class id per sample.
+    Classes(Vec<i64>),
+    /// Expected output values.
+    Values(ArrayD<f64>),
+}
+
+/// Read labels: int64/int32/uint8 class ids, or float32/float64 targets.
+pub fn read_labels(path: &Path) -> Result<Labels> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ids = ArrayD::<i64>::read_npy(Cursor::new(&bytes))
+        .or_else(|_| ArrayD::<i32>::read_npy(Cursor::new(&bytes)).map(|a| a.mapv(i64::from)))
+        .or_else(|_| ArrayD::<u8>::read_npy(Cursor::new(&bytes)).map(|a| a.mapv(i64::from)));
+    if let Ok(ids) = ids {
+        if ids.ndim() != 1 {
+            bail!(
+                "{}: integer labels must be one class id per sample, shape [N], got {:?}",
+                path.display(),
+                ids.shape()
+            );
+        }
+        return Ok(Labels::Classes(ids.iter().copied().collect()));
+    }
+    read_floats(path).map(Labels::Values).with_context(|| {
+        format!(
+            "{}: labels must be integer class ids or floats",
+            path.display()
+        )
+    })
+}
+
+/// Write an f64 array atomically: to a temporary file beside `path`, then rename.
+pub fn write_f64(path: &Path, array: &ArrayD<f64>) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    array
+        .write_npy(&mut tmp)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
