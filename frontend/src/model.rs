@@ -4,7 +4,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use hepack_ir::{Graph, NodeId, Shape};
-use ndarray::ArrayD;
 use onnx_protobuf::tensor_shape_proto::dimension;
 use onnx_protobuf::type_proto;
 use onnx_protobuf::{Message, ModelProto, NodeProto, ValueInfoProto};
@@ -69,9 +68,14 @@ pub fn load(path: &Path) -> Result<Model, FrontendError> {
 
 impl Loader {
     /// Treat the graph input `name` as a constant with this value.
-    pub fn bind(mut self, name: impl Into<String>, value: ArrayD<f64>) -> Self {
-        self.bound.insert(name.into(), Const::Float(value));
+    pub fn bind(mut self, name: impl Into<String>, value: Const) -> Self {
+        self.bound.insert(name.into(), value);
         self
+    }
+
+    /// Read a model from an already decoded message (`base_dir` as in [`Loader::load_bytes`]).
+    pub fn load_proto(&self, model: &ModelProto, base_dir: Option<&Path>) -> Result<Model, FrontendError> {
+        self.convert(model, base_dir)
     }
 
     /// Read the model at `path`.
@@ -261,11 +265,8 @@ fn input_shape(input: &ValueInfoProto) -> Result<(Shape, BatchDim), FrontendErro
     let dims = t.shape.as_ref().map(|s| s.dim.as_slice()).ok_or_else(|| {
         bad("has no declared shape; export the model with static non-batch dimensions".into())
     })?;
-    if dims.len() < 2 {
-        return Err(bad(format!(
-            "has rank {}; hepack needs a batch dimension followed by the sample's dimensions",
-            dims.len()
-        )));
+    if dims.is_empty() {
+        return Err(bad("is a scalar; hepack needs a batch dimension first".into()));
     }
     let batch = match &dims[0].value {
         Some(dimension::Value::DimParam(p)) => BatchDim::Symbolic(p.clone()),
