@@ -119,7 +119,9 @@ fn compare(got: &ArrayD<f64>, expected: &ArrayD<f64>) -> Outcome {
         ));
     }
     for (i, (&g, &e)) in got.iter().zip(expected.iter()).enumerate() {
-        if !((g - e).abs() <= RTOL * e.abs() + ATOL) {
+        // Exact equality covers infinities; NaN is expected only where ONNX has NaN.
+        let close = g == e || (e.is_nan() && g.is_nan()) || (g - e).abs() <= RTOL * e.abs() + ATOL;
+        if !close {
             return Outcome::Mismatch(format!("element {i}: {g} vs expected {e}"));
         }
     }
@@ -207,16 +209,36 @@ fn interpreter_matches_onnx_backend_test_data() {
     }
     if std::env::var_os("HEPACK_WRITE_CASES").is_some() {
         let list: String = passed.iter().map(|c| format!("{c}\n")).collect();
-        std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_node_cases.txt"), list).unwrap();
+        std::fs::write(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_node_cases.txt"),
+            list,
+        )
+        .unwrap();
     }
 
-    assert!(mismatches.is_empty(), "cases that load but compute the wrong values:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "cases that load but compute the wrong values:\n{}",
+        mismatches.join("\n")
+    );
 
-    let listed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_node_cases.txt"))
-        .expect("tests/onnx_node_cases.txt");
-    let missing: Vec<&str> = listed.lines().filter(|c| !c.is_empty() && !passed.contains(*c)).collect();
-    assert!(missing.is_empty(), "listed cases that no longer pass:\n{}", missing.join("\n"));
-    let unlisted: Vec<&String> = passed.iter().filter(|c| !listed.lines().any(|l| l == c.as_str())).collect();
+    let listed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_node_cases.txt"),
+    )
+    .expect("tests/onnx_node_cases.txt");
+    let missing: Vec<&str> = listed
+        .lines()
+        .filter(|c| !c.is_empty() && !passed.contains(*c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "listed cases that no longer pass:\n{}",
+        missing.join("\n")
+    );
+    let unlisted: Vec<&String> = passed
+        .iter()
+        .filter(|c| !listed.lines().any(|l| l == c.as_str()))
+        .collect();
     assert!(
         unlisted.is_empty(),
         "cases now pass but are not listed (rerun with HEPACK_WRITE_CASES=1): {unlisted:?}"
@@ -225,10 +247,37 @@ fn interpreter_matches_onnx_backend_test_data() {
     // Pow is absent: ONNX has no node test with the exponent 2, the only one hepack
     // accepts; `tests/frontend.rs` checks it instead.
     let required = [
-        "AveragePool", "BatchNormalization", "Conv", "Div", "Dropout", "Flatten", "Gemm",
-        "GlobalAveragePool", "Identity", "LeakyRelu", "MatMul", "MaxPool", "Mul", "Relu",
-        "Reshape", "Sigmoid", "Softmax", "Softplus", "Sub", "Tanh", "Transpose", "Add", "Constant",
+        "AveragePool",
+        "BatchNormalization",
+        "Conv",
+        "Div",
+        "Dropout",
+        "Flatten",
+        "Gemm",
+        "GlobalAveragePool",
+        "Identity",
+        "LeakyRelu",
+        "MatMul",
+        "MaxPool",
+        "Mul",
+        "Relu",
+        "Reshape",
+        "Sigmoid",
+        "Softmax",
+        "Softplus",
+        "Sub",
+        "Tanh",
+        "Transpose",
+        "Add",
+        "Constant",
     ];
-    let uncovered: Vec<&str> = required.iter().copied().filter(|op| !passing_ops.contains(*op)).collect();
-    assert!(uncovered.is_empty(), "supported ops with no passing conformance case: {uncovered:?}");
+    let uncovered: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|op| !passing_ops.contains(*op))
+        .collect();
+    assert!(
+        uncovered.is_empty(),
+        "supported ops with no passing conformance case: {uncovered:?}"
+    );
 }

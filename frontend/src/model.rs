@@ -74,7 +74,11 @@ impl Loader {
     }
 
     /// Read a model from an already decoded message (`base_dir` as in [`Loader::load_bytes`]).
-    pub fn load_proto(&self, model: &ModelProto, base_dir: Option<&Path>) -> Result<Model, FrontendError> {
+    pub fn load_proto(
+        &self,
+        model: &ModelProto,
+        base_dir: Option<&Path>,
+    ) -> Result<Model, FrontendError> {
         self.convert(model, base_dir)
     }
 
@@ -266,7 +270,9 @@ fn input_shape(input: &ValueInfoProto) -> Result<(Shape, BatchDim), FrontendErro
         bad("has no declared shape; export the model with static non-batch dimensions".into())
     })?;
     if dims.is_empty() {
-        return Err(bad("is a scalar; hepack needs a batch dimension first".into()));
+        return Err(bad(
+            "is a scalar; hepack needs a batch dimension first".into()
+        ));
     }
     let batch = match &dims[0].value {
         Some(dimension::Value::DimParam(p)) => BatchDim::Symbolic(p.clone()),

@@ -585,16 +585,17 @@ impl Ctx<'_> {
             ])?;
         }
         let x = self.data(0)?;
-        let kernel =
-            match self.ints("kernel_shape")? {
-                Some(k) if k.len() == 2 && k.iter().all(|&v| (1..=1 << 20).contains(&v)) => {
-                    [k[0] as usize, k[1] as usize]
-                }
-                Some(k) => return Err(self.err(format!(
+        let kernel = match self.ints("kernel_shape")? {
+            Some(k) if k.len() == 2 && k.iter().all(|&v| (1..=1 << 20).contains(&v)) => {
+                [k[0] as usize, k[1] as usize]
+            }
+            Some(k) => {
+                return Err(self.err(format!(
                     "kernel_shape {k:?} must be two positive sizes (only 2-D pooling is supported)"
-                ))),
-                None => return Err(self.err("kernel_shape is required")),
-            };
+                )))
+            }
+            None => return Err(self.err("kernel_shape is required")),
+        };
         let strides = self.pair("strides", 1)?;
         let dilations = self.pair("dilations", 1)?;
         let input = self.spatial_input(graph, x)?;

@@ -172,7 +172,7 @@ impl Graph {
 
     /// All nodes in a topological order that is deterministic (ties broken by id).
     pub fn topo_order(&self) -> Vec<NodeId> {
-        let mut indegree: Vec<usize> = vec![0; (&self.g).node_bound()];
+        let mut indegree: Vec<usize> = vec![0; self.g.node_bound()];
         for e in (&self.g).edge_references() {
             indegree[e.target().index()] += 1;
         }

@@ -1,0 +1,224 @@
+//! The example models: hepack's interpreter reproduces the metrics PyTorch
+//! recorded when `examples/train.py` trained them, and `hepack inspect` reports
+//! the MOFHEI LeNet's multiply-accumulates.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hepack_frontend::load;
+use hepack_ir::{interp, Summary};
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn mnist(file: &str) -> PathBuf {
+    let cache = std::env::var_os("HEPACK_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".cache/hepack"));
+    let path = cache.join("mnist").join(file);
+    assert!(
+        path.exists(),
+        "{} missing: run `python3 scripts/fetch_data.py`",
+        path.display()
+    );
+    path
+}
+
+fn metrics() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/models/metrics.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn read_f32(path: &Path) -> ArrayD<f64> {
+    ArrayD::<f32>::read_npy(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .mapv(f64::from)
+}
+
+#[test]
+fn interpreter_reproduces_recorded_pytorch_metrics() {
+    let metrics = metrics();
+    for name in ["lenet5", "mlp", "ae1", "ae2", "ae3"] {
+        let m = &metrics[name];
+        let model = load(&root().join(format!("examples/models/{name}.onnx"))).unwrap();
+        let x = read_f32(&mnist(m["input"].as_str().unwrap()));
+        let y = interp::run(&model.graph, x.view()).unwrap();
+        match m["task"].as_str().unwrap() {
+            "classification" => {
+                let labels = ArrayD::<i64>::read_npy(
+                    std::fs::File::open(mnist(m["labels"].as_str().unwrap())).unwrap(),
+                )
+                .unwrap();
+                let labels: Vec<i64> = labels.iter().copied().collect();
+                let correct = (interp::accuracy(&y, &labels) * labels.len() as f64).round() as u64;
+                assert_eq!(
+                    correct,
+                    m["torch_correct"].as_u64().unwrap(),
+                    "{name}: correct test predictions"
+                );
+            }
+            _ => {
+                let mse = interp::mean_squared_error(&y, &x);
+                let torch = m["torch_mse"].as_f64().unwrap();
+                // PyTorch computed in float32; the interpreter in f64.
+                assert!(
+                    (mse - torch).abs() <= 1e-5 * torch,
+                    "{name}: mse {mse} vs PyTorch {torch}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lenet_linear_layer_macs_match_mofhei() {
+    let model = load(&root().join("examples/models/lenet5.onnx")).unwrap();
+    let summary = Summary::of(&model.graph);
+    let macs: Vec<u64> = summary
+        .layers
+        .iter()
+        .filter(|l| l.macs > 0)
+        .map(|l| l.macs)
+        .collect();
+    assert_eq!(macs, [117_600, 240_000, 48_000, 10_080, 840]);
+}
+
+fn hepack(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hepack"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn cli_inspect_json_lists_the_linear_layers() {
+    let (ok, stdout, stderr) = hepack(&["inspect", "examples/models/lenet5.onnx", "--json"]);
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let linear: Vec<(String, u64)> = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["op"] == "conv" || l["op"] == "dense")
+        .map(|l| {
+            (
+                l["op"].as_str().unwrap().to_string(),
+                l["macs"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = [
+        ("conv", 117_600),
+        ("conv", 240_000),
+        ("conv", 48_000),
+        ("dense", 10_080),
+        ("dense", 840),
+    ]
+    .iter()
+    .map(|(o, m)| (o.to_string(), *m))
+    .collect();
+    assert_eq!(linear, expected);
+    assert_eq!(report["total_macs"], 416_520);
+    assert_eq!(report["input"]["shape"], serde_json::json!([1, 28, 28]));
+}
+
+#[test]
+fn cli_inspect_table_snapshot() {
+    let (ok, stdout, stderr) = hepack(&["inspect", "examples/models/lenet5.onnx"]);
+    assert!(ok, "{stderr}");
+    insta::assert_snapshot!("lenet5_inspect", stdout);
+}
+
+#[test]
+fn cli_eval_prints_accuracy_and_writes_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("y.npy");
+    let x = mnist("mnist_test_x.npy");
+    let y = mnist("mnist_test_y.npy");
+    let (ok, stdout, stderr) = hepack(&[
+        "eval",
+        "examples/models/lenet5.onnx",
+        "--input",
+        x.to_str().unwrap(),
+        "--labels",
+        y.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["correct"], metrics()["lenet5"]["torch_correct"]);
+    let written = ArrayD::<f64>::read_npy(std::fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!(written.shape(), [1000, 10]);
+}
+
+#[test]
+fn cli_eval_reports_mse_for_float_labels() {
+    let x = mnist("mnist_test_x_flat.npy");
+    let (ok, stdout, stderr) = hepack(&[
+        "eval",
+        "examples/models/ae1.onnx",
+        "--input",
+        x.to_str().unwrap(),
+        "--labels",
+        x.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("mse: 0.0246"), "{stdout}");
+}
+
+#[test]
+fn cli_bad_input_fails_cleanly_without_writing_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("y.npy");
+    // LeNet wants [N, 1, 28, 28]; the flat MNIST file is [N, 784].
+    let x = mnist("mnist_test_x_flat.npy");
+    let (ok, _, stderr) = hepack(&[
+        "eval",
+        "examples/models/lenet5.onnx",
+        "--input",
+        x.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("expects [batch, 1x28x28]"), "{stderr}");
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file left behind"
+    );
+
+    let bogus = dir.path().join("bogus.onnx");
+    std::fs::write(&bogus, b"definitely not a protobuf").unwrap();
+    let (ok, _, stderr) = hepack(&["inspect", bogus.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.starts_with("error: cannot load model"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn cli_dump_dot_is_graphviz() {
+    let (ok, stdout, stderr) = hepack(&["dump", "examples/models/mlp.onnx", "--dot"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("digraph hepack {") && stdout.trim_end().ends_with('}'));
+    assert_eq!(
+        stdout.matches(" -> ").count(),
+        4,
+        "mlp is a chain of 5 nodes:\n{stdout}"
+    );
+}
