@@ -126,6 +126,12 @@ impl Loader {
             .as_ref()
             .ok_or_else(|| FrontendError::Graph("the model has no graph".into()))?;
 
+        tracing::debug!(
+            opset,
+            nodes = g.node.len(),
+            initializers = g.initializer.len(),
+            "reading ONNX graph"
+        );
         let mut env: HashMap<String, Value> = HashMap::new();
         for init in &g.initializer {
             env.insert(

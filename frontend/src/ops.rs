@@ -684,26 +684,22 @@ impl Ctx<'_> {
     }
 
     fn reshape(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
-        self.allow(&["allowzero", "shape"])?;
+        self.allow(&["allowzero"])?;
         let x = self.data(0)?;
         let sample = self.shape_of(graph, x);
-        let target: Vec<i64> = if self.opset < 5 {
-            self.ints("shape")?.unwrap_or_default()
-        } else {
-            match self.input(1)? {
-                Some(Value::Const(c)) => c
-                    .as_int()
-                    .ok_or_else(|| self.err("the shape must be an int64 tensor"))?
-                    .iter()
-                    .copied()
-                    .collect(),
-                Some(Value::Data(_)) => {
-                    return Err(self.err(
-                        "the target shape is computed at run time (e.g. x.view(x.size(0), -1)); use nn.Flatten or a constant shape",
-                    ))
-                }
-                _ => return Err(self.err("the target shape (input 1) is missing")),
+        let target: Vec<i64> = match self.input(1)? {
+            Some(Value::Const(c)) => c
+                .as_int()
+                .ok_or_else(|| self.err("the shape must be an int64 tensor"))?
+                .iter()
+                .copied()
+                .collect(),
+            Some(Value::Data(_)) => {
+                return Err(self.err(
+                    "the target shape is computed at run time (e.g. x.view(x.size(0), -1)); use nn.Flatten or a constant shape",
+                ))
             }
+            _ => return Err(self.err("the target shape (input 1) is missing")),
         };
         let allowzero = self.int("allowzero")?.unwrap_or(0) != 0;
         let shape = self.resolve_reshape(&target, &sample, allowzero)?;
