@@ -228,7 +228,7 @@ fn pow_two_is_square() {
     }
 
     // Any other exponent is refused.
-    g_set_exponent(&mut m, 3.0);
+    set_exponent(&mut m, 3.0);
     std::fs::write(&path, m.write_to_bytes().unwrap()).unwrap();
     assert!(load(&path)
         .unwrap_err()
@@ -236,7 +236,7 @@ fn pow_two_is_square() {
         .contains("only the constant exponent 2"));
 }
 
-fn g_set_exponent(m: &mut ModelProto, e: f32) {
+fn set_exponent(m: &mut ModelProto, e: f32) {
     let g = m.graph.as_mut().unwrap();
     g.initializer
         .iter_mut()

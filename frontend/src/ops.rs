@@ -655,14 +655,20 @@ impl Ctx<'_> {
             .with_unavailable_extras(first, "(a training statistic) is not computed at inference"))
     }
 
-    /// Normalise an axis of the full (batch-first) tensor and check it is not the batch.
-    fn sample_axis(&self, axis: i64, full_rank: usize, what: &str) -> Result<usize, FrontendError> {
+    /// Normalise an axis of the full (batch-first) tensor and check it is not the
+    /// batch. `past_end` admits `axis == rank`, which Flatten allows.
+    fn sample_axis(
+        &self,
+        axis: i64,
+        full_rank: usize,
+        past_end: bool,
+    ) -> Result<usize, FrontendError> {
         let a = if axis < 0 {
             axis + full_rank as i64
         } else {
             axis
         };
-        if a <= 0 || a >= full_rank as i64 + i64::from(what == "Flatten") {
+        if a <= 0 || a >= full_rank as i64 + i64::from(past_end) {
             return Err(self.err(format!(
                 "axis {axis} is the batch axis or out of range for a rank-{full_rank} tensor"
             )));
@@ -675,7 +681,7 @@ impl Ctx<'_> {
         let x = self.data(0)?;
         let full_rank = self.shape_of(graph, x).rank() + 1;
         let axis = self.int("axis")?.unwrap_or(1);
-        if self.sample_axis(axis, full_rank, "Flatten")? != 0 {
+        if self.sample_axis(axis, full_rank, true)? != 0 {
             return Err(self.err(format!(
                 "axis {axis} would fold sample dimensions into the batch; only axis = 1 is supported"
             )));
@@ -791,7 +797,7 @@ impl Ctx<'_> {
         let full_rank = self.shape_of(graph, x).rank() + 1;
         let legacy = self.opset < 13;
         let axis = self.int("axis")?.unwrap_or(if legacy { 1 } else { -1 });
-        let axis = self.sample_axis(axis, full_rank, "Softmax")?;
+        let axis = self.sample_axis(axis, full_rank, false)?;
         self.add(
             graph,
             Op::Softmax(Softmax {
