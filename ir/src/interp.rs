@@ -291,10 +291,10 @@ fn softmax(s: &Softmax, x: ArrayD<f64>) -> ArrayD<f64> {
     }
 }
 
-/// Fraction of samples whose highest-scoring class equals the label.
+/// Number of samples whose highest-scoring class equals the label.
 ///
 /// `scores` is `[B, classes]` (or `[B, ..]`, flattened per sample).
-pub fn accuracy(scores: &ArrayD<f64>, labels: &[i64]) -> f64 {
+pub fn count_correct(scores: &ArrayD<f64>, labels: &[i64]) -> usize {
     let b = scores.shape()[0];
     let per = scores.len() / b.max(1);
     let flat = scores
@@ -302,12 +302,10 @@ pub fn accuracy(scores: &ArrayD<f64>, labels: &[i64]) -> f64 {
         .into_owned()
         .into_shape_with_order((b, per))
         .expect("same element count");
-    let correct = flat
-        .outer_iter()
+    flat.outer_iter()
         .zip(labels)
         .filter(|(row, &label)| argmax(row.iter().copied()) == Some(label as usize))
-        .count();
-    correct as f64 / b.max(1) as f64
+        .count()
 }
 
 fn argmax(values: impl Iterator<Item = f64>) -> Option<usize> {

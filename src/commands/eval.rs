@@ -56,9 +56,9 @@ pub fn run(
             if ids.len() != samples {
                 bail!("{} labels for {samples} samples", ids.len());
             }
-            let acc = interp::accuracy(&y, ids);
-            report.accuracy = Some(acc);
-            report.correct = Some((acc * samples as f64).round() as usize);
+            let correct = interp::count_correct(&y, ids);
+            report.accuracy = Some(correct as f64 / samples as f64);
+            report.correct = Some(correct);
         }
         Some(Labels::Values(target)) => {
             if target.shape() != y.shape() {
