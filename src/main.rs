@@ -2,11 +2,13 @@
 
 mod commands;
 mod npy;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use commands::passes::PassArgs;
 
 #[derive(Parser)]
 #[command(
@@ -16,8 +18,9 @@ use clap::{Parser, Subcommand};
     long_about = "hepack reads a trained ONNX model, makes it HE-friendly and cheap \
 (polynomial activations, packing-aware pruning, dead-ciphertext elimination) and \
 compiles it into a CKKS program that runs on encrypted data.\n\n\
-Today it reads and checks models (inspect, dump) and runs them in plaintext with \
-its reference interpreter (eval), the oracle every later stage is tested against."
+Today it reads and checks models (inspect, dump), makes them HE-friendly with a \
+pipeline of passes (compile, export), and runs them in plaintext with its reference \
+interpreter (eval), the oracle every stage is tested against."
 )]
 struct Cli {
     /// Log more (-v: info, -vv: debug). RUST_LOG overrides this.
@@ -63,6 +66,40 @@ enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Passes to run before evaluating (none by default), e.g. `--passes he-friendly`.
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// Run the pass pipeline (default: he-friendly) and report what changed.
+    ///
+    /// Example: hepack compile lenet5.onnx --act poly:2 --calib mnist_train_x.npy
+    /// --emit-ir lenet5.he.txt
+    Compile {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Write the resulting IR (text form, as `hepack dump` prints it) here.
+        #[arg(long, value_name = "OUT.txt")]
+        emit_ir: Option<PathBuf>,
+        /// Print the pass reports as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        passes: PassArgs,
+    },
+    /// Run the pass pipeline (default: he-friendly) and write the result as ONNX
+    /// (standard ops only), to check it in onnxruntime or PyTorch.
+    Export {
+        /// The ONNX model.
+        model: PathBuf,
+        /// The ONNX file to write.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Write float64 tensors (exact round trip through hepack) instead of
+        /// float32 (what onnxruntime and PyTorch run everywhere).
+        #[arg(long)]
+        f64: bool,
+        #[command(flatten)]
+        passes: PassArgs,
     },
 }
 
@@ -78,7 +115,34 @@ fn main() -> ExitCode {
             labels,
             output,
             json,
-        } => commands::eval::run(&model, &input, labels.as_deref(), output.as_deref(), json),
+            passes,
+        } => commands::eval::run(
+            &model,
+            &input,
+            labels.as_deref(),
+            output.as_deref(),
+            json,
+            &passes,
+        ),
+        Command::Compile {
+            model,
+            emit_ir,
+            json,
+            passes,
+        } => commands::compile::run(&model, &passes, emit_ir.as_deref(), json),
+        Command::Export {
+            model,
+            output,
+            f64,
+            passes,
+        } => {
+            let dtype = if f64 {
+                hepack_frontend::ExportType::F64
+            } else {
+                hepack_frontend::ExportType::F32
+            };
+            commands::export::run(&model, &passes, &output, dtype)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

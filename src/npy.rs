@@ -54,18 +54,11 @@ pub fn read_labels(path: &Path) -> Result<Labels> {
     })
 }
 
-/// Write an f64 array atomically: to a temporary file beside `path`, then rename.
+/// Write an f64 array atomically (temporary file, then rename).
 pub fn write_f64(path: &Path, array: &ArrayD<f64>) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    let mut bytes = Vec::new();
     array
-        .write_npy(&mut tmp)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+        .write_npy(&mut bytes)
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    crate::output::write_atomic(path, &bytes)
 }

@@ -2,6 +2,7 @@
 //!
 //! Supports default-domain opsets 7 to 21, initializers, `Constant` nodes,
 //! external-data tensors beside the model file and a symbolic batch dimension.
+//! [`to_onnx`] writes a (rewritten) graph back to ONNX with standard ops.
 //! Every op and attribute is validated; anything hepack cannot compile is
 //! rejected with an error naming the node and what to change, never a panic.
 //!
@@ -12,9 +13,11 @@
 //! ```
 
 mod error;
+pub mod export;
 mod model;
 mod ops;
 pub mod tensor;
 
 pub use error::{FrontendError, SUPPORTED_OPS};
+pub use export::{to_onnx, ExportType};
 pub use model::{load, BatchDim, Loader, Model, OPSETS};

@@ -217,6 +217,9 @@ impl Loader {
             }
         };
         graph.set_output(output);
+        // Element-wise products of the data with itself are merged into one
+        // polynomial node; the partial terms they were built from are now unused.
+        graph.remove_dead();
         check_declared_shape(output_info, &graph.node(output).shape)?;
         check_softmax_last(&graph)?;
         graph.verify()?;

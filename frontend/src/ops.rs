@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use hepack_ir::{
-    Activation, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Pool, Shape, Softmax,
+    Activation, Polynomial, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Pool, Shape, Softmax,
 };
 use ndarray::{Array1, Array2, ArrayD, Axis, Ix1, Ix2, Ix4};
 use onnx_protobuf::attribute_proto::AttributeType;
@@ -544,9 +544,29 @@ impl Ctx<'_> {
                     _ => Err(self.err("dividing by the data is not a polynomial and cannot be compiled; only x / constant is supported")),
                 }
             }
-            (Some(Value::Data(_)), Some(Value::Data(_))) => Err(self.err(format!(
-                "{op} of two data tensors is not supported; one operand must be a constant"
-            ))),
+            (Some(Value::Data(a)), Some(Value::Data(b))) => {
+                // Two polynomials of the same tensor combine into one polynomial
+                // (how an exported x² + x or a Horner-form activation reads).
+                let ((base_a, pa), (base_b, pb)) = (as_polynomial(graph, *a), as_polynomial(graph, *b));
+                if base_a != base_b || op == "Div" {
+                    return Err(self.err(format!(
+                        "{op} of two data tensors is supported only when both are polynomials of the same tensor (x·x, x + x², …); one operand must otherwise be a constant"
+                    )));
+                }
+                let coeffs = match op {
+                    "Add" => poly_add(&pa, &pb, 1.0),
+                    "Sub" => poly_add(&pa, &pb, -1.0),
+                    _ => poly_mul(&pa, &pb),
+                };
+                if coeffs.len() > MAX_POLY_TERMS {
+                    return Err(self.err(format!(
+                        "the polynomial reaches degree {}, above the {} hepack supports",
+                        coeffs.len() - 1,
+                        MAX_POLY_TERMS - 1
+                    )));
+                }
+                self.add(graph, Op::Polynomial(Polynomial::new(coeffs)), base_a)
+            }
             _ => Err(self.err("needs two inputs")),
         }
     }
@@ -807,4 +827,54 @@ impl Ctx<'_> {
             x,
         )
     }
+}
+
+/// Most coefficients of a polynomial built from element-wise products.
+const MAX_POLY_TERMS: usize = 64;
+
+/// `id` as a polynomial of an earlier tensor: walks back through scalar scalings,
+/// scalar shifts, squares and polynomials. A tensor that is none of these is the
+/// polynomial `x` of itself.
+fn as_polynomial(graph: &Graph, id: NodeId) -> (NodeId, Vec<f64>) {
+    let scalar = |c: &ndarray::ArrayD<f64>| (c.len() == 1).then(|| c.iter().copied().next()).flatten();
+    let outer: Vec<f64> = match &graph.node(id).op {
+        Op::AddConst(c) => match scalar(c) {
+            Some(v) => vec![v, 1.0],
+            None => return (id, vec![0.0, 1.0]),
+        },
+        Op::MulConst(c) => match scalar(c) {
+            Some(v) => vec![0.0, v],
+            None => return (id, vec![0.0, 1.0]),
+        },
+        Op::Activation(Activation::Square) => vec![0.0, 0.0, 1.0],
+        Op::Polynomial(p) => p.coeffs.clone(),
+        _ => return (id, vec![0.0, 1.0]),
+    };
+    let (base, inner) = as_polynomial(graph, graph.operands(id)[0]);
+    // outer(inner(x)) by Horner's rule on polynomials.
+    let composed = outer.iter().rev().fold(vec![0.0], |acc, &c| {
+        let mut next = poly_mul(&acc, &inner);
+        next[0] += c;
+        next
+    });
+    if composed.len() > MAX_POLY_TERMS {
+        return (id, vec![0.0, 1.0]);
+    }
+    (base, composed)
+}
+
+fn poly_add(a: &[f64], b: &[f64], sign: f64) -> Vec<f64> {
+    (0..a.len().max(b.len()))
+        .map(|i| a.get(i).copied().unwrap_or(0.0) + sign * b.get(i).copied().unwrap_or(0.0))
+        .collect()
+}
+
+fn poly_mul(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; a.len() + b.len() - 1];
+    for (i, &x) in a.iter().enumerate() {
+        for (j, &y) in b.iter().enumerate() {
+            out[i + j] += x * y;
+        }
+    }
+    out
 }

@@ -160,6 +160,177 @@ impl Graph {
         users
     }
 
+    /// The only user of `id`, if it has exactly one and is not the graph's output.
+    pub fn single_user(&self, id: NodeId) -> Option<NodeId> {
+        match self.users(id).as_slice() {
+            [u] if id != self.output => Some(*u),
+            _ => None,
+        }
+    }
+
+    /// A layer name not yet used in the graph: `base`, else `base.1`, `base.2`, ….
+    pub fn fresh_name(&self, base: &str) -> String {
+        let taken: HashSet<&str> = self.g.node_weights().map(|n| n.name.as_str()).collect();
+        if !taken.contains(base) {
+            return base.to_string();
+        }
+        (1..)
+            .map(|i| format!("{base}.{i}"))
+            .find(|n| !taken.contains(n.as_str()))
+            .expect("some suffix is free")
+    }
+
+    /// Remove a one-operand node, connecting its users (and the output role) to
+    /// its operand. Shapes are re-inferred; an error leaves the graph unusable, so
+    /// passes only bypass nodes that do not change their operand's shape.
+    pub fn bypass(&mut self, id: NodeId) -> Result<(), IrError> {
+        let operand = match self.operands(id).as_slice() {
+            [o] => *o,
+            _ => {
+                return Err(IrError::Malformed(format!(
+                    "cannot bypass '{}': it does not have exactly one operand",
+                    self.node(id).name
+                )))
+            }
+        };
+        self.move_users(id, operand);
+        self.g.remove_node(id.0);
+        self.refresh_shapes()
+    }
+
+    /// Add a node computing `op` on `id` and make every other consumer of `id`
+    /// (and the output role) consume the new node instead.
+    pub fn insert_after(
+        &mut self,
+        id: NodeId,
+        name: impl Into<String>,
+        op: Op,
+    ) -> Result<NodeId, IrError> {
+        let users = self.users(id);
+        let was_output = self.output == id;
+        let new = self.add(name, op, &[id])?;
+        for user in users {
+            self.move_edges(id, user, new);
+        }
+        if was_output {
+            self.output = new;
+        }
+        self.refresh_shapes()?;
+        Ok(new)
+    }
+
+    /// Replace a one-operand node by a chain of new nodes (the first consumes its
+    /// operand, the last takes over its users and output role). Returns the new
+    /// nodes. The chain may reuse the replaced node's name.
+    pub fn replace_with_chain(
+        &mut self,
+        id: NodeId,
+        chain: Vec<(String, Op)>,
+    ) -> Result<Vec<NodeId>, IrError> {
+        let mut prev = match self.operands(id).as_slice() {
+            [o] => *o,
+            _ => {
+                return Err(IrError::Malformed(format!(
+                    "cannot replace '{}': it does not have exactly one operand",
+                    self.node(id).name
+                )))
+            }
+        };
+        if chain.is_empty() {
+            return Err(IrError::Malformed("a replacement chain cannot be empty".into()));
+        }
+        let mut added = Vec::with_capacity(chain.len());
+        for (name, op) in chain {
+            match self.add(name, op, &[prev]) {
+                Ok(n) => {
+                    added.push(n);
+                    prev = n;
+                }
+                Err(e) => {
+                    for n in added {
+                        self.g.remove_node(n.0);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        self.move_users(id, prev);
+        self.g.remove_node(id.0);
+        self.refresh_shapes()?;
+        Ok(added)
+    }
+
+    /// Replace a node's op and re-infer the shapes of it and everything downstream.
+    pub fn replace_op(&mut self, id: NodeId, op: Op) -> Result<(), IrError> {
+        self.g[id.0].op = op;
+        self.refresh_shapes()
+    }
+
+    /// Remove every node the output does not depend on (the input always stays).
+    /// Returns how many were removed.
+    pub fn remove_dead(&mut self) -> usize {
+        let mut live = HashSet::from([self.output, self.input]);
+        let mut stack = vec![self.output];
+        while let Some(n) = stack.pop() {
+            for o in self.operands(n) {
+                if live.insert(o) {
+                    stack.push(o);
+                }
+            }
+        }
+        let dead: Vec<NodeIndex> = self
+            .g
+            .node_indices()
+            .filter(|&n| !live.contains(&NodeId(n)))
+            .collect();
+        for &n in &dead {
+            self.g.remove_node(n);
+        }
+        dead.len()
+    }
+
+    /// Re-infer every node's shape in topological order (after ops were edited).
+    pub fn refresh_shapes(&mut self) -> Result<(), IrError> {
+        for id in self.topo_order() {
+            if matches!(self.g[id.0].op, Op::Input) {
+                continue;
+            }
+            let operands = self.operands(id);
+            let shapes: Vec<&Shape> = operands.iter().map(|&o| &self.g[o.0].shape).collect();
+            let node = &self.g[id.0];
+            let shape = node.op.infer_shape(&shapes).map_err(|message| IrError::Shape {
+                layer: node.name.to_string(),
+                op: node.op.name(),
+                message,
+            })?;
+            self.g[id.0].shape = shape;
+        }
+        Ok(())
+    }
+
+    /// Make every consumer of `from` (and the output role) consume `to` instead.
+    fn move_users(&mut self, from: NodeId, to: NodeId) {
+        for user in self.users(from) {
+            self.move_edges(from, user, to);
+        }
+        if self.output == from {
+            self.output = to;
+        }
+    }
+
+    /// Re-point the edges `from → user` to start at `to`, keeping operand positions.
+    fn move_edges(&mut self, from: NodeId, user: NodeId, to: NodeId) {
+        let edges: Vec<_> = self
+            .g
+            .edges_connecting(from.0, user.0)
+            .map(|e| (e.id(), *e.weight()))
+            .collect();
+        for (edge, pos) in edges {
+            self.g.remove_edge(edge);
+            self.g.add_edge(to.0, user.0, pos);
+        }
+    }
+
     /// Number of nodes.
     pub fn len(&self) -> usize {
         self.g.node_count()

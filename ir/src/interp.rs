@@ -9,28 +9,44 @@ use rayon::prelude::*;
 
 use crate::error::IrError;
 use crate::graph::{Graph, NodeId};
-use crate::op::{Activation, AvgPool, Conv, Op, Pool, Softmax};
+use crate::op::{Activation, AvgPool, Conv, Op, Patches, Pool, Softmax};
 
 /// Run the graph on a batch, in parallel over the samples.
 pub fn run(graph: &Graph, input: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>, IrError> {
+    Ok(run_with_taps(graph, input, &[])?.0)
+}
+
+/// Run the graph on a batch and also return the values of the `taps` nodes (each
+/// `[B, ...node shape]`, in the order given). Calibration uses this to see the
+/// inputs of every activation; memory grows with the tapped tensors.
+pub fn run_with_taps(
+    graph: &Graph,
+    input: ArrayViewD<'_, f64>,
+    taps: &[NodeId],
+) -> Result<(ArrayD<f64>, Vec<ArrayD<f64>>), IrError> {
     check_input(graph, &input)?;
     let batch = input.shape()[0];
     let threads = rayon::current_num_threads().max(1);
     // A few chunks per thread balance the load; tiny batches run as one chunk.
     let chunk = batch.div_ceil(threads * 4).max(1);
     if batch <= chunk {
-        return Ok(run_sequential(graph, input));
+        return Ok(run_sequential(graph, input, taps));
     }
     let starts: Vec<usize> = (0..batch).step_by(chunk).collect();
-    let parts: Vec<ArrayD<f64>> = starts
+    let parts: Vec<(ArrayD<f64>, Vec<ArrayD<f64>>)> = starts
         .par_iter()
         .map(|&start| {
             let end = (start + chunk).min(batch);
-            run_sequential(graph, input.slice_axis(Axis(0), (start..end).into()))
+            run_sequential(graph, input.slice_axis(Axis(0), (start..end).into()), taps)
         })
         .collect();
-    let views: Vec<ArrayViewD<'_, f64>> = parts.iter().map(|p| p.view()).collect();
-    Ok(concatenate(Axis(0), &views).expect("chunks share their trailing shape"))
+    let join = |pick: &dyn Fn(&(ArrayD<f64>, Vec<ArrayD<f64>>)) -> ArrayViewD<'_, f64>| {
+        let views: Vec<ArrayViewD<'_, f64>> = parts.iter().map(pick).collect();
+        concatenate(Axis(0), &views).expect("chunks share their trailing shape")
+    };
+    let output = join(&|p| p.0.view());
+    let tapped = (0..taps.len()).map(|i| join(&|p| p.1[i].view())).collect();
+    Ok((output, tapped))
 }
 
 fn check_input(graph: &Graph, input: &ArrayViewD<'_, f64>) -> Result<(), IrError> {
@@ -46,7 +62,11 @@ fn check_input(graph: &Graph, input: &ArrayViewD<'_, f64>) -> Result<(), IrError
 
 /// Run the graph on one chunk of a batch on the calling thread. The input shape
 /// must already have been checked.
-fn run_sequential(graph: &Graph, input: ArrayViewD<'_, f64>) -> ArrayD<f64> {
+fn run_sequential(
+    graph: &Graph,
+    input: ArrayViewD<'_, f64>,
+    taps: &[NodeId],
+) -> (ArrayD<f64>, Vec<ArrayD<f64>>) {
     let order = graph.topo_order();
     let mut remaining_uses: Vec<usize> =
         vec![0; order.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
@@ -56,6 +76,7 @@ fn run_sequential(graph: &Graph, input: ArrayViewD<'_, f64>) -> ArrayD<f64> {
         }
     }
     let mut values: Vec<Option<ArrayD<f64>>> = vec![None; remaining_uses.len()];
+    let mut tapped: Vec<Option<ArrayD<f64>>> = vec![None; taps.len()];
     for &id in &order {
         let node = graph.node(id);
         let value = if matches!(node.op, Op::Input) {
@@ -72,11 +93,19 @@ fn run_sequential(graph: &Graph, input: ArrayViewD<'_, f64>) -> ArrayD<f64> {
             .expect("operands are evaluated first");
             eval(graph, id, x)
         };
+        for (slot, _) in taps.iter().enumerate().filter(|(_, &t)| t == id) {
+            tapped[slot] = Some(value.clone());
+        }
         values[id.index()] = Some(value);
     }
-    values[graph.output().index()]
+    let output = values[graph.output().index()]
         .take()
-        .expect("the output is reachable")
+        .expect("the output is reachable");
+    let tapped = tapped
+        .into_iter()
+        .map(|t| t.expect("every tapped node is in the graph"))
+        .collect();
+    (output, tapped)
 }
 
 fn eval(graph: &Graph, id: NodeId, x: ArrayD<f64>) -> ArrayD<f64> {
@@ -126,6 +155,13 @@ fn eval(graph: &Graph, id: NodeId, x: ArrayD<f64>) -> ArrayD<f64> {
         }
         Op::Dropout { .. } | Op::Identity => x,
         Op::Softmax(s) => softmax(s, x),
+        Op::Polynomial(p) => {
+            let mut x = x;
+            x.mapv_inplace(|v| p.eval(v));
+            x
+        }
+        Op::SumPool(p) => pool_with(p, &x, &out_shape, |taps| taps.flatten().sum()),
+        Op::Patches(p) => patches(p, &x, &out_shape),
     }
 }
 
@@ -195,6 +231,22 @@ fn conv(c: &Conv, x: &ArrayD<f64>, out_shape: &[usize]) -> ArrayD<f64> {
         }
     }
     out
+}
+
+fn patches(p: &Patches, x: &ArrayD<f64>, out_shape: &[usize]) -> ArrayD<f64> {
+    let (h, w) = (x.shape()[2], x.shape()[3]);
+    let [kh, kw] = p.kernel;
+    ArrayD::from_shape_fn(IxDyn(out_shape), |i| {
+        let (bi, oy, ox, m) = (i[0], i[1], i[2], i[3]);
+        let (ci, ky, kx) = (m / (kh * kw), (m / kw) % kh, m % kw);
+        match (
+            tap(oy, ky, p.strides[0], p.dilations[0], p.pads[0], h),
+            tap(ox, kx, p.strides[1], p.dilations[1], p.pads[1], w),
+        ) {
+            (Some(iy), Some(ix)) => x[[bi, ci, iy, ix]],
+            _ => 0.0,
+        }
+    })
 }
 
 /// Visit each output cell of a pooling op with the input values in its window
@@ -396,7 +448,7 @@ mod tests {
         g.set_output(sm);
         let x = ArrayD::from_shape_fn(IxDyn(&[257, 3]), |i| (i[0] * 3 + i[1]) as f64 * 0.01);
         let par = run(&g, x.view()).unwrap();
-        let seq = run_sequential(&g, x.view());
+        let seq = run_sequential(&g, x.view(), &[]).0;
         assert_eq!(par, seq);
         assert!((par.slice(s![5, ..]).sum() - 1.0).abs() < 1e-12);
     }

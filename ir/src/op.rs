@@ -47,6 +47,53 @@ pub enum Op {
     Identity,
     /// Softmax; allowed only as the model's last op.
     Softmax(Softmax),
+    /// A polynomial applied element-wise (the HE-friendly activation).
+    Polynomial(Polynomial),
+    /// 2-D sum pooling over a `[C, H, W]` sample: an average pool without its
+    /// divisor (padding contributes zero). Costs additions only under HE.
+    SumPool(Pool),
+    /// The patches (im2col) of a convolution window over a `[C, H, W]` sample,
+    /// `[U, V, C·KH·KW]`: row `(u, v)` holds the input window of output position
+    /// `(u, v)`, column `c·KH·KW + ky·KW + kx`. Followed by a [`Dense`] whose
+    /// weight is the `M × F` filter matrix W̄, this is MOFHEI's conv-as-dense view.
+    Patches(Patches),
+}
+
+/// `Σ coeffs[i]·xⁱ`, applied element-wise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Polynomial {
+    /// Coefficients from the constant term up; the last one is the leading term.
+    pub coeffs: Vec<f64>,
+}
+
+impl Polynomial {
+    /// A polynomial with these coefficients (constant term first).
+    pub fn new(coeffs: Vec<f64>) -> Self {
+        Polynomial { coeffs }
+    }
+
+    /// The degree: the index of the highest non-zero coefficient (0 for constants).
+    pub fn degree(&self) -> usize {
+        self.coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0)
+    }
+
+    /// Evaluate at `x` (Horner's rule).
+    pub fn eval(&self, x: f64) -> f64 {
+        self.coeffs.iter().rev().fold(0.0, |acc, &c| acc * x + c)
+    }
+}
+
+/// Geometry of a convolution window, as kept by [`Op::Patches`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Patches {
+    /// Window `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// Strides `[sh, sw]`.
+    pub strides: [usize; 2],
+    /// Zero padding `[top, left, bottom, right]`.
+    pub pads: [usize; 4],
+    /// Dilations `[dh, dw]`.
+    pub dilations: [usize; 2],
 }
 
 /// Weights and geometry of a 2-D convolution.
@@ -256,6 +303,9 @@ impl Op {
             Op::Dropout { .. } => "dropout",
             Op::Identity => "identity",
             Op::Softmax(_) => "softmax",
+            Op::Polynomial(_) => "polynomial",
+            Op::SumPool(_) => "sum_pool",
+            Op::Patches(_) => "patches",
         }
     }
 
@@ -279,6 +329,7 @@ impl Op {
             Op::Dense(d) => d.weight.len() + d.bias.len(),
             Op::AddConst(c) | Op::MulConst(c) => c.len(),
             Op::BatchNorm(b) => b.scale.len() * 4,
+            Op::Polynomial(p) => p.coeffs.len(),
             Op::Input
             | Op::Activation(_)
             | Op::MaxPool(_)
@@ -289,7 +340,9 @@ impl Op {
             | Op::Transpose(_)
             | Op::Dropout { .. }
             | Op::Identity
-            | Op::Softmax(_) => 0,
+            | Op::Softmax(_)
+            | Op::SumPool(_)
+            | Op::Patches(_) => 0,
         }
     }
 
@@ -345,6 +398,14 @@ impl Op {
             Op::Activation(_) | Op::Dropout { .. } | Op::Identity => inputs[0].clone(),
             Op::MaxPool(p) => pool_shape(p, inputs[0])?,
             Op::AvgPool(p) => pool_shape(&p.pool, inputs[0])?,
+            Op::SumPool(p) => pool_shape(p, inputs[0])?,
+            Op::Polynomial(p) => {
+                if p.coeffs.is_empty() || p.coeffs.iter().any(|c| !c.is_finite()) {
+                    return Err("a polynomial needs at least one coefficient, all finite".into());
+                }
+                inputs[0].clone()
+            }
+            Op::Patches(p) => patches_shape(p, inputs[0])?,
             Op::GlobalAvgPool => {
                 let x = inputs[0].dims();
                 if x.len() < 2 {
@@ -448,7 +509,17 @@ impl Op {
                 }
             }
             Op::Activation(Activation::LeakyRelu { alpha }) => format!("alpha={alpha}"),
-            Op::MaxPool(p) => pool(p),
+            Op::MaxPool(p) | Op::SumPool(p) => pool(p),
+            Op::Polynomial(p) => {
+                let coeffs: Vec<String> = p.coeffs.iter().map(|c| format!("{c:.6e}")).collect();
+                format!("degree={} coeffs=[{}]", p.degree(), coeffs.join(", "))
+            }
+            Op::Patches(p) => format!(
+                "kernel={}x{} {}",
+                p.kernel[0],
+                p.kernel[1],
+                geometry(&p.strides, &p.pads, &p.dilations)
+            ),
             Op::AvgPool(p) => {
                 let mut s = pool(&p.pool);
                 if p.count_include_pad && p.pool.pads.iter().any(|&x| x != 0) {
@@ -489,7 +560,7 @@ fn spatial(x: &Shape) -> Result<[usize; 3], String> {
 }
 
 fn conv_shape(c: &Conv, x: &Shape) -> Result<Shape, String> {
-    let [ch, h, w] = spatial(x)?;
+    let [ch, _, _] = spatial(x)?;
     let [f, wc, kh, kw] = dims4(&c.weight);
     if wc != ch {
         return Err(format!(
@@ -499,21 +570,41 @@ fn conv_shape(c: &Conv, x: &Shape) -> Result<Shape, String> {
     if c.bias.len() != f {
         return Err(format!("bias has {} entries for {f} filters", c.bias.len()));
     }
-    let len = |axis: usize, input: usize, k: usize| {
+    let [oh, ow] = conv_output(x, [kh, kw], &c.strides, &c.pads, &c.dilations)?;
+    Ok(Shape::new([f, oh, ow]))
+}
+
+fn patches_shape(p: &Patches, x: &Shape) -> Result<Shape, String> {
+    let [ch, _, _] = spatial(x)?;
+    let [oh, ow] = conv_output(x, p.kernel, &p.strides, &p.pads, &p.dilations)?;
+    Ok(Shape::new([oh, ow, ch * p.kernel[0] * p.kernel[1]]))
+}
+
+/// Output `[height, width]` of a convolution window sliding over `x`.
+fn conv_output(
+    x: &Shape,
+    kernel: [usize; 2],
+    strides: &[usize; 2],
+    pads: &[usize; 4],
+    dilations: &[usize; 2],
+) -> Result<[usize; 2], String> {
+    let [_, h, w] = spatial(x)?;
+    let len = |axis: usize, input: usize| {
         window_output_len(
             input,
-            k,
-            c.strides[axis],
-            c.pads[axis],
-            c.pads[axis + 2],
-            c.dilations[axis],
+            kernel[axis],
+            strides[axis],
+            pads[axis],
+            pads[axis + 2],
+            dilations[axis],
             false,
         )
     };
-    match (len(0, h, kh), len(1, w, kw)) {
-        (Some(oh), Some(ow)) if c.dilations.iter().all(|&d| d > 0) => Ok(Shape::new([f, oh, ow])),
+    match (len(0, h), len(1, w)) {
+        (Some(oh), Some(ow)) if dilations.iter().all(|&d| d > 0) => Ok([oh, ow]),
         _ => Err(format!(
-            "a {kh}x{kw} kernel does not fit input {x} with this padding"
+            "a {}x{} kernel does not fit input {x} with this padding",
+            kernel[0], kernel[1]
         )),
     }
 }

@@ -20,6 +20,8 @@ struct EvalReport {
     correct: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mse: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    passes: Vec<hepack_passes::PassReport>,
 }
 
 /// Run the model on `input`, report accuracy or MSE against `labels`, write `output`.
@@ -29,8 +31,15 @@ pub fn run(
     labels: Option<&Path>,
     output: Option<&Path>,
     json: bool,
+    passes: &super::passes::PassArgs,
 ) -> Result<()> {
-    let model = super::load_model(model)?;
+    let mut model = super::load_model(model)?;
+    let reports = passes.run(&mut model.graph, None)?;
+    if !json {
+        for r in &reports {
+            print!("{r}");
+        }
+    }
     let x = npy::read_floats(input)?;
     if x.ndim() == 0 || x.shape()[0] == 0 {
         bail!("{} holds no samples", input.display());
@@ -50,6 +59,7 @@ pub fn run(
         accuracy: None,
         correct: None,
         mse: None,
+        passes: reports,
     };
     match &labels {
         Some(Labels::Classes(ids)) => {

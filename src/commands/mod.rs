@@ -1,8 +1,11 @@
 //! One module per CLI subcommand.
 
+pub mod compile;
 pub mod dump;
 pub mod eval;
+pub mod export;
 pub mod inspect;
+pub mod passes;
 
 use std::path::Path;
 
