@@ -2,43 +2,20 @@
 //! recorded when `examples/train.py` trained them, and `hepack inspect` reports
 //! the MOFHEI LeNet's multiply-accumulates.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use common::{hepack, mnist, read_f32, root};
 use hepack_frontend::load;
 use hepack_ir::{interp, Summary};
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 use serde_json::Value;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn mnist(file: &str) -> PathBuf {
-    let cache = std::env::var_os("HEPACK_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".cache/hepack"));
-    let path = cache.join("mnist").join(file);
-    assert!(
-        path.exists(),
-        "{} missing: run `python3 scripts/fetch_data.py`",
-        path.display()
-    );
-    path
-}
-
 fn metrics() -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(root().join("examples/models/metrics.json")).unwrap(),
     )
     .unwrap()
-}
-
-fn read_f32(path: &Path) -> ArrayD<f64> {
-    ArrayD::<f32>::read_npy(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .mapv(f64::from)
 }
 
 #[test]
@@ -87,19 +64,6 @@ fn lenet_linear_layer_macs_match_mofhei() {
         .map(|l| l.macs)
         .collect();
     assert_eq!(macs, [117_600, 240_000, 48_000, 10_080, 840]);
-}
-
-fn hepack(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hepack"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 #[test]

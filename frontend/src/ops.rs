@@ -553,11 +553,14 @@ impl Ctx<'_> {
                         "{op} of two data tensors is supported only when both are polynomials of the same tensor (x·x, x + x², …); one operand must otherwise be a constant"
                     )));
                 }
-                let coeffs = match op {
+                let mut coeffs = match op {
                     "Add" => poly_add(&pa, &pb, 1.0),
                     "Sub" => poly_add(&pa, &pb, -1.0),
                     _ => poly_mul(&pa, &pb),
                 };
+                while coeffs.len() > 1 && coeffs.last() == Some(&0.0) {
+                    coeffs.pop();
+                }
                 if coeffs.len() > MAX_POLY_TERMS {
                     return Err(self.err(format!(
                         "the polynomial reaches degree {}, above the {} hepack supports",

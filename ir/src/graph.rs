@@ -289,6 +289,23 @@ impl Graph {
         dead.len()
     }
 
+    /// Renumber the nodes `%0, %1, …` in topological order, so that dumps read top
+    /// to bottom after passes have added and removed nodes. Invalidates old ids.
+    pub fn compact(&mut self) {
+        let order = self.topo_order();
+        let mut g = StableDiGraph::with_capacity(order.len(), self.g.edge_count());
+        let mut map = vec![NodeIndex::end(); self.g.node_bound()];
+        for id in &order {
+            map[id.0.index()] = g.add_node(self.g[id.0].clone());
+        }
+        for e in (&self.g).edge_references() {
+            g.add_edge(map[e.source().index()], map[e.target().index()], *e.weight());
+        }
+        self.input = NodeId(map[self.input.0.index()]);
+        self.output = NodeId(map[self.output.0.index()]);
+        self.g = g;
+    }
+
     /// Re-infer every node's shape in topological order (after ops were edited).
     pub fn refresh_shapes(&mut self) -> Result<(), IrError> {
         for id in self.topo_order() {

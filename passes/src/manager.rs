@@ -90,6 +90,7 @@ impl Pipeline {
             let _span = tracing::info_span!("pass", name).entered();
             let mut report = pass.run(graph)?;
             report.pass = name;
+            graph.compact();
             graph
                 .verify()
                 .map_err(|source| PassError::Broke { pass: name, source })?;
