@@ -289,3 +289,35 @@ proptest! {
         let _ = Loader::default().load_bytes(&bytes, None, "mutated");
     }
 }
+
+#[test]
+fn products_of_the_data_with_itself_become_one_polynomial() {
+    // relu(x) → x·x: the same tensor on both sides is the polynomial x².
+    let mut m = lenet();
+    let relu = &mut m.graph.as_mut().unwrap().node[1];
+    relu.op_type = "Mul".into();
+    let x = relu.input[0].clone();
+    relu.input.push(x);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.onnx");
+    std::fs::write(&path, m.write_to_bytes().unwrap()).unwrap();
+    let model = load(&path).unwrap();
+    let text = hepack_ir::dump::to_text(&model.graph);
+    assert!(
+        text.contains(
+            "polynomial \"/1/Relu\"(%1) degree=2 coeffs=[0.000000e0, 0.000000e0, 1.000000e0]"
+        ),
+        "{text}"
+    );
+    // No partial terms are left behind.
+    assert_eq!(model.graph.len(), 13, "{text}");
+}
+
+#[test]
+fn product_of_two_different_tensors_is_explained() {
+    let mut m = lenet();
+    let relu = &mut m.graph.as_mut().unwrap().node[1];
+    relu.op_type = "Mul".into();
+    relu.input.push("input".into());
+    insta::assert_snapshot!(load_err(&m), @"node '/1/Relu' (Mul): Mul of two data tensors is supported only when both are polynomials of the same tensor (x·x, x + x², …); one operand must otherwise be a constant");
+}

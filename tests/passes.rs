@@ -19,7 +19,9 @@ fn test_input(name: &str, n: usize) -> ArrayD<f64> {
     } else {
         "mnist_test_x_flat.npy"
     };
-    read_f32(&mnist(file)).slice_axis(ndarray::Axis(0), (0..n).into()).to_owned()
+    read_f32(&mnist(file))
+        .slice_axis(ndarray::Axis(0), (0..n).into())
+        .to_owned()
 }
 
 fn calib(name: &str) -> ArrayD<f64> {
@@ -32,12 +34,18 @@ fn calib(name: &str) -> ArrayD<f64> {
 }
 
 fn run(graph: &mut Graph, spec: &str, options: &PassOptions) -> Vec<PassReport> {
-    pipeline(spec, options).unwrap().run(graph, |_, _| {}).unwrap()
+    pipeline(spec, options)
+        .unwrap()
+        .run(graph, |_, _| {})
+        .unwrap()
 }
 
 fn max_abs_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
     assert_eq!(a.shape(), b.shape());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 #[test]
@@ -46,7 +54,10 @@ fn exact_passes_keep_every_example_model_exact() {
         let model = load(&model(name)).unwrap();
         let x = test_input(name, 50);
         let before = interp::run(&model.graph, x.view()).unwrap();
-        for spec in ["remove-identity,fold-batchnorm,fold-scalings,fuse-linear", "conv-to-dense"] {
+        for spec in [
+            "remove-identity,fold-batchnorm,fold-scalings,fuse-linear",
+            "conv-to-dense",
+        ] {
             let mut g = model.graph.clone();
             run(&mut g, spec, &PassOptions::default());
             let after = interp::run(&g, x.view()).unwrap();
@@ -61,15 +72,26 @@ fn he_friendly_pipeline_leaves_only_linear_pools_and_polynomials() {
     for name in MODELS {
         let mut g = load(&model(name)).unwrap().graph;
         let options = PassOptions {
-            calib: Some(calib(name).slice_axis(ndarray::Axis(0), (0..500).into()).to_owned()),
+            calib: Some(
+                calib(name)
+                    .slice_axis(ndarray::Axis(0), (0..500).into())
+                    .to_owned(),
+            ),
             ..PassOptions::default()
         };
         run(&mut g, "he-friendly,conv-to-dense", &options);
-        assert!(check::violations(&g).is_empty(), "{name}:\n{}", dump::to_text(&g));
+        assert!(
+            check::violations(&g).is_empty(),
+            "{name}:\n{}",
+            dump::to_text(&g)
+        );
         for id in g.topo_order() {
             let op = &g.node(id).op;
             assert!(
-                !matches!(op, Op::Activation(_) | Op::MaxPool(_) | Op::Softmax(_) | Op::Conv(_)),
+                !matches!(
+                    op,
+                    Op::Activation(_) | Op::MaxPool(_) | Op::Softmax(_) | Op::Conv(_)
+                ),
                 "{name}: {}",
                 op.name()
             );
@@ -106,7 +128,11 @@ fn lenet_he_friendly_accuracy_and_fit_errors() {
     // model must still clearly work.
     assert!((800..969).contains(&correct), "{correct}/1000");
 
-    let fits = &reports.iter().find(|r| r.pass == "act-to-poly").unwrap().fits;
+    let fits = &reports
+        .iter()
+        .find(|r| r.pass == "act-to-poly")
+        .unwrap()
+        .fits;
     assert_eq!(fits.len(), 4);
     for fit in fits {
         println!("{fit}");
@@ -117,7 +143,10 @@ fn lenet_he_friendly_accuracy_and_fit_errors() {
         assert!(max > 0.0 && max < hi - lo, "{fit}");
         assert!(rms < max / 4.0, "{fit}");
     }
-    let pools = &reports.iter().find(|r| r.pass == "maxpool-to-avgpool").unwrap();
+    let pools = &reports
+        .iter()
+        .find(|r| r.pass == "maxpool-to-avgpool")
+        .unwrap();
     assert_eq!(pools.changes.len(), 2);
 }
 
@@ -126,12 +155,23 @@ fn higher_degree_fits_lenet_closer() {
     let rms = |act: &str| {
         let options = PassOptions {
             act: Some(act.parse().unwrap()),
-            calib: Some(calib("lenet5").slice(s![..300, .., .., ..]).to_owned().into_dyn()),
+            calib: Some(
+                calib("lenet5")
+                    .slice(s![..300, .., .., ..])
+                    .to_owned()
+                    .into_dyn(),
+            ),
             ..PassOptions::default()
         };
         let (_, reports) = he_lenet(&options);
-        let fits = &reports.iter().find(|r| r.pass == "act-to-poly").unwrap().fits;
-        fits.iter().map(|f| f.rms_error.unwrap()).collect::<Vec<_>>()
+        let fits = &reports
+            .iter()
+            .find(|r| r.pass == "act-to-poly")
+            .unwrap()
+            .fits;
+        fits.iter()
+            .map(|f| f.rms_error.unwrap())
+            .collect::<Vec<_>>()
     };
     let (p2, p4) = (rms("poly:2"), rms("poly:4"));
     assert!(p2.iter().zip(&p4).all(|(a, b)| b < a), "{p2:?} {p4:?}");
@@ -221,7 +261,9 @@ fn cli_eval_after_passes_reports_accuracy() {
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let passes = v["passes"].as_array().unwrap();
-    assert!(passes.iter().any(|p| p["pass"] == "strip-softmax" && p["changes"].as_array().unwrap().len() == 1));
+    assert!(passes
+        .iter()
+        .any(|p| p["pass"] == "strip-softmax" && p["changes"].as_array().unwrap().len() == 1));
     let acc = v["accuracy"].as_f64().unwrap();
     println!("mlp, poly:2, no retraining: {acc}");
     assert!(acc > 0.8 && acc <= 1.0, "{acc}");

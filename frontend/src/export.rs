@@ -12,8 +12,8 @@ use ndarray::{Array4, ArrayD, IxDyn};
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_shape_proto::{dimension, Dimension};
 use onnx_protobuf::{
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
-    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 use crate::error::FrontendError;
@@ -51,9 +51,13 @@ pub fn to_onnx(graph: &Graph, dtype: ExportType) -> Result<ModelProto, FrontendE
         w.node(id)?;
     }
     let input = graph.node(graph.input());
-    w.out.input.push(value_info(input.name.as_str(), &input.shape, dtype));
+    w.out
+        .input
+        .push(value_info(input.name.as_str(), &input.shape, dtype));
     let output = graph.node(graph.output());
-    w.out.output.push(value_info(output.name.as_str(), &output.shape, dtype));
+    w.out
+        .output
+        .push(value_info(output.name.as_str(), &output.shape, dtype));
     let opset = w.opset;
     Ok(ModelProto {
         ir_version: if opset >= 19 { 9 } else { 8 },
@@ -102,7 +106,13 @@ impl Writer<'_> {
                 } else {
                     let product = format!("{name}/matmul");
                     self.emit("MatMul", &name, &[&x, &w], &product, vec![]);
-                    self.emit("Add", &format!("{name}/bias"), &[&product, &b], &name, vec![]);
+                    self.emit(
+                        "Add",
+                        &format!("{name}/bias"),
+                        &[&product, &b],
+                        &name,
+                        vec![],
+                    );
                 }
             }
             Op::AddConst(c) => {
@@ -203,7 +213,13 @@ impl Writer<'_> {
                 let planes = format!("{name}/planes");
                 let attrs = window_attrs(p.kernel, p.strides, p.pads, p.dilations);
                 self.emit("Conv", &planes, &[&x, &w], &planes, attrs);
-                self.emit("Transpose", &name, &[&planes], &name, vec![ints("perm", vec![0, 2, 3, 1])]);
+                self.emit(
+                    "Transpose",
+                    &name,
+                    &[&planes],
+                    &name,
+                    vec![ints("perm", vec![0, 2, 3, 1])],
+                );
             }
         }
         Ok(())
@@ -219,7 +235,11 @@ impl Writer<'_> {
         self.emit("Mul", &acc.clone(), &[x, &lead], &acc.clone(), vec![]);
         for k in (0..d.max(1)).rev() {
             let c = self.constant(&format!("{name}/c{k}"), scalar(coeffs[k]));
-            let sum = if k == 0 { name.to_string() } else { format!("{name}/s{k}") };
+            let sum = if k == 0 {
+                name.to_string()
+            } else {
+                format!("{name}/s{k}")
+            };
             self.emit("Add", &sum, &[&acc, &c], &sum, vec![]);
             acc = sum;
             if k > 0 {
@@ -242,7 +262,14 @@ impl Writer<'_> {
         attrs
     }
 
-    fn emit(&mut self, op: &str, name: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) {
+    fn emit(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[&str],
+        output: &str,
+        attrs: Vec<AttributeProto>,
+    ) {
         self.out.node.push(NodeProto {
             op_type: op.into(),
             name: name.into(),
@@ -256,7 +283,10 @@ impl Writer<'_> {
     /// Add a float initializer named `name` and return the name.
     fn constant(&mut self, name: &str, value: ArrayD<f64>) -> String {
         let raw_data: Vec<u8> = match self.dtype {
-            ExportType::F32 => value.iter().flat_map(|&v| (v as f32).to_le_bytes()).collect(),
+            ExportType::F32 => value
+                .iter()
+                .flat_map(|&v| (v as f32).to_le_bytes())
+                .collect(),
             ExportType::F64 => value.iter().flat_map(|&v| v.to_le_bytes()).collect(),
         };
         self.out.initializer.push(TensorProto {

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use hepack_ir::{
-    Activation, Polynomial, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Pool, Shape, Softmax,
+    Activation, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Polynomial, Pool, Shape,
+    Softmax,
 };
 use ndarray::{Array1, Array2, ArrayD, Axis, Ix1, Ix2, Ix4};
 use onnx_protobuf::attribute_proto::AttributeType;
@@ -547,7 +548,8 @@ impl Ctx<'_> {
             (Some(Value::Data(a)), Some(Value::Data(b))) => {
                 // Two polynomials of the same tensor combine into one polynomial
                 // (how an exported x² + x or a Horner-form activation reads).
-                let ((base_a, pa), (base_b, pb)) = (as_polynomial(graph, *a), as_polynomial(graph, *b));
+                let ((base_a, pa), (base_b, pb)) =
+                    (as_polynomial(graph, *a), as_polynomial(graph, *b));
                 if base_a != base_b || op == "Div" {
                     return Err(self.err(format!(
                         "{op} of two data tensors is supported only when both are polynomials of the same tensor (x·x, x + x², …); one operand must otherwise be a constant"
@@ -839,7 +841,8 @@ const MAX_POLY_TERMS: usize = 64;
 /// scalar shifts, squares and polynomials. A tensor that is none of these is the
 /// polynomial `x` of itself.
 fn as_polynomial(graph: &Graph, id: NodeId) -> (NodeId, Vec<f64>) {
-    let scalar = |c: &ndarray::ArrayD<f64>| (c.len() == 1).then(|| c.iter().copied().next()).flatten();
+    let scalar =
+        |c: &ndarray::ArrayD<f64>| (c.len() == 1).then(|| c.iter().copied().next()).flatten();
     let outer: Vec<f64> = match &graph.node(id).op {
         Op::AddConst(c) => match scalar(c) {
             Some(v) => vec![v, 1.0],

@@ -237,7 +237,9 @@ impl Graph {
             }
         };
         if chain.is_empty() {
-            return Err(IrError::Malformed("a replacement chain cannot be empty".into()));
+            return Err(IrError::Malformed(
+                "a replacement chain cannot be empty".into(),
+            ));
         }
         let mut added = Vec::with_capacity(chain.len());
         for (name, op) in chain {
@@ -299,7 +301,11 @@ impl Graph {
             map[id.0.index()] = g.add_node(self.g[id.0].clone());
         }
         for e in (&self.g).edge_references() {
-            g.add_edge(map[e.source().index()], map[e.target().index()], *e.weight());
+            g.add_edge(
+                map[e.source().index()],
+                map[e.target().index()],
+                *e.weight(),
+            );
         }
         self.input = NodeId(map[self.input.0.index()]);
         self.output = NodeId(map[self.output.0.index()]);
@@ -315,11 +321,14 @@ impl Graph {
             let operands = self.operands(id);
             let shapes: Vec<&Shape> = operands.iter().map(|&o| &self.g[o.0].shape).collect();
             let node = &self.g[id.0];
-            let shape = node.op.infer_shape(&shapes).map_err(|message| IrError::Shape {
-                layer: node.name.to_string(),
-                op: node.op.name(),
-                message,
-            })?;
+            let shape = node
+                .op
+                .infer_shape(&shapes)
+                .map_err(|message| IrError::Shape {
+                    layer: node.name.to_string(),
+                    op: node.op.name(),
+                    message,
+                })?;
             self.g[id.0].shape = shape;
         }
         Ok(())

@@ -11,6 +11,9 @@ use crate::error::IrError;
 use crate::graph::{Graph, NodeId};
 use crate::op::{Activation, AvgPool, Conv, Op, Patches, Pool, Softmax};
 
+/// The output of a run and the values of the tapped nodes.
+type Tapped = (ArrayD<f64>, Vec<ArrayD<f64>>);
+
 /// Run the graph on a batch, in parallel over the samples.
 pub fn run(graph: &Graph, input: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>, IrError> {
     Ok(run_with_taps(graph, input, &[])?.0)
@@ -23,7 +26,7 @@ pub fn run_with_taps(
     graph: &Graph,
     input: ArrayViewD<'_, f64>,
     taps: &[NodeId],
-) -> Result<(ArrayD<f64>, Vec<ArrayD<f64>>), IrError> {
+) -> Result<Tapped, IrError> {
     check_input(graph, &input)?;
     let batch = input.shape()[0];
     let threads = rayon::current_num_threads().max(1);
@@ -33,14 +36,14 @@ pub fn run_with_taps(
         return Ok(run_sequential(graph, input, taps));
     }
     let starts: Vec<usize> = (0..batch).step_by(chunk).collect();
-    let parts: Vec<(ArrayD<f64>, Vec<ArrayD<f64>>)> = starts
+    let parts: Vec<Tapped> = starts
         .par_iter()
         .map(|&start| {
             let end = (start + chunk).min(batch);
             run_sequential(graph, input.slice_axis(Axis(0), (start..end).into()), taps)
         })
         .collect();
-    let join = |pick: &dyn Fn(&(ArrayD<f64>, Vec<ArrayD<f64>>)) -> ArrayViewD<'_, f64>| {
+    let join = |pick: &dyn Fn(&Tapped) -> ArrayViewD<'_, f64>| {
         let views: Vec<ArrayViewD<'_, f64>> = parts.iter().map(pick).collect();
         concatenate(Axis(0), &views).expect("chunks share their trailing shape")
     };
@@ -62,11 +65,7 @@ fn check_input(graph: &Graph, input: &ArrayViewD<'_, f64>) -> Result<(), IrError
 
 /// Run the graph on one chunk of a batch on the calling thread. The input shape
 /// must already have been checked.
-fn run_sequential(
-    graph: &Graph,
-    input: ArrayViewD<'_, f64>,
-    taps: &[NodeId],
-) -> (ArrayD<f64>, Vec<ArrayD<f64>>) {
+fn run_sequential(graph: &Graph, input: ArrayViewD<'_, f64>, taps: &[NodeId]) -> Tapped {
     let order = graph.topo_order();
     let mut remaining_uses: Vec<usize> =
         vec![0; order.iter().map(|n| n.index() + 1).max().unwrap_or(0)];

@@ -18,8 +18,6 @@ pub mod summary;
 
 pub use error::IrError;
 pub use graph::{Graph, LayerName, Node, NodeId};
-pub use op::{
-    Activation, AvgPool, BatchNorm, Conv, Dense, Op, Patches, Polynomial, Pool, Softmax,
-};
+pub use op::{Activation, AvgPool, BatchNorm, Conv, Dense, Op, Patches, Polynomial, Pool, Softmax};
 pub use shape::Shape;
 pub use summary::{LayerSummary, Summary};

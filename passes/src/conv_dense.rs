@@ -47,12 +47,20 @@ impl Pass for ConvToDense {
             };
             let name = graph.node(id).name.to_string();
             let chain = vec![
-                (graph.fresh_name(&format!("{name}/patches")), Op::Patches(patches)),
+                (
+                    graph.fresh_name(&format!("{name}/patches")),
+                    Op::Patches(patches),
+                ),
                 (name.clone(), Op::Dense(dense)),
-                (graph.fresh_name(&format!("{name}/to_chw")), Op::Transpose(vec![2, 0, 1])),
+                (
+                    graph.fresh_name(&format!("{name}/to_chw")),
+                    Op::Transpose(vec![2, 0, 1]),
+                ),
             ];
             let nodes = graph.replace_with_chain(id, chain)?;
-            let rows = graph.node(nodes[0]).shape.dims()[..2].iter().product::<usize>();
+            let rows = graph.node(nodes[0]).shape.dims()[..2]
+                .iter()
+                .product::<usize>();
             report.change(format!(
                 "'{name}': conv -> patches ({rows} x {m}) times W ({m} x {f})"
             ));

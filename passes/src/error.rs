@@ -15,7 +15,9 @@ pub enum PassError {
         known: String,
     },
     /// An activation choice that does not parse.
-    #[error("bad activation choice '{spec}': {reason} (expected square, poly:D or cheb:D with D >= 1)")]
+    #[error(
+        "bad activation choice '{spec}': {reason} (expected square, poly:D or cheb:D with D >= 1)"
+    )]
     BadActChoice {
         /// The text given.
         spec: String,

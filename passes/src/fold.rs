@@ -53,7 +53,9 @@ impl Pass for FoldScalings {
 fn split_average_pools(graph: &mut Graph, report: &mut PassReport) -> Result<(), PassError> {
     for id in graph.topo_order() {
         let node = graph.node(id);
-        let input = &graph.node(graph.operands(id).first().copied().unwrap_or(id)).shape;
+        let input = &graph
+            .node(graph.operands(id).first().copied().unwrap_or(id))
+            .shape;
         let (pool, divisor) = match &node.op {
             Op::AvgPool(p) if uniform_divisor(&p.pool, p.count_include_pad, input) => {
                 (p.pool.clone(), (p.pool.kernel[0] * p.pool.kernel[1]) as f64)
@@ -76,7 +78,9 @@ fn split_average_pools(graph: &mut Graph, report: &mut PassReport) -> Result<(),
         let scale_name = graph.fresh_name(&format!("{name}/scale"));
         let scale = ArrayD::from_elem(IxDyn(&[]), 1.0 / divisor);
         graph.insert_after(id, scale_name, Op::MulConst(scale))?;
-        report.change(format!("'{name}': average pool -> sum pool times 1/{divisor}"));
+        report.change(format!(
+            "'{name}': average pool -> sum pool times 1/{divisor}"
+        ));
     }
     Ok(())
 }

@@ -19,8 +19,8 @@ pub mod error;
 pub mod fold;
 pub mod fuse;
 pub mod manager;
-pub mod pool;
 pub mod poly;
+pub mod pool;
 
 use std::collections::BTreeMap;
 

@@ -41,7 +41,10 @@ impl Pass for MaxPoolToAvgPool {
                 count_include_pad: true,
             });
             graph.replace_op(id, op)?;
-            report.change(format!("'{}': max pool -> average pool", graph.node(id).name));
+            report.change(format!(
+                "'{}': max pool -> average pool",
+                graph.node(id).name
+            ));
         }
         Ok(report)
     }

@@ -2,8 +2,7 @@
 //! that contain every op they rewrite.
 
 use hepack_ir::{
-    interp, Activation, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Polynomial, Pool,
-    Shape,
+    interp, Activation, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Polynomial, Pool, Shape,
 };
 use hepack_passes::{pipeline, PassOptions};
 use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
@@ -164,10 +163,13 @@ fn exact_passes_remove_what_they_promise() {
         fuse_max_growth: f64::INFINITY,
         ..PassOptions::default()
     };
-    let reports = pipeline("remove-identity,fold-batchnorm,fold-scalings,fuse-linear", &options)
-        .unwrap()
-        .run(&mut h, |_, _| {})
-        .unwrap();
+    let reports = pipeline(
+        "remove-identity,fold-batchnorm,fold-scalings,fuse-linear",
+        &options,
+    )
+    .unwrap()
+    .run(&mut h, |_, _| {})
+    .unwrap();
     let text = hepack_ir::dump::to_text(&h);
     for gone in ["batch_norm", "dropout", "identity"] {
         assert!(!text.contains(gone), "{gone} left in\n{text}");

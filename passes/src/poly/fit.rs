@@ -4,6 +4,9 @@
 //! where they are well conditioned, and convert the result to the power basis
 //! (`Σ cᵢ·xⁱ`) that the IR and the HE lowering evaluate.
 
+// Index loops here mirror the linear-algebra formulas they implement.
+#![allow(clippy::needless_range_loop)]
+
 /// A closed interval `[lo, hi]` of inputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Range {
@@ -231,7 +234,11 @@ mod tests {
         let relu = |x: f64| x.max(0.0);
         let xs: Vec<f64> = (0..1000).map(|i| -5.0 + i as f64 * 0.01).collect();
         let r = Range::of(&xs).unwrap();
-        let err = |c: &[f64]| xs.iter().map(|&x| (eval(c, x) - relu(x)).abs()).fold(0.0, f64::max);
+        let err = |c: &[f64]| {
+            xs.iter()
+                .map(|&x| (eval(c, x) - relu(x)).abs())
+                .fold(0.0, f64::max)
+        };
         let e2 = err(&least_squares(relu, &xs, r, 2).unwrap());
         let e6 = err(&least_squares(relu, &xs, r, 6).unwrap());
         let c2 = err(&chebyshev(relu, r, 2));

@@ -52,9 +52,7 @@ impl FromStr for ActChoice {
         if spec == "square" {
             return Ok(ActChoice::Square);
         }
-        let (kind, degree) = spec
-            .split_once(':')
-            .ok_or_else(|| bad("no degree given"))?;
+        let (kind, degree) = spec.split_once(':').ok_or_else(|| bad("no degree given"))?;
         let degree: usize = degree
             .parse()
             .map_err(|_| bad("the degree is not a whole number"))?;
@@ -177,7 +175,10 @@ impl Pass for ActToPoly {
                 });
             }
         }
-        let todo: Vec<NodeId> = all.into_iter().take(self.limit.unwrap_or(usize::MAX)).collect();
+        let todo: Vec<NodeId> = all
+            .into_iter()
+            .take(self.limit.unwrap_or(usize::MAX))
+            .collect();
         let choices: Vec<ActChoice> = todo
             .iter()
             .map(|&id| {
@@ -232,10 +233,11 @@ impl Pass for ActToPoly {
                 (_, ActChoice::Square) => (vec![0.0, 0.0, 1.0], choice.to_string()),
                 (_, ActChoice::LeastSquares(d)) => {
                     let (xs, range) = (xs.as_deref().expect("checked"), observed.expect("checked"));
-                    let c = fit::least_squares(f, xs, range, d).map_err(|reason| PassError::Fit {
-                        layer: layer.clone(),
-                        reason,
-                    })?;
+                    let c =
+                        fit::least_squares(f, xs, range, d).map_err(|reason| PassError::Fit {
+                            layer: layer.clone(),
+                            reason,
+                        })?;
                     (c, choice.to_string())
                 }
                 (_, ActChoice::Chebyshev(d)) => {
