@@ -68,8 +68,12 @@ impl PassArgs {
     /// `--print-after` names. Returns the reports (empty when no pipeline).
     pub fn run(&self, graph: &mut Graph, default: Option<&str>) -> Result<Vec<PassReport>> {
         let Some(spec) = self.spec(default) else {
-            if self.print_after.is_some() || self.calib.is_some() || self.act.is_some() {
-                bail!("--print-after, --calib and --act need a pipeline: add --passes he-friendly");
+            let tuned = self.print_after.is_some()
+                || self.calib.is_some()
+                || self.act.is_some()
+                || !self.act_layer.is_empty();
+            if tuned {
+                bail!("--print-after, --calib, --act and --act-layer need a pipeline: add --passes he-friendly");
             }
             return Ok(Vec::new());
         };
