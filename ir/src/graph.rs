@@ -434,3 +434,61 @@ impl Graph {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Activation;
+
+    fn chain() -> (Graph, [NodeId; 3]) {
+        let mut g = Graph::new("x", Shape::new([4]));
+        let a = g.add("a", Op::Identity, &[g.input()]).unwrap();
+        let b = g.add("b", Op::Activation(Activation::Relu), &[a]).unwrap();
+        let c = g.add("c", Op::Flatten, &[b]).unwrap();
+        g.set_output(c);
+        (g, [a, b, c])
+    }
+
+    fn names(g: &Graph) -> Vec<String> {
+        g.topo_order()
+            .into_iter()
+            .map(|id| g.node(id).name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn bypass_reconnects_users_and_output() {
+        let (mut g, [a, _, c]) = chain();
+        g.bypass(a).unwrap();
+        g.bypass(c).unwrap();
+        assert_eq!(names(&g), ["x", "b"]);
+        assert_eq!(g.node(g.output()).name.as_str(), "b");
+        g.verify().unwrap();
+    }
+
+    #[test]
+    fn insert_after_and_replace_with_chain_keep_the_graph_valid() {
+        let (mut g, [a, b, _]) = chain();
+        let fresh = g.fresh_name("b");
+        assert_eq!(fresh, "b.1");
+        g.insert_after(b, fresh, Op::Identity).unwrap();
+        g.replace_with_chain(
+            a,
+            vec![("a".into(), Op::Flatten), ("a2".into(), Op::Identity)],
+        )
+        .unwrap();
+        assert_eq!(names(&g), ["x", "a", "a2", "b", "b.1", "c"]);
+        g.verify().unwrap();
+        g.compact();
+        let ids: Vec<usize> = g.topo_order().iter().map(|id| id.index()).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn remove_dead_drops_what_the_output_does_not_need() {
+        let (mut g, [_, b, _]) = chain();
+        g.add("unused", Op::Identity, &[b]).unwrap();
+        assert_eq!(g.remove_dead(), 1);
+        assert_eq!(g.len(), 4);
+    }
+}
