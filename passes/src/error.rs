@@ -56,6 +56,9 @@ pub enum PassError {
     /// The graph still holds ops CKKS cannot evaluate after the pipeline.
     #[error("the graph is not HE-friendly: {0}; add the passes that remove them (see `--passes he-friendly`)")]
     NotHeFriendly(String),
+    /// A pruning target, mask or layer name is wrong.
+    #[error("pruning: {0}")]
+    Prune(String),
     /// A pass produced an invalid graph (a bug in hepack).
     #[error("pass '{pass}' broke the graph (please report this): {source}")]
     Broke {

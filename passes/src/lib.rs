@@ -21,6 +21,7 @@ pub mod fuse;
 pub mod manager;
 pub mod poly;
 pub mod pool;
+pub mod prune;
 
 use std::collections::BTreeMap;
 

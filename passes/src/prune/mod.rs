@@ -1,0 +1,182 @@
+//! Packing-aware pruning (issue #4, in progress): units from the packing,
+//! ranking, per-layer sparsity targets, and masks.
+//!
+//! Done so far: the [`Packing`] trait with batch packing, the ranking criteria,
+//! per-layer sparsity targets with the output layer kept by default, and masks
+//! applied to a graph. Still to come: the HE-op budget target, the mask file,
+//! compression, the CLI and the sweep.
+
+pub mod units;
+
+use std::collections::BTreeMap;
+
+use hepack_ir::{Graph, Op};
+use ndarray::{Array2, Axis};
+
+use crate::error::PassError;
+pub use units::{linear_layers, BatchPacking, Block, LayerWeights, Packing, SingleWeights, Unit};
+
+/// How units are ranked; the lowest-ranked are pruned first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Criterion {
+    /// Mean |w| over the unit (MOFHEI).
+    MeanAbs,
+    /// L2 norm of the unit (Artemis).
+    L2,
+    /// A seeded random order (baseline).
+    Random {
+        /// The seed.
+        seed: u64,
+    },
+}
+
+/// Per-layer sparsity targets.
+#[derive(Clone, Debug)]
+pub struct Targets {
+    /// Fraction of units to prune in each layer without an override.
+    pub sparsity: f64,
+    /// Per-layer overrides, keyed by layer name.
+    pub per_layer: BTreeMap<String, f64>,
+    /// Prune the output layer too (MOFHEI leaves it whole; so does the default).
+    pub prune_output: bool,
+}
+
+/// Keep masks per layer, shaped like W̄ (`M × F`); `true` keeps the weight.
+pub type Masks = BTreeMap<String, Array2<bool>>;
+
+/// Units pruned out of `total` at `sparsity`: `floor(sparsity · total)`, so the
+/// kept count `total − floor(sparsity · total)` never falls below the target
+/// density (50% of 5 filters keeps 3).
+pub fn units_to_prune(sparsity: f64, total: usize) -> usize {
+    ((sparsity * total as f64) + 1e-9).floor() as usize
+}
+
+/// Rank each layer's units and mask the weakest up to its target.
+pub fn find_masks(
+    graph: &Graph,
+    packing: &dyn Packing,
+    criterion: Criterion,
+    targets: &Targets,
+) -> Result<Masks, PassError> {
+    let layers = linear_layers(graph);
+    check_layer_names(targets.per_layer.keys(), &layers)?;
+    for (name, &s) in
+        std::iter::once((&"(default)".to_string(), &targets.sparsity)).chain(&targets.per_layer)
+    {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(PassError::Prune(format!(
+                "sparsity {s} for {name} is outside [0, 1]"
+            )));
+        }
+    }
+    let output_layer = layers.last().map(|l| l.name.to_string());
+    let mut masks = Masks::new();
+    for layer in &layers {
+        let name = layer.name.as_str();
+        let sparsity = match targets.per_layer.get(name) {
+            Some(&s) => s,
+            None if !targets.prune_output && output_layer.as_deref() == Some(name) => 0.0,
+            None => targets.sparsity,
+        };
+        let units = packing.units(layer);
+        let mut order: Vec<(f64, usize)> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (score(criterion, &layer.matrix, u, i), i))
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut mask = Array2::from_elem(layer.matrix.dim(), true);
+        for &(_, i) in order.iter().take(units_to_prune(sparsity, units.len())) {
+            for &[r, c] in &units[i].cells {
+                mask[[r, c]] = false;
+            }
+        }
+        masks.insert(name.to_string(), mask);
+    }
+    Ok(masks)
+}
+
+fn score(criterion: Criterion, w: &Array2<f64>, unit: &Unit, index: usize) -> f64 {
+    let n = unit.cells.len().max(1) as f64;
+    match criterion {
+        Criterion::MeanAbs => {
+            unit.cells
+                .iter()
+                .map(|&[r, c]| w[[r, c]].abs())
+                .sum::<f64>()
+                / n
+        }
+        Criterion::L2 => unit
+            .cells
+            .iter()
+            .map(|&[r, c]| w[[r, c]] * w[[r, c]])
+            .sum::<f64>()
+            .sqrt(),
+        Criterion::Random { seed } => {
+            // SplitMix64 of (seed, index): a fixed random order per seed.
+            let mut z = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as f64
+        }
+    }
+}
+
+fn check_layer_names<'a>(
+    names: impl Iterator<Item = &'a String>,
+    layers: &[LayerWeights],
+) -> Result<(), PassError> {
+    for name in names {
+        if !layers.iter().any(|l| l.name.as_str() == name) {
+            let known: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+            return Err(PassError::Prune(format!(
+                "no linear layer named '{name}'; linear layers: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Zero the masked weights of each named layer. Every mask must name a linear
+/// layer and have its W̄ shape (`M × F`).
+pub fn apply_masks(graph: &mut Graph, masks: &Masks) -> Result<(), PassError> {
+    let layers = linear_layers(graph);
+    check_layer_names(masks.keys(), &layers)?;
+    for layer in layers {
+        let Some(mask) = masks.get(layer.name.as_str()) else {
+            continue;
+        };
+        if mask.dim() != layer.matrix.dim() {
+            return Err(PassError::Prune(format!(
+                "the mask for '{}' is {}x{}, but the layer's weight matrix W̄ (inputs x filters) is {}x{}",
+                layer.name,
+                mask.nrows(),
+                mask.ncols(),
+                layer.matrix.nrows(),
+                layer.matrix.ncols()
+            )));
+        }
+        let mut op = graph.node(layer.id).op.clone();
+        match &mut op {
+            Op::Conv(c) => {
+                // W̄ row m = (channel, ky, kx) of filter f, row-major.
+                for (f, mut filter) in c.weight.axis_iter_mut(Axis(0)).enumerate() {
+                    for (m, w) in filter.iter_mut().enumerate() {
+                        if !mask[[m, f]] {
+                            *w = 0.0;
+                        }
+                    }
+                }
+            }
+            Op::Dense(d) => d.weight.zip_mut_with(mask, |w, &keep| {
+                if !keep {
+                    *w = 0.0;
+                }
+            }),
+            _ => unreachable!("linear_layers returns conv and dense layers only"),
+        }
+        graph.replace_op(layer.id, op)?;
+    }
+    Ok(())
+}
