@@ -148,7 +148,7 @@ impl Writer<'_> {
                 self.emit("AveragePool", &name, &[&x], &name, attrs);
             }
             Op::SumPool(p) => {
-                if !full_windows(p, &in_shape) {
+                if !p.windows_are_full(&in_shape) {
                     return Err(FrontendError::Graph(format!(
                         "cannot export sum pool '{name}': some windows are cut short (ceil mode), so it is not an average pool times a constant"
                     )));
@@ -309,16 +309,6 @@ impl Writer<'_> {
         });
         name.to_string()
     }
-}
-
-/// Every window of a pool lies within the padded input (no ceil-mode stubs).
-fn full_windows(p: &Pool, input: &Shape) -> bool {
-    (0..2).all(|axis| {
-        let len = input.dims()[axis + 1] + p.pads[axis] + p.pads[axis + 2];
-        let span = (p.kernel[axis] - 1) * p.dilations[axis] + 1;
-        p.output_len(input.dims()[axis + 1], axis)
-            .is_some_and(|out| (out - 1) * p.strides[axis] + span <= len)
-    })
 }
 
 fn scalar(v: f64) -> ArrayD<f64> {

@@ -208,6 +208,18 @@ impl Pool {
             self.ceil_mode,
         )
     }
+
+    /// Every window lies wholly inside the padded input (no ceil-mode window is
+    /// cut short), so counting padded cells, every window has `kh·kw` cells.
+    pub fn windows_are_full(&self, input: &Shape) -> bool {
+        input.rank() == 3
+            && (0..2).all(|axis| {
+                let len = input.dims()[axis + 1] + self.pads[axis] + self.pads[axis + 2];
+                let span = (self.kernel[axis] - 1) * self.dilations[axis] + 1;
+                self.output_len(input.dims()[axis + 1], axis)
+                    .is_some_and(|out| (out - 1) * self.strides[axis] + span <= len)
+            })
+    }
 }
 
 /// Average pooling: a window plus whether padded cells count in the divisor.

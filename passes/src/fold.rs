@@ -89,17 +89,7 @@ fn split_average_pools(graph: &mut Graph, report: &mut PassReport) -> Result<(),
 /// or there is no padding, and no ceil-mode window is cut short.
 fn uniform_divisor(p: &Pool, count_include_pad: bool, input: &Shape) -> bool {
     let padded = p.pads.iter().any(|&x| x != 0);
-    if padded && !count_include_pad {
-        return false;
-    }
-    (0..2).all(|axis| {
-        let len = input.dims()[axis + 1] + p.pads[axis] + p.pads[axis + 2];
-        let span = (p.kernel[axis] - 1) * p.dilations[axis] + 1;
-        match p.output_len(input.dims()[axis + 1], axis) {
-            Some(out) => (out - 1) * p.strides[axis] + span <= len,
-            None => false,
-        }
-    })
+    (count_include_pad || !padded) && p.windows_are_full(input)
 }
 
 /// Ops that commute with multiplication by a scalar `s` (max pool only for s > 0).

@@ -31,19 +31,6 @@ pub use error::PassError;
 pub use manager::{Pass, PassReport, Pipeline};
 pub use poly::{ActChoice, FitReport};
 
-/// Every pass name, in the order of the default pipeline where they appear in it.
-pub const PASS_NAMES: &[&str] = &[
-    "remove-identity",
-    "fold-batchnorm",
-    "strip-softmax",
-    "maxpool-to-avgpool",
-    "act-to-poly",
-    "fold-scalings",
-    "fuse-linear",
-    "check-he-friendly",
-    "conv-to-dense",
-];
-
 /// What the `he-friendly` alias expands to.
 pub const HE_FRIENDLY: &[&str] = &[
     "remove-identity",
@@ -55,6 +42,14 @@ pub const HE_FRIENDLY: &[&str] = &[
     "fuse-linear",
     "check-he-friendly",
 ];
+
+/// Passes that exist but are not part of `he-friendly`.
+pub const OTHER_PASSES: &[&str] = &["conv-to-dense"];
+
+/// Every pass name: the `he-friendly` ones in pipeline order, then the others.
+pub fn pass_names() -> Vec<&'static str> {
+    HE_FRIENDLY.iter().chain(OTHER_PASSES).copied().collect()
+}
 
 /// Options of the passes that take any.
 #[derive(Clone, Debug)]
@@ -132,7 +127,7 @@ fn add_pass(p: &mut Pipeline, name: &str, options: &PassOptions) -> Result<(), P
         _ => {
             return Err(PassError::UnknownPass {
                 name: name.to_string(),
-                known: format!("{}, and the alias he-friendly", PASS_NAMES.join(", ")),
+                known: format!("{}, and the alias he-friendly", pass_names().join(", ")),
             })
         }
     };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hepack_ir::{dump, Graph};
-use hepack_passes::{ActChoice, PassOptions, PassReport, PASS_NAMES};
+use hepack_passes::{pass_names, ActChoice, PassOptions, PassReport};
 
 use crate::npy;
 
@@ -84,7 +84,7 @@ impl PassArgs {
                 bail!(
                     "--print-after {after}: that pass is not in the pipeline ({}); known passes: {}",
                     pipeline.names().join(", "),
-                    PASS_NAMES.join(", ")
+                    pass_names().join(", ")
                 );
             }
         }
