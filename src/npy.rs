@@ -22,6 +22,15 @@ pub fn read_floats(path: &Path) -> Result<ArrayD<f64>> {
     }
 }
 
+/// Read a batch (`[N, ...]` floats) and refuse one without samples.
+pub fn read_batch(path: &Path) -> Result<ArrayD<f64>> {
+    let x = read_floats(path)?;
+    if x.ndim() == 0 || x.shape()[0] == 0 {
+        bail!("{} holds no samples", path.display());
+    }
+    Ok(x)
+}
+
 /// Labels: integer class ids, or floats (reconstruction targets).
 pub enum Labels {
     /// One class id per sample.

@@ -111,6 +111,22 @@ pub struct Conv {
     pub dilations: [usize; 2],
 }
 
+impl Conv {
+    /// The `M × F` filter matrix W̄ of MOFHEI's conv-as-dense view: column `f` is
+    /// filter `f` flattened as `(channel, ky, kx)`, row-major.
+    pub fn filter_matrix(&self) -> Array2<f64> {
+        let (f, c, kh, kw) = self.weight.dim();
+        self.weight
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order((f, c * kh * kw))
+            .expect("same element count")
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned()
+    }
+}
+
 /// Weights of a dense layer. Columns of `weight` are neurons, matching the
 /// `M × F` matrix W̄ of MOFHEI's conv-as-dense view.
 #[derive(Clone, Debug, PartialEq)]

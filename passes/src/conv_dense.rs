@@ -29,14 +29,8 @@ impl Pass for ConvToDense {
             };
             let (f, c, kh, kw) = conv.weight.dim();
             let m = c * kh * kw;
-            let filters = conv
-                .weight
-                .as_standard_layout()
-                .into_owned()
-                .into_shape_with_order((f, m))
-                .expect("same element count");
             let dense = Dense {
-                weight: filters.t().as_standard_layout().into_owned(),
+                weight: conv.filter_matrix(),
                 bias: conv.bias.clone(),
             };
             let patches = Patches {

@@ -40,10 +40,7 @@ pub fn run(
             print!("{r}");
         }
     }
-    let x = npy::read_floats(input)?;
-    if x.ndim() == 0 || x.shape()[0] == 0 {
-        bail!("{} holds no samples", input.display());
-    }
+    let x = npy::read_batch(input)?;
     let labels = labels.map(npy::read_labels).transpose()?;
     let start = Instant::now();
     let y = interp::run(&model.graph, x.view())

@@ -55,10 +55,7 @@ impl PassArgs {
                 .insert(layer.to_string(), choice.parse::<ActChoice>()?);
         }
         if let Some(path) = &self.calib {
-            let x = npy::read_floats(path)?;
-            if x.ndim() == 0 || x.shape()[0] == 0 {
-                bail!("calibration file {} holds no samples", path.display());
-            }
+            let x = npy::read_batch(path).context("calibration batch (--calib)")?;
             options.calib = Some(x);
         }
         Ok(options)

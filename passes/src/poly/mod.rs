@@ -8,6 +8,7 @@
 
 pub mod fit;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -219,7 +220,13 @@ impl Pass for ActToPoly {
             };
             let layer = graph.node(id).name.to_string();
             let choice = choices[i];
-            let xs: Option<Vec<f64>> = tapped.as_ref().map(|t| t[i].iter().copied().collect());
+            // Fits and errors do not depend on the order of the values, so a
+            // contiguous tap is read in place instead of copied.
+            let xs: Option<Cow<'_, [f64]>> = tapped.as_ref().map(|t| {
+                t[i].as_slice_memory_order()
+                    .map(Cow::Borrowed)
+                    .unwrap_or_else(|| Cow::Owned(t[i].iter().copied().collect()))
+            });
             let observed = match &xs {
                 Some(xs) => Some(Range::of(xs).ok_or_else(|| PassError::Fit {
                     layer: layer.clone(),
@@ -252,7 +259,7 @@ impl Pass for ActToPoly {
                 max_error = max_error.max(e.abs());
                 sq += e * e;
             }
-            let samples = xs.as_ref().map_or(0, Vec::len);
+            let samples = xs.as_ref().map_or(0, |xs| xs.len());
             report.fits.push(FitReport {
                 layer: layer.clone(),
                 activation: graph.node(id).op.name(),

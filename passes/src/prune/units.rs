@@ -33,14 +33,8 @@ pub fn linear_layers(graph: &Graph) -> Vec<LayerWeights> {
             let node = graph.node(id);
             let (matrix, uses) = match &node.op {
                 Op::Conv(c) => {
-                    let (f, ch, kh, kw) = c.weight.dim();
-                    let m = c
-                        .weight
-                        .as_standard_layout()
-                        .into_owned()
-                        .into_shape_with_order((f, ch * kh * kw))
-                        .expect("same element count");
-                    (m.t().to_owned(), (node.shape.numel() / f) as u64)
+                    let filters = c.bias.len();
+                    (c.filter_matrix(), (node.shape.numel() / filters) as u64)
                 }
                 Op::Dense(d) => {
                     let input = &graph.node(graph.operands(id)[0]).shape;
