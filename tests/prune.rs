@@ -1,17 +1,20 @@
-//! Packing-aware pruning on the example models (issue #4, first part): exact
-//! kept-unit counts, masks applied to the weights, clear errors.
+//! Packing-aware pruning on the example models: exact kept-unit counts, masks
+//! applied and exchanged as files, compression that keeps the function and
+//! reaches MOFHEI Table III's widths, HE-op budgets, clear errors.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::model;
+use common::{mnist, model, read_f32};
 use hepack_frontend::load;
+use hepack_ir::{interp, Graph};
 use hepack_passes::prune::{
-    apply_masks, find_masks, linear_layers, units_to_prune, BatchPacking, Block, Criterion, Masks,
-    Packing, SingleWeights, Targets,
+    apply_masks, compress, find_masks, layer_stats, linear_he_ops, linear_layers, linear_params,
+    mask_file, masks_for_budget, model_sparsity, units_to_prune, BatchPacking, Block, Criterion,
+    Masks, Packing, SingleWeights, Targets,
 };
-use ndarray::Array2;
+use ndarray::{Array2, ArrayD};
 
 const MODELS: [&str; 5] = ["lenet5", "mlp", "ae1", "ae2", "ae3"];
 
@@ -207,4 +210,235 @@ fn bad_targets_and_masks_are_clear_errors() {
     assert!("3x".parse::<Block>().is_err());
     assert!("0x4".parse::<Block>().is_err());
     assert_eq!("cols".parse::<Block>(), Ok(Block::Column));
+}
+
+const COLUMNS: BatchPacking = BatchPacking {
+    block: Block::Column,
+};
+
+/// 200 MNIST test samples shaped for the model (images or flat vectors).
+fn samples(graph: &Graph) -> ArrayD<f64> {
+    let file = if graph.node(graph.input()).shape.rank() == 1 {
+        "mnist_test_x_flat.npy"
+    } else {
+        "mnist_test_x.npy"
+    };
+    read_f32(&mnist(file))
+        .slice_axis(ndarray::Axis(0), (0..200).into())
+        .to_owned()
+}
+
+fn assert_close(a: &ArrayD<f64>, b: &ArrayD<f64>, context: &str) {
+    assert_eq!(a.shape(), b.shape(), "{context}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            "{context}: {x} vs {y}"
+        );
+    }
+}
+
+fn widths(graph: &Graph) -> Vec<usize> {
+    linear_layers(graph)
+        .iter()
+        .map(|l| l.matrix.ncols())
+        .collect()
+}
+
+#[test]
+fn compression_is_exact_on_every_example_model() {
+    for name in MODELS {
+        let original = load(&model(name)).unwrap().graph;
+        let x = samples(&original);
+        for (packing, sparsity) in [
+            (COLUMNS, 0.5),
+            (COLUMNS, 0.9),
+            (
+                BatchPacking {
+                    block: "8x1".parse().unwrap(),
+                },
+                0.7,
+            ),
+        ] {
+            let mut masked = original.clone();
+            let masks =
+                find_masks(&masked, &packing, Criterion::MeanAbs, &targets(sparsity)).unwrap();
+            apply_masks(&mut masked, &masks).unwrap();
+            let mut compressed = masked.clone();
+            let report = compress(&mut compressed).unwrap();
+            let context = format!("{name} {:?} at {sparsity}", packing.block);
+            assert_close(
+                &interp::run(&masked, x.view()).unwrap(),
+                &interp::run(&compressed, x.view()).unwrap(),
+                &context,
+            );
+            // Every layer but the output lost exactly its all-zero columns.
+            let stats = layer_stats(&masked, &COLUMNS);
+            let after = widths(&compressed);
+            for (i, l) in stats.iter().enumerate() {
+                let want = if i + 1 == stats.len() {
+                    l.width
+                } else {
+                    l.units_kept
+                };
+                assert_eq!(after[i], want, "{context}: {}", l.layer);
+            }
+            // The next layers' rows reading removed channels cost no more ops.
+            let (ops_masked, ops_compressed) = (
+                linear_he_ops(&masked, &packing),
+                linear_he_ops(&compressed, &packing),
+            );
+            assert!(
+                ops_compressed < ops_masked,
+                "{context}: {ops_compressed} vs {ops_masked}"
+            );
+            if packing.block == Block::Column {
+                assert!(
+                    report.kept.iter().all(|k| k.reason.contains("output")),
+                    "{context}: {report:?}"
+                );
+            }
+        }
+    }
+}
+
+/// MOFHEI Table III, MNIST-LeNet: kept filters/neurons of conv0, conv1, conv2,
+/// dense0 at the 50/60/80/90 % columns, the model sparsity it reports, and the
+/// per-layer HE ops it gives (2 × MACs of the kept weights).
+const TABLE_III: [([usize; 4], &str, [u64; 4]); 4] = [
+    ([3, 8, 61, 48], "0.73", [117_600, 120_000, 24_400, 5856]),
+    ([3, 7, 51, 39], "0.81", [117_600, 105_000, 17_850, 3978]),
+    ([1, 3, 25, 18], "0.96", [39_200, 15_000, 3750, 900]),
+    ([1, 2, 16, 9], "0.98", [39_200, 10_000, 1600, 288]),
+];
+
+#[test]
+fn mofhei_table_iii_lenet_widths_after_compression() {
+    let original = load(&model("lenet5")).unwrap().graph;
+    let (reference_params, _) = linear_params(&original);
+    let layers = linear_layers(&original);
+    for (kept, sparsity, he_ops) in TABLE_III {
+        let mut t = targets(0.0);
+        for (layer, &k) in layers.iter().zip(&kept) {
+            let f = layer.matrix.ncols();
+            t.per_layer
+                .insert(layer.name.to_string(), (f - k) as f64 / f as f64);
+        }
+        let mut g = original.clone();
+        let masks = find_masks(&g, &COLUMNS, Criterion::MeanAbs, &t).unwrap();
+        apply_masks(&mut g, &masks).unwrap();
+        compress(&mut g).unwrap();
+        assert_eq!(widths(&g), [&kept[..], &[10]].concat());
+        assert_eq!(
+            format!("{:.2}", model_sparsity(reference_params, &g)),
+            sparsity
+        );
+        let ops: Vec<u64> = layer_stats(&g, &COLUMNS).iter().map(|l| l.he_ops).collect();
+        assert_eq!(&ops[..4], &he_ops, "{kept:?}");
+    }
+}
+
+#[test]
+fn masks_round_trip_through_the_mask_file() {
+    let graph = load(&model("lenet5")).unwrap().graph;
+    let packing = BatchPacking {
+        block: "5x2".parse().unwrap(),
+    };
+    let masks = find_masks(&graph, &packing, Criterion::L2, &targets(0.6)).unwrap();
+    let text = mask_file::to_json(&masks);
+    let back = mask_file::from_json(&text, "m.json").unwrap();
+    assert_eq!(back, masks);
+    // The file is plain JSON with one mask row per line.
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        value["layers"]["/3/Conv"]["shape"],
+        serde_json::json!([150, 16])
+    );
+    assert!(text.contains("\n        [1,1,"), "{}", &text[..300]);
+    let mut a = graph.clone();
+    let mut b = graph.clone();
+    apply_masks(&mut a, &masks).unwrap();
+    apply_masks(&mut b, &back).unwrap();
+    assert_eq!(linear_layers(&a)[1].matrix, linear_layers(&b)[1].matrix);
+}
+
+#[test]
+fn bad_mask_files_are_clear_errors() {
+    let err = |text: &str| {
+        mask_file::from_json(text, "m.json")
+            .unwrap_err()
+            .to_string()
+    };
+    let file =
+        |layers: &str| format!(r#"{{"format":"hepack-masks","version":1,"layers":{{{layers}}}}}"#);
+    assert_eq!(
+        err(&file(r#""/0/Conv":{"shape":[2,2],"keep":[[1,0],[1]]}"#)),
+        "pruning: mask file m.json: layer '/0/Conv': row 1 has 1 entries, shape says 2"
+    );
+    assert_eq!(
+        err(&file(r#""/0/Conv":{"shape":[2,1],"keep":[[1],[2]]}"#)),
+        "pruning: mask file m.json: layer '/0/Conv': entry [1][0] is 2; entries are 0 (prune) or 1 (keep)"
+    );
+    assert_eq!(
+        err(&file(r#""/0/Conv":{"shape":[3,1],"keep":[[1],[0]]}"#)),
+        "pruning: mask file m.json: layer '/0/Conv': shape says 3 rows but 'keep' has 2"
+    );
+    assert!(err(r#"{"format":"hepack-masks","version":7,"layers":{}}"#)
+        .contains("version 7 is not supported"));
+    assert!(err(r#"{"format":"other","version":1,"layers":{}}"#).contains("format is 'other'"));
+    assert!(err("[1, 2").starts_with("pruning: mask file m.json: "));
+    // Parsed but wrong for the model: an unknown layer, a wrong shape.
+    let mut graph = load(&model("lenet5")).unwrap().graph;
+    let masks =
+        mask_file::from_json(&file(r#""conv9":{"shape":[1,1],"keep":[[1]]}"#), "m.json").unwrap();
+    assert!(apply_masks(&mut graph, &masks)
+        .unwrap_err()
+        .to_string()
+        .contains("no linear layer named 'conv9'; linear layers: /0/Conv, /3/Conv"));
+    let masks =
+        mask_file::from_json(&file(r#""/0/Conv":{"shape":[1,1],"keep":[[1]]}"#), "m.json").unwrap();
+    assert!(apply_masks(&mut graph, &masks)
+        .unwrap_err()
+        .to_string()
+        .contains("the mask for '/0/Conv' is 1x1"));
+}
+
+#[test]
+fn an_he_op_budget_is_met_with_the_least_pruning() {
+    let graph = load(&model("lenet5")).unwrap().graph;
+    let full = linear_he_ops(&graph, &COLUMNS);
+    for fraction in [0.5, 0.2, 0.05] {
+        let budget = (full as f64 * fraction) as u64;
+        let found =
+            masks_for_budget(&graph, &COLUMNS, Criterion::MeanAbs, &targets(0.0), budget).unwrap();
+        let mut g = graph.clone();
+        apply_masks(&mut g, &found.masks).unwrap();
+        compress(&mut g).unwrap();
+        let ops = linear_he_ops(&g, &COLUMNS);
+        assert_eq!(ops, found.he_ops);
+        assert!(ops <= budget, "{ops} > {budget}");
+        // One filter less pruned per layer (a slightly lower sparsity) misses it.
+        let less = find_masks(
+            &graph,
+            &COLUMNS,
+            Criterion::MeanAbs,
+            &targets(found.sparsity - 0.01),
+        )
+        .unwrap();
+        let mut h = graph.clone();
+        apply_masks(&mut h, &less).unwrap();
+        compress(&mut h).unwrap();
+        assert!(
+            linear_he_ops(&h, &COLUMNS) > budget,
+            "budget {budget} at sparsity {}",
+            found.sparsity
+        );
+    }
+    let err =
+        masks_for_budget(&graph, &COLUMNS, Criterion::MeanAbs, &targets(0.0), 10).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("an HE-op budget of 10 cannot be met"),
+        "{err}"
+    );
 }

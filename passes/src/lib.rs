@@ -6,7 +6,7 @@
 //!
 //! Exact passes (the reference interpreter gives the same outputs before and
 //! after, to rounding): `remove-identity`, `fold-batchnorm`, `fold-scalings`,
-//! `fuse-linear`, `conv-to-dense`. Approximating passes: `strip-softmax`
+//! `fuse-linear`, `conv-to-dense`, `compress` (removes all-zero filters/neurons). Approximating passes: `strip-softmax`
 //! (same argmax), `maxpool-to-avgpool`, `act-to-poly`. The `he-friendly` alias
 //! runs the default pipeline that leaves only linear layers, average/sum pools
 //! and polynomials, and checks that it did.
@@ -44,7 +44,7 @@ pub const HE_FRIENDLY: &[&str] = &[
 ];
 
 /// Passes that exist but are not part of `he-friendly`.
-pub const OTHER_PASSES: &[&str] = &["conv-to-dense"];
+pub const OTHER_PASSES: &[&str] = &["conv-to-dense", "compress"];
 
 /// Every pass name: the `he-friendly` ones in pipeline order, then the others.
 pub fn pass_names() -> Vec<&'static str> {
@@ -124,6 +124,7 @@ fn add_pass(p: &mut Pipeline, name: &str, options: &PassOptions) -> Result<(), P
         }),
         "check-he-friendly" => p.push(check::CheckHeFriendly),
         "conv-to-dense" => p.push(conv_dense::ConvToDense),
+        "compress" => p.push(prune::Compress),
         _ => {
             return Err(PassError::UnknownPass {
                 name: name.to_string(),

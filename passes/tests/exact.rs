@@ -4,6 +4,7 @@
 use hepack_ir::{
     interp, Activation, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Polynomial, Pool, Shape,
 };
+use hepack_passes::prune::compress;
 use hepack_passes::{pipeline, PassOptions};
 use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
 use proptest::prelude::*;
@@ -143,6 +144,77 @@ proptest! {
             let after = interp::run(&h, x.view()).unwrap();
             assert_close(&before, &after, &format!("{spec} on\n{}", hepack_ir::dump::to_text(&g)));
         }
+    }
+}
+
+/// Zero some filters/neurons of every linear layer, and the inputs some layers
+/// read from a channel, as pruning does.
+fn prune_randomly(g: &mut Graph, seed: u64) {
+    let mut r = Rng(seed.wrapping_mul(77) | 1);
+    for id in g.topo_order() {
+        match &mut g.node_mut(id).op {
+            Op::Conv(c) => {
+                for f in 0..c.bias.len() {
+                    if r.below(2) == 0 {
+                        c.weight.index_axis_mut(ndarray::Axis(0), f).fill(0.0);
+                    }
+                }
+                if r.below(3) == 0 {
+                    let ch = r.below(c.weight.dim().1);
+                    c.weight.index_axis_mut(ndarray::Axis(1), ch).fill(0.0);
+                }
+            }
+            Op::Dense(d) => {
+                for n in 0..d.bias.len() {
+                    if r.below(2) == 0 {
+                        d.weight.column_mut(n).fill(0.0);
+                    }
+                }
+                if r.below(3) == 0 {
+                    let row = r.below(d.weight.nrows());
+                    d.weight.row_mut(row).fill(0.0);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn widths(g: &Graph) -> Vec<usize> {
+    g.topo_order()
+        .into_iter()
+        .filter_map(|id| match &g.node(id).op {
+            Op::Conv(c) => Some(c.bias.len()),
+            Op::Dense(d) => Some(d.bias.len()),
+            _ => None,
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn compression_keeps_outputs(
+        // Mostly linear layers, so that most cases have something to remove.
+        choices in prop::collection::vec(prop_oneof![Just(0u8), Just(12), 0u8..14], 2..10),
+        seed in any::<u64>(),
+    ) {
+        let mut g = build(&choices, seed);
+        prune_randomly(&mut g, seed);
+        let x = input_for(&g, seed);
+        let before = interp::run(&g, x.view()).unwrap();
+        let mut h = g.clone();
+        let report = compress(&mut h).unwrap();
+        h.verify().unwrap();
+        let after = interp::run(&h, x.view()).unwrap();
+        assert_close(&before, &after, &format!("compress on\n{}", hepack_ir::dump::to_text(&g)));
+        let removed: usize = report.removed.iter().map(|l| l.units_before - l.units_after).sum();
+        let (w0, w1) = (widths(&g), widths(&h));
+        prop_assert_eq!(w0.iter().sum::<usize>() - w1.iter().sum::<usize>(), removed);
+        // A second run finds nothing more to remove.
+        let again = compress(&mut h).unwrap();
+        prop_assert!(again.removed.is_empty(), "{:?}", again);
     }
 }
 

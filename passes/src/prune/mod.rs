@@ -1,11 +1,11 @@
-//! Packing-aware pruning (issue #4, in progress): units from the packing,
-//! ranking, per-layer sparsity targets, and masks.
-//!
-//! Done so far: the [`Packing`] trait with batch packing, the ranking criteria,
-//! per-layer sparsity targets with the output layer kept by default, and masks
-//! applied to a graph. Still to come: the HE-op budget target, the mask file,
-//! compression, the CLI and the sweep.
+//! Packing-aware pruning (DESIGN.md §2): a packing partitions each linear
+//! layer's weights into units ([`units`]), the pruner ranks them and masks the
+//! weakest up to a per-layer sparsity ([`find_masks`]) or an HE-op budget
+//! ([`masks_for_budget`]), masks are applied ([`apply_masks`]) or exchanged as
+//! files ([`mask_file`]), and [`compress`] removes what became dead.
 
+pub mod compress;
+pub mod mask_file;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -14,6 +14,7 @@ use hepack_ir::{Graph, Op};
 use ndarray::{Array2, Axis};
 
 use crate::error::PassError;
+pub use compress::{compress, Compress, CompressReport};
 pub use units::{linear_layers, BatchPacking, Block, LayerWeights, Packing, SingleWeights, Unit};
 
 /// How units are ranked; the lowest-ranked are pruned first.
@@ -179,4 +180,142 @@ pub fn apply_masks(graph: &mut Graph, masks: &Masks) -> Result<(), PassError> {
         graph.replace_op(layer.id, op)?;
     }
     Ok(())
+}
+
+/// One linear layer's pruning state under a packing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LayerStats {
+    /// The layer.
+    pub layer: hepack_ir::LayerName,
+    /// Units with at least one non-zero weight.
+    pub units_kept: usize,
+    /// All units.
+    pub units_total: usize,
+    /// Filters/neurons (columns of W̄).
+    pub width: usize,
+    /// Non-zero weights.
+    pub nonzero: usize,
+    /// All weights (`M × F`).
+    pub weights: usize,
+    /// HE ops of the layer as it stands, under the packing.
+    pub he_ops: u64,
+}
+
+/// Per-layer units, weights and HE ops of every linear layer.
+pub fn layer_stats(graph: &Graph, packing: &dyn Packing) -> Vec<LayerStats> {
+    linear_layers(graph)
+        .iter()
+        .map(|l| {
+            let units = packing.units(l);
+            let units_kept = units
+                .iter()
+                .filter(|u| u.cells.iter().any(|&[r, c]| l.matrix[[r, c]] != 0.0))
+                .count();
+            LayerStats {
+                layer: l.name.clone(),
+                units_kept,
+                units_total: units.len(),
+                width: l.matrix.ncols(),
+                nonzero: l.matrix.iter().filter(|&&w| w != 0.0).count(),
+                weights: l.matrix.len(),
+                he_ops: packing.he_ops(l),
+            }
+        })
+        .collect()
+}
+
+/// HE ops of all linear layers under the packing.
+pub fn linear_he_ops(graph: &Graph, packing: &dyn Packing) -> u64 {
+    linear_layers(graph).iter().map(|l| packing.he_ops(l)).sum()
+}
+
+/// Parameters (weights and biases) of all linear layers, and how many are non-zero.
+pub fn linear_params(graph: &Graph) -> (usize, usize) {
+    let mut total = 0;
+    let mut nonzero = 0;
+    for id in graph.topo_order() {
+        let params: Vec<f64> = match &graph.node(id).op {
+            Op::Conv(c) => c.weight.iter().chain(&c.bias).copied().collect(),
+            Op::Dense(d) => d.weight.iter().chain(&d.bias).copied().collect(),
+            _ => continue,
+        };
+        total += params.len();
+        nonzero += params.iter().filter(|&&v| v != 0.0).count();
+    }
+    (total, nonzero)
+}
+
+/// The model sparsity MOFHEI Table III reports: the fraction of the reference
+/// (unpruned) model's linear-layer parameters, weights and biases, that are
+/// gone from `graph`, pruned to zero or removed by compression.
+pub fn model_sparsity(reference_params: usize, graph: &Graph) -> f64 {
+    let (_, nonzero) = linear_params(graph);
+    if reference_params == 0 {
+        return 0.0;
+    }
+    1.0 - nonzero as f64 / reference_params as f64
+}
+
+/// Masks meeting an HE-op budget, and what they reach.
+#[derive(Clone, Debug)]
+pub struct BudgetMasks {
+    /// The masks.
+    pub masks: Masks,
+    /// The uniform layer sparsity chosen.
+    pub sparsity: f64,
+    /// Linear-layer HE ops after pruning and compression.
+    pub he_ops: u64,
+}
+
+/// The smallest uniform layer sparsity (bisection; overrides in `targets` stay
+/// as set, its `sparsity` is ignored) whose pruned and compressed model costs at
+/// most `budget` linear-layer HE ops under the packing.
+pub fn masks_for_budget(
+    graph: &Graph,
+    packing: &dyn Packing,
+    criterion: Criterion,
+    targets: &Targets,
+    budget: u64,
+) -> Result<BudgetMasks, PassError> {
+    let cost = |sparsity: f64| -> Result<(Masks, u64), PassError> {
+        let t = Targets {
+            sparsity,
+            ..targets.clone()
+        };
+        let masks = find_masks(graph, packing, criterion, &t)?;
+        let mut g = graph.clone();
+        apply_masks(&mut g, &masks)?;
+        compress(&mut g)?;
+        Ok((masks, linear_he_ops(&g, packing)))
+    };
+    let (masks, ops) = cost(0.0)?;
+    if ops <= budget {
+        return Ok(BudgetMasks {
+            masks,
+            sparsity: 0.0,
+            he_ops: ops,
+        });
+    }
+    let (mut best, mut best_ops) = cost(1.0)?;
+    if best_ops > budget {
+        return Err(PassError::Prune(format!(
+            "an HE-op budget of {budget} cannot be met: pruning every prunable unit still leaves {best_ops} ops (the output layer and --layer overrides keep theirs); raise the budget or add --prune-output"
+        )));
+    }
+    // Kept counts change in steps of 1/width, so 30 halvings resolve every layer.
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..30 {
+        let mid = 0.5 * (lo + hi);
+        let (masks, ops) = cost(mid)?;
+        if ops <= budget {
+            (hi, best, best_ops) = (mid, masks, ops);
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(BudgetMasks {
+        masks: best,
+        sparsity: hi,
+        he_ops: best_ops,
+    })
 }

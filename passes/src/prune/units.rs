@@ -67,6 +67,16 @@ pub trait Packing {
     fn name(&self) -> &'static str;
     /// Partition the layer's weights into units (every cell in exactly one unit).
     fn units(&self, layer: &LayerWeights) -> Vec<Unit>;
+
+    /// HE ops the layer costs as its weights stand: the units with any non-zero
+    /// weight. Packings where cost follows single weights override this.
+    fn he_ops(&self, layer: &LayerWeights) -> u64 {
+        self.units(layer)
+            .iter()
+            .filter(|u| u.cells.iter().any(|&[r, c]| layer.matrix[[r, c]] != 0.0))
+            .map(|u| u.he_ops)
+            .sum()
+    }
 }
 
 /// The block shape for batch packing.
@@ -135,6 +145,13 @@ impl Packing for BatchPacking {
         }
         units
     }
+
+    /// Every non-zero weight is one multiply and one add per use, whatever the
+    /// block shape: blocks decide what is pruned together, not what ops cost.
+    fn he_ops(&self, layer: &LayerWeights) -> u64 {
+        let nonzero = layer.matrix.iter().filter(|&&w| w != 0.0).count() as u64;
+        2 * nonzero * layer.uses
+    }
 }
 
 /// Every weight on its own: plain unstructured magnitude pruning's units.
@@ -151,5 +168,12 @@ impl Packing for SingleWeights {
             block: Block::Rect { h: 1, w: 1 },
         }
         .units(layer)
+    }
+
+    fn he_ops(&self, layer: &LayerWeights) -> u64 {
+        BatchPacking {
+            block: Block::Column,
+        }
+        .he_ops(layer)
     }
 }
