@@ -3,12 +3,14 @@
 mod commands;
 mod npy;
 mod output;
+mod svg_chart;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use commands::passes::PassArgs;
+use commands::prune_args::{PruneArgs, UnitArgs};
 
 #[derive(Parser)]
 #[command(
@@ -19,7 +21,8 @@ use commands::passes::PassArgs;
 (polynomial activations, packing-aware pruning, dead-ciphertext elimination) and \
 compiles it into a CKKS program that runs on encrypted data.\n\n\
 Today it reads and checks models (inspect, dump), makes them HE-friendly with a \
-pipeline of passes (compile, export), and runs them in plaintext with its reference \
+pipeline of passes (compile, export), prunes whole packed units and compresses \
+the result (prune, sweep), and runs models in plaintext with its reference \
 interpreter (eval), the oracle every stage is tested against."
 )]
 struct Cli {
@@ -40,6 +43,13 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Units counted in the pruning table: cols (filters/neurons) or HxW blocks.
+        #[arg(long, value_name = "cols|HxW", default_value = "cols")]
+        block: hepack_passes::prune::Block,
+        /// The unpruned model, to report the model sparsity MOFHEI's way
+        /// (fraction of its linear-layer parameters gone).
+        #[arg(long, value_name = "ORIGINAL.onnx")]
+        reference: Option<PathBuf>,
     },
     /// Print the model's IR, one line per layer (or Graphviz dot with --dot).
     Dump {
@@ -69,6 +79,9 @@ enum Command {
         /// Passes to run before evaluating (none by default), e.g. `--passes he-friendly`.
         #[command(flatten)]
         passes: PassArgs,
+        /// Pruning after the passes (none by default).
+        #[command(flatten)]
+        prune: PruneArgs,
     },
     /// Run the pass pipeline (default: he-friendly) and report what changed.
     ///
@@ -85,6 +98,9 @@ enum Command {
         json: bool,
         #[command(flatten)]
         passes: PassArgs,
+        /// Pruning after the passes (none by default).
+        #[command(flatten)]
+        prune: PruneArgs,
     },
     /// Run the pass pipeline (default: he-friendly) and write the result as ONNX
     /// (standard ops only), to check it in onnxruntime or PyTorch.
@@ -101,13 +117,73 @@ enum Command {
         #[command(flatten)]
         passes: PassArgs,
     },
+    /// Prune whole packed units (filters/neurons or blocks of them), remove
+    /// what became dead, and write the model as ONNX and/or the masks as JSON.
+    ///
+    /// Example: hepack prune lenet5.onnx --sparsity 0.5 --masks-out m.json -o
+    /// lenet5.pruned.onnx
+    Prune {
+        /// The ONNX model.
+        model: PathBuf,
+        /// The pruned ONNX model to write.
+        #[arg(long, short, value_name = "PRUNED.onnx")]
+        output: Option<PathBuf>,
+        /// Write float64 tensors instead of float32.
+        #[arg(long)]
+        f64: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Passes to run before pruning (none by default).
+        #[command(flatten)]
+        passes: PassArgs,
+        #[command(flatten)]
+        prune: PruneArgs,
+    },
+    /// Prune at a range of layer sparsities and print sparsity vs plaintext
+    /// accuracy (or MSE) vs HE ops, like MOFHEI Fig. 5 (without retraining).
+    ///
+    /// Example: hepack sweep lenet5.onnx --passes he-friendly --calib x.npy
+    /// --input x.npy --labels y.npy --csv curve.csv --svg curve.svg
+    Sweep {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Layer sparsities: START:STOP:STEP (inclusive) or a comma list.
+        #[arg(long, default_value = "0.5:0.95:0.05", value_name = "SPEC")]
+        sparsity: String,
+        /// Input batch, .npy, batch first.
+        #[arg(long)]
+        input: PathBuf,
+        /// Class ids [N] (accuracy) or expected outputs (MSE), .npy.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Write the curve as CSV.
+        #[arg(long, value_name = "OUT.csv")]
+        csv: Option<PathBuf>,
+        /// Plot the curve as SVG.
+        #[arg(long, value_name = "OUT.svg")]
+        svg: Option<PathBuf>,
+        /// Print the points as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Passes to run before pruning (none by default).
+        #[command(flatten)]
+        passes: PassArgs,
+        #[command(flatten)]
+        units: UnitArgs,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        Command::Inspect { model, json } => commands::inspect::run(&model, json),
+        Command::Inspect {
+            model,
+            json,
+            block,
+            reference,
+        } => commands::inspect::run(&model, json, block, reference.as_deref()),
         Command::Dump { model, dot } => commands::dump::run(&model, dot),
         Command::Eval {
             model,
@@ -116,6 +192,7 @@ fn main() -> ExitCode {
             output,
             json,
             passes,
+            prune,
         } => commands::eval::run(
             &model,
             &input,
@@ -123,26 +200,59 @@ fn main() -> ExitCode {
             output.as_deref(),
             json,
             &passes,
+            &prune,
         ),
         Command::Compile {
             model,
             emit_ir,
             json,
             passes,
-        } => commands::compile::run(&model, &passes, emit_ir.as_deref(), json),
+            prune,
+        } => commands::compile::run(&model, &passes, &prune, emit_ir.as_deref(), json),
         Command::Export {
             model,
             output,
             f64,
             passes,
-        } => {
-            let dtype = if f64 {
-                hepack_frontend::ExportType::F64
-            } else {
-                hepack_frontend::ExportType::F32
-            };
-            commands::export::run(&model, &passes, &output, dtype)
-        }
+        } => commands::export::run(&model, &passes, &output, export_type(f64)),
+        Command::Prune {
+            model,
+            output,
+            f64,
+            json,
+            passes,
+            prune,
+        } => commands::prune::run(
+            &model,
+            &passes,
+            &prune,
+            output.as_deref(),
+            export_type(f64),
+            json,
+        ),
+        Command::Sweep {
+            model,
+            sparsity,
+            input,
+            labels,
+            csv,
+            svg,
+            json,
+            passes,
+            units,
+        } => commands::sweep::run(
+            &model,
+            &commands::sweep::SweepArgs {
+                sparsity: &sparsity,
+                input: &input,
+                labels: &labels,
+                csv: csv.as_deref(),
+                svg: svg.as_deref(),
+                json,
+            },
+            &passes,
+            &units,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,6 +260,14 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn export_type(f64: bool) -> hepack_frontend::ExportType {
+    if f64 {
+        hepack_frontend::ExportType::F64
+    } else {
+        hepack_frontend::ExportType::F32
     }
 }
 

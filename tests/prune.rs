@@ -442,3 +442,238 @@ fn an_he_op_budget_is_met_with_the_least_pruning() {
         "{err}"
     );
 }
+
+// The command line: prune, masks in and out, inspect, sweep.
+
+fn path_str(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn cli_prune_writes_the_compressed_model_and_its_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (onnx, masks) = (dir.path().join("p.onnx"), dir.path().join("m.json"));
+    let lenet = model("lenet5");
+    let (ok, out, err) = common::hepack(&[
+        "prune",
+        path_str(&lenet),
+        "--sparsity",
+        "0.5",
+        "--layer",
+        "/6/Conv=0.25",
+        "--f64",
+        "--masks-out",
+        path_str(&masks),
+        "-o",
+        path_str(&onnx),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("/6/Conv       90/120        120 -> 90"),
+        "{out}"
+    );
+    // The written model is the library's masked model, compressed.
+    let original = load(&lenet).unwrap().graph;
+    let written = load(&onnx).unwrap().graph;
+    assert_eq!(widths(&written), [3, 8, 90, 42, 10]);
+    let mask_set = mask_file::from_json(&std::fs::read_to_string(&masks).unwrap(), "m").unwrap();
+    let mut masked = original.clone();
+    apply_masks(&mut masked, &mask_set).unwrap();
+    let x = samples(&original);
+    assert_close(
+        &interp::run(&masked, x.view()).unwrap(),
+        &interp::run(&written, x.view()).unwrap(),
+        "CLI-pruned model",
+    );
+    // The masks drive another run: same widths, same outputs.
+    let again = dir.path().join("again.onnx");
+    let (ok, _, err) = common::hepack(&[
+        "prune",
+        path_str(&lenet),
+        "--masks-in",
+        path_str(&masks),
+        "--f64",
+        "-o",
+        path_str(&again),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        interp::run(&load(&again).unwrap().graph, x.view()).unwrap(),
+        interp::run(&written, x.view()).unwrap()
+    );
+    // inspect shows kept units and the model sparsity against the original.
+    let (ok, out, err) = common::hepack(&[
+        "inspect",
+        path_str(&onnx),
+        "--reference",
+        path_str(&lenet),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sparsity = v["pruning"]["model_sparsity"].as_f64().unwrap();
+    let (params, _) = linear_params(&original);
+    assert!((sparsity - model_sparsity(params, &written)).abs() < 1e-12);
+    assert_eq!(v["pruning"]["layers"][2]["units_kept"], 90);
+}
+
+#[test]
+fn cli_prune_on_compile_and_eval_with_a_budget() {
+    let lenet = model("lenet5");
+    let full = linear_he_ops(&load(&lenet).unwrap().graph, &COLUMNS);
+    let budget = (full / 4).to_string();
+    let (ok, out, err) = common::hepack(&[
+        "compile",
+        path_str(&lenet),
+        "--passes",
+        "remove-identity",
+        "--he-budget",
+        &budget,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let after: u64 = v["pruning"]["after"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["he_ops"].as_u64().unwrap())
+        .sum();
+    assert!(after <= full / 4 && after > 0, "{after}");
+    let (ok, out, err) = common::hepack(&[
+        "eval",
+        path_str(&lenet),
+        "--input",
+        path_str(&mnist("mnist_test_x.npy")),
+        "--labels",
+        path_str(&mnist("mnist_test_y.npy")),
+        "--criterion",
+        "unstructured",
+        "--sparsity",
+        "0.5",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("single-weight units"), "{out}");
+    assert!(out.contains("accuracy: "), "{out}");
+}
+
+#[test]
+fn cli_prune_errors_are_clear_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("p.onnx");
+    let lenet = model("lenet5");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["prune", path_str(&lenet)];
+        args.extend_from_slice(extra);
+        common::hepack(&args)
+    };
+    let (ok, _, err) = run(&["-o", path_str(&onnx)]);
+    assert!(
+        !ok && err.contains("nothing to prune: give --sparsity S"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["--sparsity", "0.5"]);
+    assert!(!ok && err.contains("nothing to write"), "{err}");
+    let (ok, _, err) = run(&[
+        "--sparsity",
+        "0.5",
+        "--layer",
+        "/2/MaxPool=0.1",
+        "-o",
+        path_str(&onnx),
+    ]);
+    assert!(
+        !ok && err.contains("no linear layer named '/2/MaxPool'"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["--sparsity", "0.5", "--block", "4x", "-o", path_str(&onnx)]);
+    assert!(!ok && err.contains("block '4x'"), "{err}");
+    let (ok, _, err) = run(&[
+        "--sparsity",
+        "0.5",
+        "--criterion",
+        "unstructured",
+        "--block",
+        "4x1",
+        "-o",
+        path_str(&onnx),
+    ]);
+    assert!(!ok && err.contains("leave out --block"), "{err}");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"format":"hepack-masks","version":1,"layers":{"/0/Conv":{"shape":[6,25],"keep":[]}}}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = run(&["--masks-in", path_str(&bad), "-o", path_str(&onnx)]);
+    assert!(
+        !ok && err.contains("shape says 6 rows but 'keep' has 0"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&[
+        "--sparsity",
+        "0.5",
+        "--masks-in",
+        path_str(&bad),
+        "-o",
+        path_str(&onnx),
+    ]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    assert!(!onnx.exists());
+}
+
+#[test]
+fn cli_sweep_prints_and_writes_the_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, svg) = (dir.path().join("c.csv"), dir.path().join("c.svg"));
+    let (ok, out, err) = common::hepack(&[
+        "sweep",
+        path_str(&model("ae1")),
+        "--sparsity",
+        "0.5:0.9:0.2",
+        "--input",
+        path_str(&mnist("mnist_test_x_flat.npy")),
+        "--labels",
+        path_str(&mnist("mnist_test_x_flat.npy")),
+        "--csv",
+        path_str(&csv),
+        "--svg",
+        path_str(&svg),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("layer sparsity  model sparsity"), "{out}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "layer_sparsity,model_sparsity,mse,he_ops,he_ops_fraction,widths"
+    );
+    let firsts: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(firsts, ["0", "0.5", "0.7", "0.9"]);
+    // HE ops fall and MSE rises as units go.
+    let col = |i: usize| -> Vec<f64> {
+        lines[1..]
+            .iter()
+            .map(|l| l.split(',').nth(i).unwrap().parse().unwrap())
+            .collect()
+    };
+    assert!(col(3).windows(2).all(|w| w[1] < w[0]), "{csv}");
+    assert!(col(2)[3] > col(2)[0], "{csv}");
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<polyline").count(), 2);
+    let (ok, _, err) = common::hepack(&[
+        "sweep",
+        path_str(&model("ae1")),
+        "--sparsity",
+        "0.9:0.5:0.1",
+        "--input",
+        "x.npy",
+        "--labels",
+        "y.npy",
+    ]);
+    assert!(!ok && err.contains("the start is after the stop"), "{err}");
+}

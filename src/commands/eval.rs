@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use hepack_ir::interp;
+use ndarray::ArrayD;
 use serde::Serialize;
 
+use super::prune_args::{PruneArgs, PruneOutcome};
 use crate::npy::{self, Labels};
 
 #[derive(Serialize)]
@@ -22,6 +24,8 @@ struct EvalReport {
     mse: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     passes: Vec<hepack_passes::PassReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pruning: Option<PruneOutcome>,
 }
 
 /// Run the model on `input`, report accuracy or MSE against `labels`, write `output`.
@@ -32,12 +36,20 @@ pub fn run(
     output: Option<&Path>,
     json: bool,
     passes: &super::passes::PassArgs,
+    prune: &PruneArgs,
 ) -> Result<()> {
     let mut model = super::load_model(model)?;
     let reports = passes.run(&mut model.graph, None)?;
+    let pruning = prune.apply(&mut model.graph)?;
+    if let Some(outcome) = &pruning {
+        prune.write_masks(outcome)?;
+    }
     if !json {
         for r in &reports {
             print!("{r}");
+        }
+        if let Some(outcome) = &pruning {
+            print!("{outcome}");
         }
     }
     let x = npy::read_batch(input)?;
@@ -57,26 +69,14 @@ pub fn run(
         correct: None,
         mse: None,
         passes: reports,
+        pruning,
     };
-    match &labels {
-        Some(Labels::Classes(ids)) => {
-            if ids.len() != samples {
-                bail!("{} labels for {samples} samples", ids.len());
-            }
-            let correct = interp::count_correct(&y, ids);
-            report.accuracy = Some(correct as f64 / samples as f64);
+    match labels.as_ref().map(|l| score(&y, l)).transpose()? {
+        Some(Score::Accuracy { accuracy, correct }) => {
+            report.accuracy = Some(accuracy);
             report.correct = Some(correct);
         }
-        Some(Labels::Values(target)) => {
-            if target.shape() != y.shape() {
-                bail!(
-                    "labels have shape {:?} but the outputs have shape {:?}",
-                    target.shape(),
-                    y.shape()
-                );
-            }
-            report.mse = Some(interp::mean_squared_error(&y, target));
-        }
+        Some(Score::Mse(mse)) => report.mse = Some(mse),
         None => {}
     }
     if let Some(path) = output {
@@ -100,4 +100,45 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// How well outputs match their labels.
+#[derive(Clone, Copy, Debug)]
+pub enum Score {
+    /// Class ids: the fraction (and count) whose top score is the label.
+    Accuracy {
+        /// Fraction correct.
+        accuracy: f64,
+        /// Number correct.
+        correct: usize,
+    },
+    /// Values: mean squared error.
+    Mse(f64),
+}
+
+/// Score outputs `y` (`[N, ...]`) against labels.
+pub fn score(y: &ArrayD<f64>, labels: &Labels) -> Result<Score> {
+    let samples = y.shape()[0];
+    match labels {
+        Labels::Classes(ids) => {
+            if ids.len() != samples {
+                bail!("{} labels for {samples} samples", ids.len());
+            }
+            let correct = interp::count_correct(y, ids);
+            Ok(Score::Accuracy {
+                accuracy: correct as f64 / samples as f64,
+                correct,
+            })
+        }
+        Labels::Values(target) => {
+            if target.shape() != y.shape() {
+                bail!(
+                    "labels have shape {:?} but the outputs have shape {:?}",
+                    target.shape(),
+                    y.shape()
+                );
+            }
+            Ok(Score::Mse(interp::mean_squared_error(y, target)))
+        }
+    }
 }

@@ -5,6 +5,9 @@ use std::path::Path;
 use anyhow::Result;
 use hepack_frontend::{BatchDim, Model};
 use hepack_ir::{Shape, Summary};
+use hepack_passes::prune::{
+    layer_stats, linear_params, model_sparsity, BatchPacking, Block, LayerStats,
+};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -15,6 +18,23 @@ struct Report<'a> {
     input: InputInfo<'a>,
     #[serde(flatten)]
     summary: Summary,
+    pruning: Pruning,
+}
+
+/// Pruning state: units with a non-zero weight per layer, and sparsity.
+#[derive(Serialize)]
+struct Pruning {
+    units: String,
+    layers: Vec<LayerStats>,
+    /// Non-zero linear-layer parameters (weights and biases).
+    nonzero_params: usize,
+    /// All linear-layer parameters.
+    params: usize,
+    /// Fraction of the reference model's linear-layer parameters gone (MOFHEI
+    /// Table III's model sparsity); without a reference, of this model's own.
+    model_sparsity: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -32,9 +52,25 @@ fn batch_text(b: &BatchDim) -> String {
     }
 }
 
-/// Print the layer table (or JSON).
-pub fn run(path: &Path, json: bool) -> Result<()> {
+/// Print the layer table and the pruning table (or JSON).
+pub fn run(path: &Path, json: bool, block: Block, reference: Option<&Path>) -> Result<()> {
     let model: Model = super::load_model(path)?;
+    let reference_params = match reference {
+        Some(r) => linear_params(&super::load_model(r)?.graph).0,
+        None => linear_params(&model.graph).0,
+    };
+    let (params, nonzero_params) = linear_params(&model.graph);
+    let pruning = Pruning {
+        units: match block {
+            Block::Column => "batch packing, cols units".into(),
+            Block::Rect { h, w } => format!("batch packing, {h}x{w} units"),
+        },
+        layers: layer_stats(&model.graph, &BatchPacking { block }),
+        nonzero_params,
+        params,
+        model_sparsity: model_sparsity(reference_params, &model.graph),
+        reference: reference.map(|r| r.display().to_string()),
+    };
     let report = Report {
         model: path.display().to_string(),
         opset: model.opset,
@@ -45,6 +81,7 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
             batch: batch_text(&model.batch),
         },
         summary: Summary::of(&model.graph),
+        pruning,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -86,12 +123,6 @@ fn table(r: &Report<'_>) -> String {
         r.summary.total_params.to_string(),
         r.summary.total_macs.to_string(),
     ]);
-    let mut widths = [0usize; 6];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
     let mut out = format!(
         "{}: opset {}, {}, input '{}' [{}, {}]\n",
         r.model,
@@ -105,25 +136,52 @@ fn table(r: &Report<'_>) -> String {
         r.input.batch,
         r.input.shape
     );
-    for row in &rows {
-        // Text columns left-aligned, numbers right-aligned.
-        let line = format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {:>w5$}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-            w4 = widths[4],
-            w5 = widths[5]
-        );
-        out.push_str(line.trim_end());
-        out.push('\n');
+    out.push_str(&super::table(
+        &rows,
+        &[false, false, false, false, true, true],
+    ));
+    out.push_str(&pruning_table(&r.pruning));
+    out
+}
+
+fn pruning_table(p: &Pruning) -> String {
+    if p.layers.is_empty() {
+        return String::new();
     }
+    let mut rows = vec![[
+        "layer".to_string(),
+        "units kept".to_string(),
+        "non-zero weights".to_string(),
+        "HE ops".to_string(),
+    ]];
+    for l in &p.layers {
+        rows.push([
+            l.layer.to_string(),
+            format!("{}/{}", l.units_kept, l.units_total),
+            format!("{}/{}", l.nonzero, l.weights),
+            l.he_ops.to_string(),
+        ]);
+    }
+    rows.push([
+        "total".into(),
+        String::new(),
+        String::new(),
+        p.layers.iter().map(|l| l.he_ops).sum::<u64>().to_string(),
+    ]);
+    let mut out = format!(
+        "\npruning ({}; HE ops: one multiply and one add per non-zero weight and use):\n",
+        p.units
+    );
+    out.push_str(&super::table(&rows, &[false, true, true, true]));
+    out.push_str(&match &p.reference {
+        Some(r) => format!(
+            "model sparsity {:.3} against {r} ({} non-zero linear-layer parameters)\n",
+            p.model_sparsity, p.nonzero_params
+        ),
+        None => format!(
+            "model sparsity {:.3} ({} of {} linear-layer parameters non-zero; --reference ORIGINAL.onnx counts removed ones too)\n",
+            p.model_sparsity, p.nonzero_params, p.params
+        ),
+    });
     out
 }

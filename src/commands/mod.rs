@@ -6,6 +6,9 @@ pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod passes;
+pub mod prune;
+pub mod prune_args;
+pub mod sweep;
 
 use std::path::Path;
 
@@ -15,4 +18,33 @@ use hepack_frontend::Model;
 /// Load a model, naming the file in the error.
 pub fn load_model(path: &Path) -> Result<Model> {
     hepack_frontend::load(path).with_context(|| format!("cannot load model {}", path.display()))
+}
+
+/// Lay out rows as aligned columns (the first row is the header); `right[i]`
+/// right-aligns column `i`. Lines end without trailing spaces.
+pub fn table<const N: usize>(rows: &[[String; N]], right: &[bool; N]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .zip(right)
+            .map(|((cell, w), &r)| {
+                if r {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

@@ -1,0 +1,290 @@
+//! The pruning options shared by `prune`, `compile`, `eval` and `sweep`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use hepack_ir::Graph;
+use hepack_passes::prune::{
+    apply_masks, compress, find_masks, layer_stats, linear_params, mask_file, masks_for_budget,
+    model_sparsity, BatchPacking, Block, CompressReport, Criterion, LayerStats, Masks, Packing,
+    SingleWeights, Targets,
+};
+use serde::Serialize;
+
+use crate::output::write_atomic;
+
+/// Packing strategies whose units can be pruned.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PackingArg {
+    /// Slot = sample, one ciphertext per feature (CryptoNets, MOFHEI).
+    Batch,
+}
+
+/// How units are ranked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CriterionArg {
+    /// Mean |w| over the unit (MOFHEI).
+    MeanAbs,
+    /// L2 norm of the unit (Artemis).
+    L2,
+    /// A seeded random order (baseline).
+    Random,
+    /// Single weights by |w|, ignoring the block (baseline: removes few HE ops).
+    Unstructured,
+}
+
+/// Which units exist and how they are ranked.
+#[derive(Args, Clone, Debug)]
+pub struct UnitArgs {
+    /// Packing whose units are pruned.
+    #[arg(long, value_enum, default_value_t = PackingArg::Batch)]
+    pub packing: PackingArg,
+    /// Unit shape under batch packing: `cols` (whole filters/neurons, MOFHEI's
+    /// default) or `HxW` blocks of the inputs × filters matrix W̄, e.g. `4x1`.
+    #[arg(long, value_name = "cols|HxW")]
+    pub block: Option<Block>,
+    /// How units are ranked; the weakest are pruned first.
+    #[arg(long, value_enum, default_value_t = CriterionArg::MeanAbs)]
+    pub criterion: CriterionArg,
+    /// Seed for `--criterion random`.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Prune the output layer at --sparsity too (MOFHEI keeps it whole).
+    #[arg(long)]
+    pub prune_output: bool,
+}
+
+impl UnitArgs {
+    /// The packing's units, and the ranking.
+    pub fn resolve(&self) -> Result<(Box<dyn Packing>, Criterion)> {
+        let PackingArg::Batch = self.packing;
+        let criterion = match self.criterion {
+            CriterionArg::MeanAbs | CriterionArg::Unstructured => Criterion::MeanAbs,
+            CriterionArg::L2 => Criterion::L2,
+            CriterionArg::Random => Criterion::Random { seed: self.seed },
+        };
+        if self.criterion == CriterionArg::Unstructured {
+            if self.block.is_some() {
+                bail!("--criterion unstructured prunes single weights: leave out --block");
+            }
+            return Ok((Box::new(SingleWeights), criterion));
+        }
+        let block = self.block.unwrap_or(Block::Column);
+        Ok((Box::new(BatchPacking { block }), criterion))
+    }
+
+    /// A short description for reports, e.g. `batch packing, cols units, mean-abs`.
+    pub fn describe(&self) -> String {
+        let units = match (self.criterion, self.block) {
+            (CriterionArg::Unstructured, _) => "single-weight".to_string(),
+            (_, None | Some(Block::Column)) => "cols".to_string(),
+            (_, Some(Block::Rect { h, w })) => format!("{h}x{w}"),
+        };
+        let criterion = self
+            .criterion
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        format!("batch packing, {units} units, {criterion}")
+    }
+
+    /// Per-layer targets at `sparsity`, with the given overrides.
+    pub fn targets(&self, sparsity: f64, overrides: &[String]) -> Result<Targets> {
+        let mut targets = Targets {
+            sparsity,
+            per_layer: Default::default(),
+            prune_output: self.prune_output,
+        };
+        for item in overrides {
+            let Some((layer, s)) = item.rsplit_once('=') else {
+                bail!("--layer {item}: expected NAME=SPARSITY, e.g. /3/Conv=0.5");
+            };
+            let s: f64 = s
+                .parse()
+                .with_context(|| format!("--layer {item}: '{s}' is not a number"))?;
+            targets.per_layer.insert(layer.to_string(), s);
+        }
+        Ok(targets)
+    }
+}
+
+/// Options that prune a model.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Fraction of units to prune in each linear layer but the output layer,
+    /// e.g. 0.9 (rounded down to whole units: 0.5 of 5 filters prunes 2).
+    #[arg(long, value_name = "S")]
+    pub sparsity: Option<f64>,
+    /// Per-layer sparsity, e.g. `--layer /3/Conv=0.5` (repeatable; naming the
+    /// output layer prunes it too).
+    #[arg(long = "layer", value_name = "NAME=S")]
+    pub layer: Vec<String>,
+    /// Prune to a budget of linear-layer HE ops instead of a sparsity: the
+    /// smallest uniform layer sparsity whose compressed model costs at most N
+    /// ops (one multiply and one add per weight and use, MOFHEI's count).
+    #[arg(long, value_name = "N", conflicts_with = "sparsity")]
+    pub he_budget: Option<u64>,
+    /// Apply the masks in this file (JSON, see docs/masks.md) instead of finding them.
+    #[arg(long, value_name = "M.json", conflicts_with_all = ["sparsity", "layer", "he_budget"])]
+    pub masks_in: Option<PathBuf>,
+    /// Write the masks used to this file (JSON, see docs/masks.md).
+    #[arg(long, value_name = "M.json")]
+    pub masks_out: Option<PathBuf>,
+    /// Keep pruned filters/neurons as zeros instead of removing them (the
+    /// model keeps its shapes, e.g. to fine-tune it elsewhere).
+    #[arg(long)]
+    pub no_compress: bool,
+    #[command(flatten)]
+    pub units: UnitArgs,
+}
+
+/// What pruning did.
+#[derive(Serialize)]
+pub struct PruneOutcome {
+    /// Packing, units and criterion.
+    pub method: String,
+    /// Where the masks came from.
+    pub masks: String,
+    /// Per layer before pruning.
+    pub before: Vec<LayerStats>,
+    /// Per layer after masking, before compression.
+    pub masked: Vec<LayerStats>,
+    /// Per layer at the end.
+    pub after: Vec<LayerStats>,
+    /// What compression removed (absent with --no-compress).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compress: Option<CompressReport>,
+    /// MOFHEI Table III's model sparsity.
+    pub model_sparsity: f64,
+    /// Linear-layer parameters before pruning.
+    pub params_before: usize,
+    /// Non-zero linear-layer parameters at the end.
+    pub params_after: usize,
+    /// The masks applied (written by [`PruneArgs::write_masks`]).
+    #[serde(skip)]
+    pub mask_set: Masks,
+}
+
+impl PruneArgs {
+    /// Whether any option asks for pruning.
+    pub fn is_set(&self) -> bool {
+        self.sparsity.is_some()
+            || !self.layer.is_empty()
+            || self.he_budget.is_some()
+            || self.masks_in.is_some()
+    }
+
+    /// Prune `graph` as asked (nothing when no target is given).
+    pub fn apply(&self, graph: &mut Graph) -> Result<Option<PruneOutcome>> {
+        if !self.is_set() {
+            if self.masks_out.is_some() || self.no_compress {
+                bail!("--masks-out and --no-compress need a pruning target: --sparsity, --layer, --he-budget or --masks-in");
+            }
+            return Ok(None);
+        }
+        let (packing, criterion) = self.units.resolve()?;
+        let packing = packing.as_ref();
+        let before = layer_stats(graph, packing);
+        let (masks, source): (Masks, String) = if let Some(path) = &self.masks_in {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read mask file {}", path.display()))?;
+            let masks = mask_file::from_json(&text, &path.display().to_string())?;
+            (masks, format!("from {}", path.display()))
+        } else if let Some(budget) = self.he_budget {
+            let targets = self.units.targets(0.0, &self.layer)?;
+            let found = masks_for_budget(graph, packing, criterion, &targets, budget)?;
+            let source = format!(
+                "HE-op budget {budget}: layer sparsity {:.3} reaches {} ops",
+                found.sparsity, found.he_ops
+            );
+            (found.masks, source)
+        } else {
+            let targets = self
+                .units
+                .targets(self.sparsity.unwrap_or(0.0), &self.layer)?;
+            let masks = find_masks(graph, packing, criterion, &targets)?;
+            let source = match self.sparsity {
+                Some(s) => format!("layer sparsity {s}"),
+                None => "per-layer sparsity".to_string(),
+            };
+            (masks, source)
+        };
+        let (params_before, _) = linear_params(graph);
+        apply_masks(graph, &masks)?;
+        let masked = layer_stats(graph, packing);
+        let compress = if self.no_compress {
+            None
+        } else {
+            Some(compress(graph)?)
+        };
+        let (_, params_after) = linear_params(graph);
+        Ok(Some(PruneOutcome {
+            method: self.units.describe(),
+            masks: source,
+            before,
+            masked,
+            after: layer_stats(graph, packing),
+            compress,
+            model_sparsity: model_sparsity(params_before, graph),
+            params_before,
+            params_after,
+            mask_set: masks,
+        }))
+    }
+
+    /// Write the masks to `--masks-out`, if given.
+    pub fn write_masks(&self, outcome: &PruneOutcome) -> Result<()> {
+        if let Some(path) = &self.masks_out {
+            write_atomic(path, mask_file::to_json(&outcome.mask_set).as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for PruneOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "pruning ({}; {}):", self.method, self.masks)?;
+        let mut rows = vec![[
+            "layer".to_string(),
+            "units kept".to_string(),
+            "filters/neurons".to_string(),
+            "HE ops".to_string(),
+        ]];
+        for ((b, m), a) in self.before.iter().zip(&self.masked).zip(&self.after) {
+            rows.push([
+                b.layer.to_string(),
+                format!("{}/{}", m.units_kept, m.units_total),
+                format!("{} -> {}", b.width, a.width),
+                format!("{} -> {}", b.he_ops, a.he_ops),
+            ]);
+        }
+        let ops = |s: &[LayerStats]| s.iter().map(|l| l.he_ops).sum::<u64>();
+        let (ops_before, ops_after) = (ops(&self.before), ops(&self.after));
+        rows.push([
+            "total".into(),
+            String::new(),
+            String::new(),
+            format!("{ops_before} -> {ops_after}"),
+        ]);
+        write!(f, "{}", super::table(&rows, &[false, true, true, true]))?;
+        if let Some(c) = &self.compress {
+            for k in &c.kept {
+                writeln!(
+                    f,
+                    "  {} keeps {} all-zero filters/neurons: {}",
+                    k.layer, k.count, k.reason
+                )?;
+            }
+        }
+        writeln!(
+            f,
+            "model sparsity {:.3} ({} of {} linear-layer parameters remain); linear-layer HE ops -{:.1}%",
+            self.model_sparsity,
+            self.params_after,
+            self.params_before,
+            100.0 * (1.0 - ops_after as f64 / ops_before.max(1) as f64)
+        )
+    }
+}
