@@ -41,12 +41,28 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Format an axis tick: integers plainly, small values with 3 significant digits.
+/// About five round tick values (multiples of 1, 2 or 5 × 10^k) inside `[lo, hi]`.
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let raw = (hi - lo) / 6.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+/// Format an axis tick: large values in scientific notation, others trimmed.
 fn tick(v: f64) -> String {
-    if v.abs() >= 1000.0 {
-        format!("{v:.3e}")
+    if v.abs() >= 10_000.0 {
+        format!("{v:.1e}")
     } else {
-        format!("{v:.3}")
+        // Trim float noise such as 0.30000000000000004.
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -77,8 +93,7 @@ pub fn two_axis_chart(
         W - LEFT - RIGHT,
         H - TOP - BOTTOM,
     );
-    for i in 0..=4 {
-        let v = x0 + (x1 - x0) * f64::from(i) / 4.0;
+    for v in ticks(x0, x1) {
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
@@ -95,8 +110,7 @@ pub fn two_axis_chart(
         } else {
             (W - RIGHT + 6.0, "start", W - 16.0)
         };
-        for i in 0..=4 {
-            let v = y0 + (y1 - y0) * f64::from(i) / 4.0;
+        for v in ticks(y0, y1) {
             let _ = writeln!(
                 svg,
                 r#"<text x="{axis_x}" y="{:.1}" text-anchor="{anchor}" fill="{}">{}</text>"#,
@@ -135,4 +149,45 @@ pub fn two_axis_chart(
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_inside_the_range() {
+        assert_eq!(
+            ticks(-0.04, 1.0),
+            [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        assert_eq!(
+            ticks(10_000.0, 850_000.0),
+            [200_000.0, 400_000.0, 600_000.0, 800_000.0]
+        );
+        assert_eq!(tick(0.6000000000000001), "0.6");
+        assert_eq!(tick(400_000.0), "4.0e5");
+    }
+
+    #[test]
+    fn the_chart_escapes_text_and_draws_both_series() {
+        let svg = two_axis_chart(
+            "a < b",
+            "x",
+            &[0.0, 0.5],
+            &Series {
+                label: "acc",
+                values: &[0.9, 0.5],
+                colour: "blue",
+            },
+            &Series {
+                label: "ops",
+                values: &[10.0, 5.0],
+                colour: "red",
+            },
+        );
+        assert!(svg.contains("a &lt; b"));
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("<circle").count(), 4);
+    }
 }

@@ -186,8 +186,12 @@ pub fn run(model: &Path, args: &SweepArgs<'_>, passes: &PassArgs, units: &UnitAr
         println!("{}", serde_json::to_string_pretty(&points)?);
         return Ok(());
     }
-    for r in &reports {
-        print!("{r}");
+    let changes: usize = reports.iter().map(|r| r.changes.len()).sum();
+    if !reports.is_empty() {
+        println!(
+            "{} passes ({changes} changes; `hepack compile` lists them)",
+            reports.len()
+        );
     }
     println!("{} samples; {}", x.shape()[0], units.describe());
     let mut rows = vec![[
@@ -219,4 +223,21 @@ pub fn run(model: &Path, args: &SweepArgs<'_>, passes: &PassArgs, units: &UnitAr
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_sparsities;
+
+    #[test]
+    fn sparsity_ranges_and_lists() {
+        assert_eq!(
+            parse_sparsities("0.5:0.95:0.05").unwrap(),
+            [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+        );
+        assert_eq!(parse_sparsities("0.3, 0.9").unwrap(), [0.3, 0.9]);
+        for bad in ["0.5:1.5:0.1", "0.5:0.9:0", "a", "0.1:0.2", "0.9:0.5:0.1"] {
+            assert!(parse_sparsities(bad).is_err(), "{bad}");
+        }
+    }
 }
