@@ -1,6 +1,66 @@
 //! hepack's backend: from IR to a CKKS op program.
 //!
-//! This crate will hold the packing strategies that lower a graph into an HE op
-//! program, dead-ciphertext elimination, the cost model, CKKS parameter
-//! selection, level/rescale scheduling and the program file (issues #5 and #6).
-//! Nothing is implemented yet.
+//! A packing strategy ([`Lowering`]) lowers an HE-friendly graph into a
+//! [`Program`]: straight-line SSA over ciphertexts, each op tagged with its IR
+//! layer, plaintext operands in a weight table. Lowering tracks an abstract
+//! value per feature (`Zero | Public | Encrypted`, [`builder`]), so pruned
+//! weights and constant neurons emit nothing, and then removes ops no output
+//! needs (dead-ciphertext elimination). [`cost`] counts what is left;
+//! [`simulate`] runs the program on plaintext slots, to check it against the
+//! reference interpreter.
+//!
+//! Implemented: batch packing. Level/scale scheduling, parameters and the
+//! program file come with issue #6.
+
+pub mod batch;
+pub mod builder;
+pub mod cost;
+pub mod error;
+pub mod program;
+pub mod simulate;
+
+use hepack_ir::Graph;
+
+pub use cost::{cost, Cost, LayerCost, OpCounts, OpTimes};
+pub use error::BackendError;
+pub use program::{HeOp, Instr, OutputElement, Plain, Program};
+
+use builder::Builder;
+
+/// A packing strategy as the backend sees it: its prunable units (the
+/// pruner's [`Packing`](hepack_passes::prune::Packing) trait, so pruning and
+/// lowering share one definition of a unit) and how a graph lowers.
+pub trait Lowering: hepack_passes::prune::Packing {
+    /// Emit the graph's ops into `builder`; returns the output layout.
+    fn lower_with(
+        &self,
+        graph: &Graph,
+        builder: &mut Builder,
+    ) -> Result<Vec<OutputElement>, BackendError>;
+
+    /// Lower `graph` into a program with dead ops removed, and cost it.
+    fn lower(&self, graph: &Graph, times: &OpTimes) -> Result<(Program, Cost), BackendError> {
+        let layers: Vec<_> = graph
+            .topo_order()
+            .into_iter()
+            .map(|id| graph.node(id).name.clone())
+            .collect();
+        let mut naive = Builder::new(layers.len(), false, true);
+        self.lower_with(graph, &mut naive)?;
+        let mut b = Builder::new(layers.len(), true, false);
+        let outputs = self.lower_with(graph, &mut b)?;
+        let mut program = Program {
+            packing: self.name().to_string(),
+            input_shape: graph.node(graph.input()).shape.clone(),
+            output_shape: graph.node(graph.output()).shape.clone(),
+            outputs,
+            layers,
+            instrs: b.instrs,
+            plains: b.plains,
+        };
+        program.remove_dead();
+        let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
+        let cost = cost(&program, &naive, times);
+        Ok((program, cost))
+    }
+}

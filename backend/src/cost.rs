@@ -1,0 +1,209 @@
+//! The cost model: per-layer op counts, plaintext operands, peak live
+//! ciphertexts, multiplicative depth, and a predicted time from per-op costs.
+
+use serde::{Serialize, Serializer};
+
+use crate::program::{HeOp, Program, KINDS};
+
+/// Ops per kind, indexed like [`KINDS`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpCounts(pub [u64; KINDS.len()]);
+
+impl OpCounts {
+    /// Count of one kind by name.
+    pub fn get(&self, kind: &str) -> u64 {
+        KINDS
+            .iter()
+            .position(|&k| k == kind)
+            .map_or(0, |i| self.0[i])
+    }
+
+    /// Homomorphic operations: everything but encryption and output (which
+    /// are the client's and free, respectively).
+    pub fn he_ops(&self) -> u64 {
+        self.0[1..KINDS.len() - 1].iter().sum()
+    }
+
+    fn add(&mut self, other: &OpCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+}
+
+impl Serialize for OpCounts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in KINDS.iter().zip(self.0) {
+            if v > 0 {
+                map.serialize_entry(k, &v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Single-thread seconds per op kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OpTimes {
+    /// Where the numbers come from.
+    pub source: &'static str,
+    /// Seconds, indexed like [`KINDS`].
+    pub seconds: [f64; KINDS.len()],
+}
+
+impl Default for OpTimes {
+    /// SEAL's single-thread times at N = 16384 with 8 levels on the 2-core
+    /// development machine (DESIGN.md §4); a plaintext operand's scalar encode
+    /// (31 µs) is included in `add_plain` and `mul_plain`.
+    fn default() -> Self {
+        let ms = 1e-3;
+        OpTimes {
+            source: "SEAL 4.0, N=16384, L=8, one thread (DESIGN.md §4)",
+            seconds: [
+                11.6 * ms,           // encrypt_input
+                0.29 * ms,           // add
+                0.29 * ms,           // sub
+                (0.29 + 0.031) * ms, // add_plain
+                (0.63 + 0.031) * ms, // mul_plain
+                1.4 * ms,            // mul
+                1.4 * ms,            // square
+                15.0 * ms,           // relinearize
+                2.4 * ms,            // rescale
+                2.4 * ms,            // mod_switch
+                15.0 * ms,           // rotate
+                0.0,                 // output
+            ],
+        }
+    }
+}
+
+/// One layer's share.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerCost {
+    /// The IR layer.
+    pub layer: String,
+    /// Ops per kind.
+    pub ops: OpCounts,
+    /// [`OpCounts::he_ops`].
+    pub he_ops: u64,
+    /// Ops a lowering without abstract values would have emitted that were not:
+    /// products with zero weights, arithmetic on public constants, dead values.
+    pub removed_by_dce: u64,
+}
+
+/// The whole program's cost.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cost {
+    /// Per layer, in program order (layers with no ops left out).
+    pub layers: Vec<LayerCost>,
+    /// All layers.
+    pub total: OpCounts,
+    /// [`OpCounts::he_ops`] of the total.
+    pub he_ops: u64,
+    /// Ops removed by dead-ciphertext elimination, all layers.
+    pub removed_by_dce: u64,
+    /// Distinct plaintext operands the ops read.
+    pub plaintexts: usize,
+    /// Most ciphertexts alive at once, running the ops in program order and
+    /// freeing each after its last use.
+    pub peak_ciphertexts: usize,
+    /// Longest chain of multiplications (ciphertext or plaintext) from an
+    /// input to an output: the levels the program consumes.
+    pub depth: u32,
+    /// Σ count × single-thread op time, server side (encryption excluded).
+    pub predicted_seconds: f64,
+    /// The per-op times used.
+    pub op_times: OpTimes,
+}
+
+/// Cost a lowered program. `naive[layer]` is what a lowering without abstract
+/// values would have emitted per layer; `removed_dead[layer]` what liveness removed.
+pub fn cost(program: &Program, naive: &[OpCounts], times: &OpTimes) -> Cost {
+    let mut per_layer = vec![OpCounts::default(); program.layers.len()];
+    let mut depth = vec![0u32; program.instrs.len()];
+    let mut last_use: Vec<Option<usize>> = vec![None; program.instrs.len()];
+    let mut plain_used = vec![false; program.plains.len()];
+    for (i, instr) in program.instrs.iter().enumerate() {
+        per_layer[instr.layer.0 as usize].0[instr.op.kind_index()] += 1;
+        let d = instr
+            .op
+            .operands()
+            .map(|v| depth[v.0 as usize])
+            .max()
+            .unwrap_or(0);
+        depth[i] = d + u32::from(instr.op.multiplies());
+        for v in instr.op.operands() {
+            last_use[v.0 as usize] = Some(i);
+        }
+        if let Some(p) = instr.op.plain() {
+            plain_used[p.0 as usize] = true;
+        }
+    }
+    let mut alive = 0usize;
+    let mut peak = 0usize;
+    for (i, instr) in program.instrs.iter().enumerate() {
+        if instr.op.defines_value() {
+            alive += 1;
+            peak = peak.max(alive);
+        }
+        let mut freed: Vec<u32> = instr
+            .op
+            .operands()
+            .map(|v| v.0)
+            .filter(|&v| last_use[v as usize] == Some(i))
+            .collect();
+        freed.dedup();
+        alive -= freed.len();
+        // A value nothing reads is freed at once.
+        if instr.op.defines_value() && last_use[i].is_none() {
+            alive -= 1;
+        }
+    }
+    let out_depth = program
+        .instrs
+        .iter()
+        .filter_map(|instr| match instr.op {
+            HeOp::Output { value, .. } => Some(depth[value.0 as usize]),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let mut total = OpCounts::default();
+    let mut layers = Vec::new();
+    let mut removed_total = 0;
+    for (l, counts) in per_layer.iter().enumerate() {
+        total.add(counts);
+        let naive_ops: u64 = naive.get(l).map_or(0, |n| n.0.iter().sum());
+        let removed = naive_ops.saturating_sub(counts.0.iter().sum());
+        removed_total += removed;
+        if counts.0.iter().sum::<u64>() == 0 && removed == 0 {
+            continue;
+        }
+        layers.push(LayerCost {
+            layer: program.layers[l].to_string(),
+            ops: *counts,
+            he_ops: counts.he_ops(),
+            removed_by_dce: removed,
+        });
+    }
+    let predicted_seconds = total
+        .0
+        .iter()
+        .zip(times.seconds)
+        .skip(1)
+        .map(|(&n, t)| n as f64 * t)
+        .sum();
+    Cost {
+        layers,
+        he_ops: total.he_ops(),
+        total,
+        removed_by_dce: removed_total,
+        plaintexts: plain_used.iter().filter(|&&u| u).count(),
+        peak_ciphertexts: peak,
+        depth: out_depth,
+        predicted_seconds,
+        op_times: times.clone(),
+    }
+}

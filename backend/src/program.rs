@@ -1,0 +1,296 @@
+//! The HE op program: a straight-line SSA program over ciphertexts
+//! (DESIGN.md §3). Every op records the IR layer it came from; plaintext
+//! operands live once in a weight table and ops refer to them.
+
+use std::fmt::{self, Write};
+
+use hepack_ir::{LayerName, Shape};
+use serde::Serialize;
+
+/// A ciphertext value: the result of the op at this index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ValueId(pub u32);
+
+/// A plaintext operand: an entry of [`Program::plains`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PlainId(pub u32);
+
+/// Index into [`Program::layers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct LayerIdx(pub u32);
+
+/// One CKKS operation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum HeOp {
+    /// The client's encryption of input feature `feature` (all samples in the slots).
+    EncryptInput {
+        /// Flat index into one sample of the model's input.
+        feature: u32,
+    },
+    /// Ciphertext + ciphertext.
+    Add(ValueId, ValueId),
+    /// Ciphertext − ciphertext.
+    Sub(ValueId, ValueId),
+    /// Ciphertext + plaintext.
+    AddPlain(ValueId, PlainId),
+    /// Ciphertext × plaintext.
+    MulPlain(ValueId, PlainId),
+    /// Ciphertext × ciphertext (result has size 3 until relinearized).
+    Mul(ValueId, ValueId),
+    /// Ciphertext squared.
+    Square(ValueId),
+    /// Back to size 2 after a ciphertext product.
+    Relinearize(ValueId),
+    /// Divide by the last prime of the modulus chain (one level).
+    Rescale(ValueId),
+    /// Drop a level without dividing.
+    ModSwitch(ValueId),
+    /// Rotate the slots by `steps`.
+    Rotate(ValueId, i32),
+    /// Ciphertext `value` is element `index` of the model's output (flat, per sample).
+    Output {
+        /// The ciphertext.
+        value: ValueId,
+        /// Flat index into one sample of the output.
+        index: u32,
+    },
+}
+
+/// The op kinds, in the order reports list them.
+pub const KINDS: [&str; 12] = [
+    "encrypt_input",
+    "add",
+    "sub",
+    "add_plain",
+    "mul_plain",
+    "mul",
+    "square",
+    "relinearize",
+    "rescale",
+    "mod_switch",
+    "rotate",
+    "output",
+];
+
+impl HeOp {
+    /// The op's kind, as written in the text form.
+    pub fn kind(&self) -> &'static str {
+        KINDS[self.kind_index()]
+    }
+
+    /// Position of the kind in [`KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            HeOp::EncryptInput { .. } => 0,
+            HeOp::Add(..) => 1,
+            HeOp::Sub(..) => 2,
+            HeOp::AddPlain(..) => 3,
+            HeOp::MulPlain(..) => 4,
+            HeOp::Mul(..) => 5,
+            HeOp::Square(..) => 6,
+            HeOp::Relinearize(..) => 7,
+            HeOp::Rescale(..) => 8,
+            HeOp::ModSwitch(..) => 9,
+            HeOp::Rotate(..) => 10,
+            HeOp::Output { .. } => 11,
+        }
+    }
+
+    /// The ciphertexts the op reads.
+    pub fn operands(&self) -> impl Iterator<Item = ValueId> {
+        let (a, b) = match *self {
+            HeOp::EncryptInput { .. } => (None, None),
+            HeOp::Add(x, y) | HeOp::Sub(x, y) | HeOp::Mul(x, y) => (Some(x), Some(y)),
+            HeOp::AddPlain(x, _)
+            | HeOp::MulPlain(x, _)
+            | HeOp::Square(x)
+            | HeOp::Relinearize(x)
+            | HeOp::Rescale(x)
+            | HeOp::ModSwitch(x)
+            | HeOp::Rotate(x, _)
+            | HeOp::Output { value: x, .. } => (Some(x), None),
+        };
+        a.into_iter().chain(b)
+    }
+
+    /// The plaintext the op reads, if any.
+    pub fn plain(&self) -> Option<PlainId> {
+        match *self {
+            HeOp::AddPlain(_, p) | HeOp::MulPlain(_, p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Whether the op defines a ciphertext value.
+    pub fn defines_value(&self) -> bool {
+        !matches!(self, HeOp::Output { .. })
+    }
+
+    /// Whether the op multiplies (and so, once scheduled, costs a level).
+    pub fn multiplies(&self) -> bool {
+        matches!(self, HeOp::MulPlain(..) | HeOp::Mul(..) | HeOp::Square(..))
+    }
+
+    fn with_operands(&self, mut map: impl FnMut(ValueId) -> ValueId) -> HeOp {
+        match *self {
+            HeOp::EncryptInput { feature } => HeOp::EncryptInput { feature },
+            HeOp::Add(x, y) => HeOp::Add(map(x), map(y)),
+            HeOp::Sub(x, y) => HeOp::Sub(map(x), map(y)),
+            HeOp::Mul(x, y) => HeOp::Mul(map(x), map(y)),
+            HeOp::AddPlain(x, p) => HeOp::AddPlain(map(x), p),
+            HeOp::MulPlain(x, p) => HeOp::MulPlain(map(x), p),
+            HeOp::Square(x) => HeOp::Square(map(x)),
+            HeOp::Relinearize(x) => HeOp::Relinearize(map(x)),
+            HeOp::Rescale(x) => HeOp::Rescale(map(x)),
+            HeOp::ModSwitch(x) => HeOp::ModSwitch(map(x)),
+            HeOp::Rotate(x, s) => HeOp::Rotate(map(x), s),
+            HeOp::Output { value, index } => HeOp::Output {
+                value: map(value),
+                index,
+            },
+        }
+    }
+}
+
+/// One op and the layer it came from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Instr {
+    /// The operation.
+    pub op: HeOp,
+    /// The IR layer that produced it.
+    pub layer: LayerIdx,
+}
+
+/// A plaintext operand.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Plain {
+    /// The same value in every slot (batch packing's weights).
+    Scalar(f64),
+    /// One value per slot.
+    Vector(Vec<f64>),
+}
+
+/// One element of the model's output.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum OutputElement {
+    /// Decrypted from the ciphertext the program outputs at this index.
+    Encrypted,
+    /// A public constant: the model's output here does not depend on the input.
+    Public(f64),
+}
+
+/// A lowered program.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Program {
+    /// The packing that produced it.
+    pub packing: String,
+    /// Per-sample input shape.
+    pub input_shape: Shape,
+    /// Per-sample output shape.
+    pub output_shape: Shape,
+    /// One entry per output element (flat): encrypted or a public constant.
+    pub outputs: Vec<OutputElement>,
+    /// Layer names, indexed by [`LayerIdx`].
+    pub layers: Vec<LayerName>,
+    /// The ops; op `i` defines value `%i` unless it is an output.
+    pub instrs: Vec<Instr>,
+    /// The weight table.
+    pub plains: Vec<Plain>,
+}
+
+impl Program {
+    /// Remove every op whose value no output reaches; returns how many ops each
+    /// layer lost. Values are renumbered; the weight table is kept whole.
+    pub fn remove_dead(&mut self) -> Vec<u64> {
+        let mut live = vec![false; self.instrs.len()];
+        for (i, instr) in self.instrs.iter().enumerate().rev() {
+            if matches!(instr.op, HeOp::Output { .. }) {
+                live[i] = true;
+            }
+            if live[i] {
+                for v in instr.op.operands() {
+                    live[v.0 as usize] = true;
+                }
+            }
+        }
+        let mut removed = vec![0u64; self.layers.len()];
+        let mut renumber = vec![ValueId(u32::MAX); self.instrs.len()];
+        let mut kept = Vec::with_capacity(self.instrs.len());
+        for (i, instr) in self.instrs.iter().enumerate() {
+            if !live[i] {
+                removed[instr.layer.0 as usize] += 1;
+                continue;
+            }
+            renumber[i] = ValueId(kept.len() as u32);
+            kept.push(Instr {
+                op: instr.op.with_operands(|v| renumber[v.0 as usize]),
+                layer: instr.layer,
+            });
+        }
+        self.instrs = kept;
+        removed
+    }
+
+    /// The readable text form: the weight table, then one op per line with its
+    /// layer as a comment, grouped by layer.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let encrypted = self
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, OutputElement::Encrypted))
+            .count();
+        let _ = writeln!(
+            out,
+            "; hepack HE program, {} packing: input {}, output {} ({} encrypted, {} public), {} ops, {} plaintexts",
+            self.packing,
+            self.input_shape,
+            self.output_shape,
+            encrypted,
+            self.outputs.len() - encrypted,
+            self.instrs.len(),
+            self.plains.len()
+        );
+        for (i, p) in self.plains.iter().enumerate() {
+            let _ = match p {
+                Plain::Scalar(v) => writeln!(out, "@{i} = {v:?}"),
+                Plain::Vector(v) => writeln!(out, "@{i} = vector[{}]", v.len()),
+            };
+        }
+        for (i, o) in self.outputs.iter().enumerate() {
+            if let OutputElement::Public(v) = o {
+                let _ = writeln!(out, "; output {i} = {v:?} (public)");
+            }
+        }
+        let mut layer = None;
+        for (i, instr) in self.instrs.iter().enumerate() {
+            if layer != Some(instr.layer) {
+                layer = Some(instr.layer);
+                let _ = writeln!(out, "; layer {}", self.layers[instr.layer.0 as usize]);
+            }
+            let _ = writeln!(out, "{}", Line(i, &instr.op));
+        }
+        out
+    }
+}
+
+struct Line<'a>(usize, &'a HeOp);
+
+impl fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Line(i, op) = *self;
+        let v = |x: ValueId| format!("%{}", x.0);
+        match *op {
+            HeOp::Output { value, index } => write!(f, "output {index} = {}", v(value)),
+            HeOp::EncryptInput { feature } => write!(f, "%{i} = encrypt_input {feature}"),
+            HeOp::Rotate(x, s) => write!(f, "%{i} = rotate {}, {s}", v(x)),
+            HeOp::AddPlain(x, p) | HeOp::MulPlain(x, p) => {
+                write!(f, "%{i} = {} {}, @{}", op.kind(), v(x), p.0)
+            }
+            _ => {
+                let args: Vec<String> = op.operands().map(v).collect();
+                write!(f, "%{i} = {} {}", op.kind(), args.join(", "))
+            }
+        }
+    }
+}

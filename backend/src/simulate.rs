@@ -1,0 +1,83 @@
+//! Run a program on plaintext slots: each ciphertext is a vector with one
+//! slot per sample, and each op is done in f64. The reference interpreter and
+//! this simulator must agree; that is how every lowering is tested.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use crate::error::BackendError;
+use crate::program::{HeOp, OutputElement, Plain, Program};
+
+/// Outputs `[N, ...output shape]` for inputs `[N, ...input shape]`.
+pub fn simulate(program: &Program, x: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>, BackendError> {
+    if x.ndim() == 0 || &x.shape()[1..] != program.input_shape.dims() {
+        return Err(BackendError::Input(format!(
+            "expected [N, {}], got {:?}",
+            program.input_shape,
+            x.shape()
+        )));
+    }
+    let n = x.shape()[0];
+    let flat = x
+        .to_shape((n, program.input_shape.numel()))
+        .expect("checked shape")
+        .to_owned();
+    let plain = |p: &Plain, slot: usize| match p {
+        Plain::Scalar(v) => *v,
+        Plain::Vector(v) => v[slot],
+    };
+    let mut values: Vec<Vec<f64>> = Vec::with_capacity(program.instrs.len());
+    let mut out_dims = vec![n];
+    out_dims.extend_from_slice(program.output_shape.dims());
+    let per_sample = program.output_shape.numel();
+    let mut y = ArrayD::<f64>::zeros(IxDyn(&out_dims));
+    {
+        let mut y2 = y
+            .view_mut()
+            .into_shape_with_order((n, per_sample))
+            .expect("output shape");
+        for (i, e) in program.outputs.iter().enumerate() {
+            if let OutputElement::Public(c) = e {
+                y2.column_mut(i).fill(*c);
+            }
+        }
+        for instr in &program.instrs {
+            let v = |id: crate::program::ValueId| &values[id.0 as usize];
+            let r: Vec<f64> = match instr.op {
+                HeOp::EncryptInput { feature } => flat.column(feature as usize).to_vec(),
+                HeOp::Add(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p + q).collect(),
+                HeOp::Sub(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p - q).collect(),
+                HeOp::Mul(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p * q).collect(),
+                HeOp::Square(a) => v(a).iter().map(|p| p * p).collect(),
+                HeOp::AddPlain(a, p) => {
+                    let p = &program.plains[p.0 as usize];
+                    v(a).iter()
+                        .enumerate()
+                        .map(|(s, x)| x + plain(p, s))
+                        .collect()
+                }
+                HeOp::MulPlain(a, p) => {
+                    let p = &program.plains[p.0 as usize];
+                    v(a).iter()
+                        .enumerate()
+                        .map(|(s, x)| x * plain(p, s))
+                        .collect()
+                }
+                HeOp::Relinearize(a) | HeOp::Rescale(a) | HeOp::ModSwitch(a) => v(a).clone(),
+                HeOp::Rotate(a, steps) => {
+                    let src = v(a);
+                    let len = src.len() as i64;
+                    (0..len)
+                        .map(|s| src[((s + steps as i64).rem_euclid(len)) as usize])
+                        .collect()
+                }
+                HeOp::Output { value, index } => {
+                    y2.column_mut(index as usize)
+                        .assign(&ndarray::ArrayView1::from(v(value)));
+                    Vec::new()
+                }
+            };
+            values.push(r);
+        }
+    }
+    Ok(y)
+}
