@@ -50,6 +50,13 @@ enum Command {
         /// (fraction of its linear-layer parameters gone).
         #[arg(long, value_name = "ORIGINAL.onnx")]
         reference: Option<PathBuf>,
+        /// Also lower the model (it must be HE-friendly, e.g. written by `hepack
+        /// export`) and print its HE op counts per layer.
+        #[arg(long)]
+        he: bool,
+        /// The packing for --he (batch).
+        #[arg(long, value_enum, default_value_t = commands::prune_args::PackingArg::Batch)]
+        packing: commands::prune_args::PackingArg,
     },
     /// Print the model's IR, one line per layer (or Graphviz dot with --dot).
     Dump {
@@ -93,6 +100,10 @@ enum Command {
         /// Write the resulting IR (text form, as `hepack dump` prints it) here.
         #[arg(long, value_name = "OUT.txt")]
         emit_ir: Option<PathBuf>,
+        /// Write the HE op program (text form: weight table, then one op per
+        /// line with its layer) here.
+        #[arg(long, value_name = "OUT.txt")]
+        emit_he: Option<PathBuf>,
         /// Print the pass reports as JSON.
         #[arg(long)]
         json: bool,
@@ -183,7 +194,24 @@ fn main() -> ExitCode {
             json,
             block,
             reference,
-        } => commands::inspect::run(&model, json, block, reference.as_deref()),
+            he,
+            packing,
+        } => {
+            let units = UnitArgs {
+                packing,
+                block: Some(block),
+                criterion: commands::prune_args::CriterionArg::MeanAbs,
+                seed: 0,
+                prune_output: false,
+            };
+            commands::inspect::run(
+                &model,
+                json,
+                block,
+                reference.as_deref(),
+                he.then_some(&units),
+            )
+        }
         Command::Dump { model, dot } => commands::dump::run(&model, dot),
         Command::Eval {
             model,
@@ -205,10 +233,18 @@ fn main() -> ExitCode {
         Command::Compile {
             model,
             emit_ir,
+            emit_he,
             json,
             passes,
             prune,
-        } => commands::compile::run(&model, &passes, &prune, emit_ir.as_deref(), json),
+        } => commands::compile::run(
+            &model,
+            &passes,
+            &prune,
+            emit_ir.as_deref(),
+            emit_he.as_deref(),
+            json,
+        ),
         Command::Export {
             model,
             output,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use hepack_ir::{dump, Summary};
 use serde::Serialize;
 
@@ -15,6 +15,8 @@ struct CompileReport<'a> {
     passes: &'a [hepack_passes::PassReport],
     #[serde(skip_serializing_if = "Option::is_none")]
     pruning: Option<&'a PruneOutcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    he: Option<&'a hepack_backend::Cost>,
     layers: usize,
     params: usize,
     macs: u64,
@@ -26,6 +28,7 @@ pub fn run(
     args: &PassArgs,
     prune: &PruneArgs,
     emit_ir: Option<&Path>,
+    emit_he: Option<&Path>,
     json: bool,
 ) -> Result<()> {
     let mut model = super::load_model(model)?;
@@ -34,14 +37,30 @@ pub fn run(
     if let Some(outcome) = &pruning {
         prune.write_masks(outcome)?;
     }
+    // Lower when the graph is HE-friendly (the default pipeline makes it so).
+    let violations = hepack_passes::check::violations(&model.graph);
+    let lowered = if violations.is_empty() {
+        Some(super::he_report::lower(&model.graph, &prune.units)?)
+    } else if emit_he.is_some() {
+        bail!(
+            "--emit-he needs an HE-friendly graph, but {}; run the he-friendly passes",
+            violations.join(", ")
+        );
+    } else {
+        None
+    };
     if let Some(path) = emit_ir {
         write_atomic(path, dump::to_text(&model.graph).as_bytes())?;
+    }
+    if let (Some(path), Some((program, _))) = (emit_he, &lowered) {
+        write_atomic(path, program.to_text().as_bytes())?;
     }
     let summary = Summary::of(&model.graph);
     if json {
         let report = CompileReport {
             passes: &reports,
             pruning: pruning.as_ref(),
+            he: lowered.as_ref().map(|(_, c)| c),
             layers: summary.layers.len(),
             params: summary.total_params,
             macs: summary.total_macs,
@@ -60,8 +79,14 @@ pub fn run(
             summary.total_params,
             summary.total_macs
         );
+        if let Some((_, cost)) = &lowered {
+            print!("{}", super::he_report::table(cost));
+        }
         if let Some(path) = emit_ir {
             println!("IR written to {}", path.display());
+        }
+        if let Some(path) = emit_he {
+            println!("HE program written to {}", path.display());
         }
     }
     Ok(())

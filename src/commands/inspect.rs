@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+
+use super::prune_args::UnitArgs;
 use hepack_frontend::{BatchDim, Model};
 use hepack_ir::{Shape, Summary};
 use hepack_passes::prune::{
@@ -19,6 +21,8 @@ struct Report<'a> {
     #[serde(flatten)]
     summary: Summary,
     pruning: Pruning,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    he: Option<hepack_backend::Cost>,
 }
 
 /// Pruning state: units with a non-zero weight per layer, and sparsity.
@@ -53,8 +57,22 @@ fn batch_text(b: &BatchDim) -> String {
 }
 
 /// Print the layer table and the pruning table (or JSON).
-pub fn run(path: &Path, json: bool, block: Block, reference: Option<&Path>) -> Result<()> {
+pub fn run(
+    path: &Path,
+    json: bool,
+    block: Block,
+    reference: Option<&Path>,
+    he: Option<&UnitArgs>,
+) -> Result<()> {
     let model: Model = super::load_model(path)?;
+    let he = match he {
+        Some(units) => Some(
+            super::he_report::lower(&model.graph, units)
+                .with_context(|| format!("cannot lower {}", path.display()))?
+                .1,
+        ),
+        None => None,
+    };
     let reference_params = match reference {
         Some(r) => linear_params(&super::load_model(r)?.graph).0,
         None => linear_params(&model.graph).0,
@@ -82,6 +100,7 @@ pub fn run(path: &Path, json: bool, block: Block, reference: Option<&Path>) -> R
         },
         summary: Summary::of(&model.graph),
         pruning,
+        he,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -141,6 +160,10 @@ fn table(r: &Report<'_>) -> String {
         &[false, false, false, false, true, true],
     ));
     out.push_str(&pruning_table(&r.pruning));
+    if let Some(cost) = &r.he {
+        out.push('\n');
+        out.push_str(&super::he_report::table(cost));
+    }
     out
 }
 

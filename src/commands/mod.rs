@@ -4,6 +4,7 @@ pub mod compile;
 pub mod dump;
 pub mod eval;
 pub mod export;
+pub mod he_report;
 pub mod inspect;
 pub mod passes;
 pub mod prune;
@@ -22,18 +23,19 @@ pub fn load_model(path: &Path) -> Result<Model> {
 
 /// Lay out rows as aligned columns (the first row is the header); `right[i]`
 /// right-aligns column `i`. Lines end without trailing spaces.
-pub fn table<const N: usize>(rows: &[[String; N]], right: &[bool; N]) -> String {
-    let mut widths = [0usize; N];
+pub fn table<R: AsRef<[String]>>(rows: &[R], right: &[bool]) -> String {
+    let mut widths = vec![0usize; right.len()];
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+        for (w, cell) in widths.iter_mut().zip(row.as_ref()) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row
+            .as_ref()
             .iter()
-            .zip(widths)
+            .zip(widths.iter().copied())
             .zip(right)
             .map(|((cell, w), &r)| {
                 if r {

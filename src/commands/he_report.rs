@@ -1,0 +1,54 @@
+//! The per-layer HE op table printed by `compile` and `inspect --he`.
+
+use hepack_backend::program::KINDS;
+use hepack_backend::{Cost, Lowering, OpTimes, Program};
+use hepack_ir::Graph;
+use hepack_passes::prune::BatchPacking;
+
+use super::prune_args::UnitArgs;
+
+/// Lower `graph` under the packing the unit options name.
+pub fn lower(graph: &Graph, units: &UnitArgs) -> anyhow::Result<(Program, Cost)> {
+    let super::prune_args::PackingArg::Batch = units.packing;
+    let packing = BatchPacking {
+        block: units.block.unwrap_or(hepack_passes::prune::Block::Column),
+    };
+    Ok(packing.lower(graph, &OpTimes::default())?)
+}
+
+/// The op table: one row per layer, one column per op kind that occurs.
+pub fn table(cost: &Cost) -> String {
+    let kinds: Vec<usize> = (0..KINDS.len()).filter(|&k| cost.total.0[k] > 0).collect();
+    let header: Vec<String> = std::iter::once("layer".to_string())
+        .chain(kinds.iter().map(|&k| KINDS[k].to_string()))
+        .chain(["HE ops".to_string(), "removed by DCE".to_string()])
+        .collect();
+    let mut rows = vec![header];
+    for l in &cost.layers {
+        rows.push(
+            std::iter::once(l.layer.clone())
+                .chain(kinds.iter().map(|&k| l.ops.0[k].to_string()))
+                .chain([l.he_ops.to_string(), l.removed_by_dce.to_string()])
+                .collect(),
+        );
+    }
+    rows.push(
+        std::iter::once("total".to_string())
+            .chain(kinds.iter().map(|&k| cost.total.0[k].to_string()))
+            .chain([cost.he_ops.to_string(), cost.removed_by_dce.to_string()])
+            .collect(),
+    );
+    let mut out = format!(
+        "HE program ({} packing): {} HE ops, depth {}, {} plaintext operands, peak {} ciphertexts, predicted {:.1} s on one thread ({})\n",
+        "batch",
+        cost.he_ops,
+        cost.depth,
+        cost.plaintexts,
+        cost.peak_ciphertexts,
+        cost.predicted_seconds,
+        cost.op_times.source
+    );
+    let right: Vec<bool> = (0..rows[0].len()).map(|i| i > 0).collect();
+    out.push_str(&super::table(&rows, &right));
+    out
+}

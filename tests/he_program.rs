@@ -1,0 +1,145 @@
+//! HE op counts under batch packing, pinned with insta and checked against
+//! MOFHEI Table III (HEF column and the pruned LeNet widths).
+
+mod common;
+
+use common::model;
+use hepack_backend::{Cost, Lowering, OpTimes};
+use hepack_frontend::load;
+use hepack_ir::Graph;
+use hepack_passes::prune::{
+    apply_masks, compress, find_masks, linear_layers, BatchPacking, Block, Criterion, Targets,
+};
+use hepack_passes::{pipeline, PassOptions};
+
+const BATCH: BatchPacking = BatchPacking {
+    block: Block::Column,
+};
+
+fn he_friendly(name: &str) -> Graph {
+    let mut g = load(&model(name)).unwrap().graph;
+    pipeline("he-friendly", &PassOptions::default())
+        .unwrap()
+        .run(&mut g, |_, _| {})
+        .unwrap();
+    g
+}
+
+fn he_ops(cost: &Cost, layer: &str) -> u64 {
+    cost.layers
+        .iter()
+        .find(|l| l.layer == layer)
+        .unwrap()
+        .he_ops
+}
+
+/// One line per layer: HE ops and the op kinds, for snapshots.
+fn summary(cost: &Cost) -> String {
+    let mut out = String::new();
+    for l in &cost.layers {
+        out.push_str(&format!(
+            "{:<10} {:>7} {}\n",
+            l.layer,
+            l.he_ops,
+            serde_json::to_string(&l.ops).unwrap()
+        ));
+    }
+    out.push_str(&format!(
+        "total {} HE ops, depth {}, {} plaintexts, peak {} ciphertexts, {} removed by DCE\n",
+        cost.he_ops, cost.depth, cost.plaintexts, cost.peak_ciphertexts, cost.removed_by_dce
+    ));
+    out
+}
+
+#[test]
+fn lenet5_unpruned_matches_mofhei_hef_column() {
+    let g = he_friendly("lenet5");
+    let (_, cost) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    // Unpadded linear layers: one mul_plain and one add per weight and use
+    // (the first add of each sum is the bias's add_plain): exactly 2 × MACs.
+    assert_eq!(he_ops(&cost, "/3/Conv"), 480_000); // Table III 4.8e5
+    assert_eq!(he_ops(&cost, "/6/Conv"), 96_000); // 9.6e4
+    assert_eq!(he_ops(&cost, "/9/Gemm"), 20_160); // 2.0e4
+                                                  // conv0 pads its 28×28 input by 2: taps on the padding multiply a known
+                                                  // zero and are not emitted, so 2 × MACs (235200, Table III 2.4e5) is an
+                                                  // upper bound.
+    assert!(he_ops(&cost, "/0/Conv") < 235_200);
+    insta::with_settings!({description => "LeNet-5, HE-friendly (square activations), batch packing. \
+    MOFHEI Table III HEF: conv0 2.4e5, conv1 4.8e5, conv2 9.6e4, dense0 2.0e4, total 8.8e5. \
+    conv1/conv2/dense0 are exactly 2 x MACs; conv0 is lower because padding taps are not emitted. \
+    The total also counts what Table III leaves out of the per-layer rows: activations \
+    (square + relinearize each), sum pools (additions), the output layer."}, {
+        insta::assert_snapshot!(summary(&cost));
+    });
+}
+
+/// MOFHEI Table III, MNIST-LeNet widths (conv0, conv1, conv2, dense0) per column.
+const WIDTHS: [(&str, [usize; 4]); 4] = [
+    ("50", [3, 8, 61, 48]),
+    ("60", [3, 7, 51, 39]),
+    ("80", [1, 3, 25, 18]),
+    ("90", [1, 2, 16, 9]),
+];
+
+#[test]
+fn lenet5_pruned_to_table_iii_widths() {
+    let g = he_friendly("lenet5");
+    let layers = linear_layers(&g);
+    let mut snap = String::new();
+    for (column, kept) in WIDTHS {
+        let mut t = Targets {
+            sparsity: 0.0,
+            per_layer: Default::default(),
+            prune_output: false,
+        };
+        for (layer, &k) in layers.iter().zip(&kept) {
+            let f = layer.matrix.ncols();
+            t.per_layer
+                .insert(layer.name.to_string(), (f - k) as f64 / f as f64);
+        }
+        let mut p = g.clone();
+        let masks = find_masks(&p, &BATCH, Criterion::MeanAbs, &t).unwrap();
+        apply_masks(&mut p, &masks).unwrap();
+        compress(&mut p).unwrap();
+        let (_, cost) = BATCH.lower(&p, &OpTimes::default()).unwrap();
+        let [_, c1, c2, d0] = kept;
+        // Table III: conv1 2·(10·10)·(25·c0)·c1, conv2 2·(25·c1)·c2, dense0 2·c2·d0.
+        assert_eq!(
+            he_ops(&cost, "/3/Conv"),
+            2 * 100 * 25 * kept[0] as u64 * c1 as u64
+        );
+        assert_eq!(he_ops(&cost, "/6/Conv"), 2 * 25 * c1 as u64 * c2 as u64);
+        assert_eq!(he_ops(&cost, "/9/Gemm"), 2 * c2 as u64 * d0 as u64);
+        snap.push_str(&format!("== {column}% {kept:?}\n{}", summary(&cost)));
+    }
+    insta::with_settings!({description => "LeNet-5 pruned to MOFHEI Table III's widths and compressed. \
+    Table III HE ops (conv0/conv1/conv2/dense0): 50%: 1.2e5/1.2e5/2.4e4/5856, 60%: 1.2e5/1.1e5/1.8e4/3978, \
+    80%: 3.9e4/1.5e4/3750/900, 90%: 3.9e4/1.0e4/1600/288; totals 2.9e5, 2.7e5, 6.7e4, 5.8e4."}, {
+        insta::assert_snapshot!(snap);
+    });
+}
+
+#[test]
+fn autoencoders_per_layer_counts() {
+    let mut snap = String::new();
+    for name in ["ae1", "ae2", "ae3"] {
+        let (_, cost) = BATCH
+            .lower(&he_friendly(name), &OpTimes::default())
+            .unwrap();
+        snap.push_str(&format!("== {name}\n{}", summary(&cost)));
+    }
+    let (_, ae1) = BATCH
+        .lower(&he_friendly("ae1"), &OpTimes::default())
+        .unwrap();
+    assert_eq!(
+        ae1.layers
+            .iter()
+            .find(|l| l.ops.get("mul_plain") > 0)
+            .unwrap()
+            .he_ops,
+        2 * 784 * 32
+    ); // Table III AE1 dense0 5.0e4
+    insta::with_settings!({description => "AE1-AE3 HE-friendly (square), batch packing. Table III: AE1 dense0 5.0e4, HEF total 1.0e5."}, {
+        insta::assert_snapshot!(snap);
+    });
+}
