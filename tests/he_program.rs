@@ -7,9 +7,7 @@ use common::model;
 use hepack_backend::{Cost, Lowering, OpTimes};
 use hepack_frontend::load;
 use hepack_ir::Graph;
-use hepack_passes::prune::{
-    apply_masks, compress, find_masks, linear_layers, BatchPacking, Block, Criterion, Targets,
-};
+use hepack_passes::prune::{BatchPacking, Block};
 use hepack_passes::{pipeline, PassOptions};
 
 const BATCH: BatchPacking = BatchPacking {
@@ -84,23 +82,9 @@ const WIDTHS: [(&str, [usize; 4]); 4] = [
 #[test]
 fn lenet5_pruned_to_table_iii_widths() {
     let g = he_friendly("lenet5");
-    let layers = linear_layers(&g);
     let mut snap = String::new();
     for (column, kept) in WIDTHS {
-        let mut t = Targets {
-            sparsity: 0.0,
-            per_layer: Default::default(),
-            prune_output: false,
-        };
-        for (layer, &k) in layers.iter().zip(&kept) {
-            let f = layer.matrix.ncols();
-            t.per_layer
-                .insert(layer.name.to_string(), (f - k) as f64 / f as f64);
-        }
-        let mut p = g.clone();
-        let masks = find_masks(&p, &BATCH, Criterion::MeanAbs, &t).unwrap();
-        apply_masks(&mut p, &masks).unwrap();
-        compress(&mut p).unwrap();
+        let p = common::pruned_to_widths(&g, &kept);
         let (_, cost) = BATCH.lower(&p, &OpTimes::default()).unwrap();
         let [_, c1, c2, d0] = kept;
         // Table III: conv1 2·(10·10)·(25·c0)·c1, conv2 2·(25·c1)·c2, dense0 2·c2·d0.

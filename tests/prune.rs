@@ -316,18 +316,8 @@ const TABLE_III: [([usize; 4], &str, [u64; 4]); 4] = [
 fn mofhei_table_iii_lenet_widths_after_compression() {
     let original = load(&model("lenet5")).unwrap().graph;
     let (reference_params, _) = linear_params(&original);
-    let layers = linear_layers(&original);
     for (kept, sparsity, he_ops) in TABLE_III {
-        let mut t = targets(0.0);
-        for (layer, &k) in layers.iter().zip(&kept) {
-            let f = layer.matrix.ncols();
-            t.per_layer
-                .insert(layer.name.to_string(), (f - k) as f64 / f as f64);
-        }
-        let mut g = original.clone();
-        let masks = find_masks(&g, &COLUMNS, Criterion::MeanAbs, &t).unwrap();
-        apply_masks(&mut g, &masks).unwrap();
-        compress(&mut g).unwrap();
+        let g = common::pruned_to_widths(&original, &kept);
         assert_eq!(widths(&g), [&kept[..], &[10]].concat());
         assert_eq!(
             format!("{:.2}", model_sparsity(reference_params, &g)),

@@ -51,3 +51,29 @@ pub fn hepack(args: &[&str]) -> (bool, String, String) {
         String::from_utf8(out.stderr).unwrap(),
     )
 }
+
+/// `graph` with its first linear layers pruned (mean |w|, whole columns) and
+/// compressed to `kept` filters/neurons each, as MOFHEI Table III lists them.
+pub fn pruned_to_widths(graph: &hepack_ir::Graph, kept: &[usize]) -> hepack_ir::Graph {
+    use hepack_passes::prune::{
+        apply_masks, compress, find_masks, linear_layers, BatchPacking, Block, Criterion, Targets,
+    };
+    let mut t = Targets {
+        sparsity: 0.0,
+        per_layer: Default::default(),
+        prune_output: false,
+    };
+    for (layer, &k) in linear_layers(graph).iter().zip(kept) {
+        let f = layer.matrix.ncols();
+        t.per_layer
+            .insert(layer.name.to_string(), (f - k) as f64 / f as f64);
+    }
+    let packing = BatchPacking {
+        block: Block::Column,
+    };
+    let mut g = graph.clone();
+    let masks = find_masks(&g, &packing, Criterion::MeanAbs, &t).unwrap();
+    apply_masks(&mut g, &masks).unwrap();
+    compress(&mut g).unwrap();
+    g
+}
