@@ -197,20 +197,9 @@ fn main() -> ExitCode {
             he,
             packing,
         } => {
-            let units = UnitArgs {
-                packing,
-                block: Some(block),
-                criterion: commands::prune_args::CriterionArg::MeanAbs,
-                seed: 0,
-                prune_output: false,
-            };
-            commands::inspect::run(
-                &model,
-                json,
-                block,
-                reference.as_deref(),
-                he.then_some(&units),
-            )
+            let commands::prune_args::PackingArg::Batch = packing;
+            let packing = hepack_passes::prune::BatchPacking { block };
+            commands::inspect::run(&model, json, packing, reference.as_deref(), he)
         }
         Command::Dump { model, dot } => commands::dump::run(&model, dot),
         Command::Eval {

@@ -40,7 +40,10 @@ pub fn run(
     // Lower when the graph is HE-friendly (the default pipeline makes it so).
     let violations = hepack_passes::check::violations(&model.graph);
     let lowered = if violations.is_empty() {
-        Some(super::he_report::lower(&model.graph, &prune.units)?)
+        Some(super::he_report::lower(
+            &model.graph,
+            &prune.units.batch_packing(),
+        )?)
     } else if emit_he.is_some() {
         bail!(
             "--emit-he needs an HE-friendly graph, but {}; run the he-friendly passes",
@@ -79,8 +82,8 @@ pub fn run(
             summary.total_params,
             summary.total_macs
         );
-        if let Some((_, cost)) = &lowered {
-            print!("{}", super::he_report::table(cost));
+        if let Some((program, cost)) = &lowered {
+            print!("{}", super::he_report::table(program, cost));
         }
         if let Some(path) = emit_ir {
             println!("IR written to {}", path.display());

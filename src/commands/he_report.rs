@@ -3,21 +3,14 @@
 use hepack_backend::program::KINDS;
 use hepack_backend::{Cost, Lowering, OpTimes, Program};
 use hepack_ir::Graph;
-use hepack_passes::prune::BatchPacking;
 
-use super::prune_args::UnitArgs;
-
-/// Lower `graph` under the packing the unit options name.
-pub fn lower(graph: &Graph, units: &UnitArgs) -> anyhow::Result<(Program, Cost)> {
-    let super::prune_args::PackingArg::Batch = units.packing;
-    let packing = BatchPacking {
-        block: units.block.unwrap_or(hepack_passes::prune::Block::Column),
-    };
+/// Lower `graph` under `packing`, costed with the default op times.
+pub fn lower(graph: &Graph, packing: &dyn Lowering) -> anyhow::Result<(Program, Cost)> {
     Ok(packing.lower(graph, &OpTimes::default())?)
 }
 
 /// The op table: one row per layer, one column per op kind that occurs.
-pub fn table(cost: &Cost) -> String {
+pub fn table(program: &Program, cost: &Cost) -> String {
     let kinds: Vec<usize> = (0..KINDS.len()).filter(|&k| cost.total.0[k] > 0).collect();
     let header: Vec<String> = std::iter::once("layer".to_string())
         .chain(kinds.iter().map(|&k| KINDS[k].to_string()))
@@ -40,7 +33,7 @@ pub fn table(cost: &Cost) -> String {
     );
     let mut out = format!(
         "HE program ({} packing): {} HE ops, depth {}, {} plaintext operands, peak {} ciphertexts, predicted {:.1} s on one thread ({})\n",
-        "batch",
+        program.packing,
         cost.he_ops,
         cost.depth,
         cost.plaintexts,

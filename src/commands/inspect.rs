@@ -3,8 +3,6 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-
-use super::prune_args::UnitArgs;
 use hepack_frontend::{BatchDim, Model};
 use hepack_ir::{Shape, Summary};
 use hepack_passes::prune::{
@@ -22,7 +20,9 @@ struct Report<'a> {
     summary: Summary,
     pruning: Pruning,
     #[serde(skip_serializing_if = "Option::is_none")]
-    he: Option<hepack_backend::Cost>,
+    he: Option<&'a hepack_backend::Cost>,
+    #[serde(skip)]
+    program: Option<&'a hepack_backend::Program>,
 }
 
 /// Pruning state: units with a non-zero weight per layer, and sparsity.
@@ -60,18 +60,18 @@ fn batch_text(b: &BatchDim) -> String {
 pub fn run(
     path: &Path,
     json: bool,
-    block: Block,
+    packing: BatchPacking,
     reference: Option<&Path>,
-    he: Option<&UnitArgs>,
+    he: bool,
 ) -> Result<()> {
     let model: Model = super::load_model(path)?;
-    let he = match he {
-        Some(units) => Some(
-            super::he_report::lower(&model.graph, units)
-                .with_context(|| format!("cannot lower {}", path.display()))?
-                .1,
-        ),
-        None => None,
+    let he = if he {
+        Some(
+            super::he_report::lower(&model.graph, &packing)
+                .with_context(|| format!("cannot lower {}", path.display()))?,
+        )
+    } else {
+        None
     };
     let reference_params = match reference {
         Some(r) => linear_params(&super::load_model(r)?.graph).0,
@@ -79,11 +79,11 @@ pub fn run(
     };
     let (params, nonzero_params) = linear_params(&model.graph);
     let pruning = Pruning {
-        units: match block {
+        units: match packing.block {
             Block::Column => "batch packing, cols units".into(),
             Block::Rect { h, w } => format!("batch packing, {h}x{w} units"),
         },
-        layers: layer_stats(&model.graph, &BatchPacking { block }),
+        layers: layer_stats(&model.graph, &packing),
         nonzero_params,
         params,
         model_sparsity: model_sparsity(reference_params, &model.graph),
@@ -100,7 +100,8 @@ pub fn run(
         },
         summary: Summary::of(&model.graph),
         pruning,
-        he,
+        he: he.as_ref().map(|(_, cost)| cost),
+        program: he.as_ref().map(|(program, _)| program),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -160,9 +161,9 @@ fn table(r: &Report<'_>) -> String {
         &[false, false, false, false, true, true],
     ));
     out.push_str(&pruning_table(&r.pruning));
-    if let Some(cost) = &r.he {
+    if let (Some(program), Some(cost)) = (r.program, r.he) {
         out.push('\n');
-        out.push_str(&super::he_report::table(cost));
+        out.push_str(&super::he_report::table(program, cost));
     }
     out
 }

@@ -59,7 +59,6 @@ pub struct UnitArgs {
 impl UnitArgs {
     /// The packing's units, and the ranking.
     pub fn resolve(&self) -> Result<(Box<dyn Packing>, Criterion)> {
-        let PackingArg::Batch = self.packing;
         let criterion = match self.criterion {
             CriterionArg::MeanAbs | CriterionArg::Unstructured => Criterion::MeanAbs,
             CriterionArg::L2 => Criterion::L2,
@@ -71,8 +70,15 @@ impl UnitArgs {
             }
             return Ok((Box::new(SingleWeights), criterion));
         }
-        let block = self.block.unwrap_or(Block::Column);
-        Ok((Box::new(BatchPacking { block }), criterion))
+        Ok((Box::new(self.batch_packing()), criterion))
+    }
+
+    /// Batch packing with the chosen block (whole columns by default).
+    pub fn batch_packing(&self) -> BatchPacking {
+        let PackingArg::Batch = self.packing;
+        BatchPacking {
+            block: self.block.unwrap_or(Block::Column),
+        }
     }
 
     /// A short description for reports, e.g. `batch packing, cols units, mean-abs`.

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use hepack_ir::interp;
 use hepack_passes::prune::{
-    apply_masks, compress, find_masks, layer_stats, linear_params, model_sparsity,
+    apply_masks, compress, find_masks, layer_stats, linear_he_ops, linear_params, model_sparsity,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -100,10 +100,7 @@ pub fn run(model: &Path, args: &SweepArgs<'_>, passes: &PassArgs, units: &UnitAr
     let x = npy::read_batch(args.input)?;
     let labels = npy::read_labels(args.labels)?;
     let (params, _) = linear_params(&model.graph);
-    let full_ops: u64 = layer_stats(&model.graph, packing)
-        .iter()
-        .map(|l| l.he_ops)
-        .sum();
+    let full_ops = linear_he_ops(&model.graph, packing);
 
     let bar = ProgressBar::new(sparsities.len() as u64 + 1).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} sparsity {msg} ({elapsed})")

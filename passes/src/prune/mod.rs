@@ -207,10 +207,7 @@ pub fn layer_stats(graph: &Graph, packing: &dyn Packing) -> Vec<LayerStats> {
         .iter()
         .map(|l| {
             let units = packing.units(l);
-            let units_kept = units
-                .iter()
-                .filter(|u| u.cells.iter().any(|&[r, c]| l.matrix[[r, c]] != 0.0))
-                .count();
+            let units_kept = units.iter().filter(|u| u.is_kept(&l.matrix)).count();
             LayerStats {
                 layer: l.name.clone(),
                 units_kept,

@@ -61,6 +61,13 @@ pub struct Unit {
     pub he_ops: u64,
 }
 
+impl Unit {
+    /// Whether any of the unit's weights in `matrix` (the layer's W̄) is non-zero.
+    pub fn is_kept(&self, matrix: &Array2<f64>) -> bool {
+        self.cells.iter().any(|&[r, c]| matrix[[r, c]] != 0.0)
+    }
+}
+
 /// A packing strategy, as far as pruning is concerned.
 pub trait Packing {
     /// The name used on the command line.
@@ -73,7 +80,7 @@ pub trait Packing {
     fn he_ops(&self, layer: &LayerWeights) -> u64 {
         self.units(layer)
             .iter()
-            .filter(|u| u.cells.iter().any(|&[r, c]| layer.matrix[[r, c]] != 0.0))
+            .filter(|u| u.is_kept(&layer.matrix))
             .map(|u| u.he_ops)
             .sum()
     }
