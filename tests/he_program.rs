@@ -44,7 +44,11 @@ fn summary(cost: &Cost) -> String {
     }
     out.push_str(&format!(
         "total {} HE ops, depth {}, {} plaintexts, peak {} ciphertexts, {} removed by DCE\n",
-        cost.he_ops, cost.depth, cost.plaintexts, cost.peak_ciphertexts, cost.removed_by_dce
+        cost.he_ops,
+        cost.depth,
+        cost.plaintexts,
+        cost.peak_ciphertexts.map_or("-".into(), |p| p.to_string()),
+        cost.removed_by_dce
     ));
     out
 }
@@ -126,4 +130,55 @@ fn autoencoders_per_layer_counts() {
     insta::with_settings!({description => "AE1-AE3 HE-friendly (square), batch packing. Table III: AE1 dense0 5.0e4, HEF total 1.0e5."}, {
         insta::assert_snapshot!(snap);
     });
+}
+
+#[test]
+fn cli_inspect_he_json_uses_the_ir_layer_names_and_matches_compile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (friendly, text) = (dir.path().join("f.onnx"), dir.path().join("p.txt"));
+    let lenet = model("lenet5");
+    let (ok, _, err) = common::hepack(&[
+        "export",
+        lenet.to_str().unwrap(),
+        "--f64",
+        "-o",
+        friendly.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = common::hepack(&["inspect", friendly.to_str().unwrap(), "--he", "--json"]);
+    assert!(ok, "{err}");
+    let inspect: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ir_names: Vec<&str> = inspect["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    let he_layers = inspect["he"]["layers"].as_array().unwrap();
+    assert!(he_layers.len() >= 8, "{he_layers:?}");
+    for l in he_layers {
+        let name = l["layer"].as_str().unwrap();
+        assert!(ir_names.contains(&name), "{name} not in {ir_names:?}");
+    }
+    // compile builds the program (and writes its text); inspect only counts.
+    let (ok, out, err) = common::hepack(&[
+        "compile",
+        friendly.to_str().unwrap(),
+        "--passes",
+        "check-he-friendly",
+        "--emit-he",
+        text.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let compile: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(compile["he"]["he_ops"], inspect["he"]["he_ops"]);
+    assert_eq!(compile["he"]["layers"], inspect["he"]["layers"]);
+    assert!(compile["he"]["peak_ciphertexts"].as_u64().unwrap() > 0);
+    assert!(inspect["he"]["peak_ciphertexts"].is_null());
+    let program = std::fs::read_to_string(&text).unwrap();
+    assert!(program.starts_with("; hepack HE program, batch packing"));
+    let ops = program.lines().filter(|l| l.starts_with('%')).count() as u64;
+    let encrypts = compile["he"]["total"]["encrypt_input"].as_u64().unwrap();
+    assert_eq!(ops, compile["he"]["he_ops"].as_u64().unwrap() + encrypts);
 }

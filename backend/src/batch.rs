@@ -3,16 +3,23 @@
 //! layer is scalar multiply-adds, pools are additions, polynomials are
 //! products; nothing rotates. Each IR node's output is an array of abstract
 //! values, one per feature.
+//!
+//! Besides building programs, batch packing can be costed without building
+//! one ([`Lowering::count`]): a backward pass over the graph finds which
+//! features some output needs (liveness, the same thing dead-ciphertext
+//! elimination finds on a built program), then the lowering runs once more
+//! counting only the ops of live features.
 
 use std::collections::HashMap;
 
 use hepack_ir::{Graph, NodeId, Op, Pool};
 use hepack_passes::prune::BatchPacking;
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 
-use crate::builder::{Abs, Builder};
+use crate::builder::{reads_input, Abs, Builder, Mode};
+use crate::cost::{Cost, OpCounts, OpTimes};
 use crate::error::BackendError;
-use crate::program::{HeOp, LayerIdx, OutputElement};
+use crate::program::{LayerIdx, OutputElement};
 use crate::Lowering;
 
 impl Lowering for BatchPacking {
@@ -21,13 +28,65 @@ impl Lowering for BatchPacking {
         graph: &Graph,
         builder: &mut Builder,
     ) -> Result<Vec<OutputElement>, BackendError> {
-        lower(graph, builder)
+        lower(graph, builder, None)
+    }
+
+    fn count(&self, graph: &Graph, times: &OpTimes) -> Result<Cost, BackendError> {
+        let layers = layer_names(graph);
+        check_he_friendly(graph)?;
+        let live = liveness(graph);
+        let mut b = Builder::new(layers.len(), Mode::Count);
+        lower(graph, &mut b, Some(&live))?;
+        let mut naive = Builder::new(layers.len(), Mode::Naive);
+        lower(graph, &mut naive, None)?;
+        let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
+        let counts: Vec<OpCounts> = b.counts.into_iter().map(OpCounts).collect();
+        Ok(Cost::from_counts(
+            &layers,
+            &counts,
+            &naive,
+            b.plains.len(),
+            None,
+            b.output_depth,
+            times,
+        ))
     }
 }
 
-/// The window taps of output position `(oy, ox)`: input coordinates, or `None`
-/// for a tap in the zero padding. Taps past the far padding (ceil mode) are
-/// outside the window and not listed.
+/// Layer names in topological order (what [`LayerIdx`] indexes).
+pub(crate) fn layer_names(graph: &Graph) -> Vec<hepack_ir::LayerName> {
+    graph
+        .topo_order()
+        .into_iter()
+        .map(|id| graph.node(id).name.clone())
+        .collect()
+}
+
+/// The op's name if CKKS cannot evaluate it.
+fn unsupported(op: &Op) -> Option<&'static str> {
+    match op {
+        Op::Activation(hepack_ir::Activation::Square) => None,
+        Op::Activation(_) | Op::MaxPool(_) | Op::Softmax(_) => Some(op.name()),
+        _ => None,
+    }
+}
+
+fn check_he_friendly(graph: &Graph) -> Result<(), BackendError> {
+    for id in graph.topo_order() {
+        let node = graph.node(id);
+        if let Some(op) = unsupported(&node.op) {
+            return Err(BackendError::NotHeFriendly {
+                layer: node.name.to_string(),
+                op,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A window's taps: `((ky, kx), Some((iy, ix)))` for an input position,
+/// `None` for a tap in the zero padding. Taps past the far padding (ceil mode)
+/// are outside the window and not listed.
 fn taps(
     kernel: [usize; 2],
     strides: [usize; 2],
@@ -51,15 +110,25 @@ fn taps(
         })
 }
 
-fn pool_taps(
-    p: &Pool,
+/// The input positions of a window (padding taps left out), with the
+/// window's full size.
+fn inside_taps(
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    pads: [usize; 4],
+    dilations: [usize; 2],
     hw: (usize, usize),
     o: (usize, usize),
-) -> impl Iterator<Item = Option<(usize, usize)>> {
-    taps(p.kernel, p.strides, p.pads, p.dilations, hw, o).map(|(_, t)| t)
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    taps(kernel, strides, pads, dilations, hw, o)
+        .filter_map(|((ky, kx), t)| t.map(|(iy, ix)| (ky, kx, iy, ix)))
 }
 
-fn lower(graph: &Graph, b: &mut Builder) -> Result<Vec<OutputElement>, BackendError> {
+fn lower(
+    graph: &Graph,
+    b: &mut Builder,
+    live: Option<&Liveness>,
+) -> Result<Vec<OutputElement>, BackendError> {
     let order = graph.topo_order();
     // Free each node's values after its last user.
     let mut users_left: HashMap<NodeId, usize> = order
@@ -71,19 +140,25 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Vec<OutputElement>, BackendEr
         b.layer = LayerIdx(layer as u32);
         let node = graph.node(id);
         let out_dims = node.shape.dims().to_vec();
+        let node_live = live.map(|l| l[&id].as_slice());
         let result = if let Op::Input = node.op {
             let mut feature = 0u32;
             ArrayD::from_shape_simple_fn(IxDyn(&out_dims), || {
                 feature += 1;
+                b.muted = node_live.is_some_and(|l| !l[feature as usize - 1]);
                 b.input(feature - 1)
             })
         } else {
+            if let Some(op) = unsupported(&node.op) {
+                return Err(BackendError::NotHeFriendly {
+                    layer: node.name.to_string(),
+                    op,
+                });
+            }
             let x = &values[&graph.operands(id)[0]];
-            lower_op(b, &node.op, x, &out_dims).map_err(|op| BackendError::NotHeFriendly {
-                layer: node.name.to_string(),
-                op,
-            })?
+            lower_op(b, &node.op, x, &out_dims, node_live)
         };
+        b.muted = false;
         for operand in graph.operands(id) {
             let left = users_left.get_mut(&operand).expect("every node counted");
             *left -= 1;
@@ -100,10 +175,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Vec<OutputElement>, BackendEr
     for (index, v) in out.iter().enumerate() {
         outputs.push(match *v {
             Abs::Encrypted(value) => {
-                b.emit(HeOp::Output {
-                    value,
-                    index: index as u32,
-                });
+                b.output(value, index as u32);
                 OutputElement::Encrypted
             }
             Abs::Public(c) => OutputElement::Public(c),
@@ -113,136 +185,136 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Vec<OutputElement>, BackendEr
     Ok(outputs)
 }
 
-/// One op's output values; `Err(op name)` for ops CKKS cannot evaluate.
+/// Output values of one (HE-friendly) op. With `live`, the ops of features
+/// no output needs are muted.
 fn lower_op(
     b: &mut Builder,
     op: &Op,
     x: &ArrayD<Abs>,
     out_dims: &[usize],
-) -> Result<ArrayD<Abs>, &'static str> {
+    live: Option<&[bool]>,
+) -> ArrayD<Abs> {
     let out = IxDyn(out_dims);
-    Ok(match op {
+    let xs = x.as_standard_layout();
+    let xs = xs.as_slice().expect("standard layout");
+    // Values built one output feature at a time, in flat order.
+    let mut each = |b: &mut Builder, f: &mut dyn FnMut(&mut Builder, usize) -> Abs| {
+        let n: usize = out_dims.iter().product();
+        let values: Vec<Abs> = (0..n)
+            .map(|i| {
+                b.muted = live.is_some_and(|l| !l[i]);
+                f(b, i)
+            })
+            .collect();
+        ArrayD::from_shape_vec(out.clone(), values).expect("one value per feature")
+    };
+    match op {
         Op::Input => unreachable!("handled by the caller"),
         Op::Conv(c) => {
             let (h, w) = (x.shape()[1], x.shape()[2]);
-            let (f, ch, kh, kw) = c.weight.dim();
-            let mut y = Vec::with_capacity(out_dims.iter().product());
-            for fi in 0..f {
-                for oy in 0..out_dims[1] {
-                    for ox in 0..out_dims[2] {
-                        let terms: Vec<(Abs, f64)> =
-                            taps([kh, kw], c.strides, c.pads, c.dilations, (h, w), (oy, ox))
-                                .filter_map(|((ky, kx), t)| t.map(|(iy, ix)| (ky, kx, iy, ix)))
-                                .flat_map(|(ky, kx, iy, ix)| {
-                                    (0..ch).map(move |ci| (ci, ky, kx, iy, ix))
-                                })
-                                .map(|(ci, ky, kx, iy, ix)| {
-                                    (x[[ci, iy, ix]], c.weight[[fi, ci, ky, kx]])
-                                })
-                                .collect();
-                        y.push(b.lincomb(terms, c.bias[fi]));
-                    }
-                }
-            }
-            ArrayD::from_shape_vec(out, y).expect("F·OH·OW values")
+            let (_, ch, kh, kw) = c.weight.dim();
+            let ws = c.weight.as_standard_layout();
+            let ws = ws.as_slice().expect("standard layout");
+            let (oh, ow) = (out_dims[1], out_dims[2]);
+            each(b, &mut |b, i| {
+                let (fi, oy, ox) = (i / (oh * ow), i / ow % oh, i % ow);
+                let terms = inside_taps([kh, kw], c.strides, c.pads, c.dilations, (h, w), (oy, ox))
+                    .flat_map(|(ky, kx, iy, ix)| {
+                        (0..ch).map(move |ci| {
+                            (
+                                xs[(ci * h + iy) * w + ix],
+                                ws[((fi * ch + ci) * kh + ky) * kw + kx],
+                            )
+                        })
+                    });
+                b.lincomb(terms, c.bias[fi])
+            })
         }
         Op::Dense(d) => {
             let (k, n) = d.weight.dim();
-            let rows = x.len() / k;
-            let xs = x
-                .as_standard_layout()
-                .into_owned()
-                .into_shape_with_order((rows, k))
-                .expect("last axis K");
-            let mut y = Vec::with_capacity(rows * n);
-            for r in 0..rows {
-                for j in 0..n {
-                    let terms: Vec<(Abs, f64)> =
-                        (0..k).map(|i| (xs[[r, i]], d.weight[[i, j]])).collect();
-                    y.push(b.lincomb(terms, d.bias[j]));
-                }
-            }
-            ArrayD::from_shape_vec(out, y).expect("rows·N values")
+            let ws = d.weight.as_standard_layout();
+            let ws = ws.as_slice().expect("standard layout");
+            each(b, &mut |b, i| {
+                let (r, j) = (i / n, i % n);
+                let terms = (0..k).map(|q| (xs[r * k + q], ws[q * n + j]));
+                b.lincomb(terms, d.bias[j])
+            })
         }
         Op::AddConst(c) => {
-            let c = c
-                .broadcast(x.raw_dim())
-                .expect("shape inference checked it");
-            ndarray::Zip::from(x)
-                .and(&c)
-                .map_collect(|&v, &k| b.shift(v, k))
+            let c = broadcast(c, x.shape());
+            each(b, &mut |b, i| b.shift(xs[i], c[i]))
         }
         Op::MulConst(c) => {
-            let c = c
-                .broadcast(x.raw_dim())
-                .expect("shape inference checked it");
-            ndarray::Zip::from(x)
-                .and(&c)
-                .map_collect(|&v, &k| b.scale(v, k))
+            let c = broadcast(c, x.shape());
+            each(b, &mut |b, i| b.scale(xs[i], c[i]))
         }
-        Op::Activation(hepack_ir::Activation::Square) => {
-            x.mapv(|v| b.polynomial(v, &[0.0, 0.0, 1.0]))
-        }
-        Op::Activation(_) => return Err(op.name()),
-        Op::Polynomial(p) => x.mapv(|v| b.polynomial(v, &p.coeffs)),
-        Op::MaxPool(_) => return Err("max_pool"),
-        Op::Softmax(_) => return Err("softmax"),
-        Op::AvgPool(p) => pool(b, &p.pool, x, out_dims, Some(p.count_include_pad)),
-        Op::SumPool(p) => pool(b, p, x, out_dims, None),
+        Op::Activation(_) => each(b, &mut |b, i| b.polynomial(xs[i], &[0.0, 0.0, 1.0])),
+        Op::Polynomial(p) => each(b, &mut |b, i| b.polynomial(xs[i], &p.coeffs)),
+        Op::AvgPool(p) => pool(
+            b,
+            &p.pool,
+            x,
+            out_dims,
+            Some(p.count_include_pad),
+            &mut each,
+        ),
+        Op::SumPool(p) => pool(b, p, x, out_dims, None, &mut each),
         Op::GlobalAvgPool => {
             let plane = x.shape()[1] * x.shape()[2];
-            let sums: Vec<Abs> = x
-                .axis_iter(Axis(0))
-                .map(|c| {
-                    let s = b.sum(c.iter().copied());
-                    b.scale(s, 1.0 / plane as f64)
-                })
-                .collect();
-            ArrayD::from_shape_vec(out, sums).expect("C values")
+            each(b, &mut |b, c| {
+                let s = b.sum(xs[c * plane..(c + 1) * plane].iter().copied());
+                b.scale(s, 1.0 / plane as f64)
+            })
         }
         Op::BatchNorm(bn) => {
             let (a, shift) = bn.affine();
-            let mut y = x.clone();
-            for (ci, mut lane) in y.axis_iter_mut(Axis(0)).enumerate() {
-                lane.mapv_inplace(|v| {
-                    let s = b.scale(v, a[ci]);
-                    b.shift(s, shift[ci])
-                });
-            }
-            y
+            let per_channel = x.len() / x.shape()[0];
+            each(b, &mut |b, i| {
+                let ci = i / per_channel;
+                let s = b.scale(xs[i], a[ci]);
+                b.shift(s, shift[ci])
+            })
         }
-        Op::Flatten | Op::Reshape(_) => x
-            .as_standard_layout()
-            .into_owned()
-            .into_shape_with_order(out)
-            .expect("same element count"),
+        Op::Flatten | Op::Reshape(_) | Op::Dropout { .. } | Op::Identity => {
+            ArrayD::from_shape_vec(out, xs.to_vec()).expect("same element count")
+        }
         Op::Transpose(perm) => x
             .clone()
             .permuted_axes(IxDyn(perm))
             .as_standard_layout()
             .into_owned(),
-        Op::Dropout { .. } | Op::Identity => x.clone(),
         Op::Patches(p) => {
             let (ch, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2]);
             let (kh, kw) = (p.kernel[0], p.kernel[1]);
             let mut y = ArrayD::from_elem(out, Abs::Zero);
             for u in 0..out_dims[0] {
                 for v in 0..out_dims[1] {
-                    for ((ky, kx), t) in
-                        taps(p.kernel, p.strides, p.pads, p.dilations, (h, w), (u, v))
+                    for (ky, kx, iy, ix) in
+                        inside_taps(p.kernel, p.strides, p.pads, p.dilations, (h, w), (u, v))
                     {
-                        if let Some((iy, ix)) = t {
-                            for ci in 0..ch {
-                                y[[u, v, ci * kh * kw + ky * kw + kx]] = x[[ci, iy, ix]];
-                            }
+                        for ci in 0..ch {
+                            y[[u, v, ci * kh * kw + ky * kw + kx]] = xs[(ci * h + iy) * w + ix];
                         }
                     }
                 }
             }
             y
         }
-    })
+        Op::MaxPool(_) | Op::Softmax(_) => unreachable!("refused by the caller"),
+    }
 }
+
+/// A constant broadcast to `x`'s shape, flat.
+fn broadcast(c: &ArrayD<f64>, dims: &[usize]) -> Vec<f64> {
+    c.broadcast(IxDyn(dims))
+        .expect("shape inference checked it")
+        .iter()
+        .copied()
+        .collect()
+}
+
+type Each<'a> =
+    dyn FnMut(&mut Builder, &mut dyn FnMut(&mut Builder, usize) -> Abs) -> ArrayD<Abs> + 'a;
 
 /// Sum (and for an average pool, scale) each window. `average`: `None` for a
 /// sum pool, else whether padded taps count in the divisor.
@@ -252,32 +324,168 @@ fn pool(
     x: &ArrayD<Abs>,
     out_dims: &[usize],
     average: Option<bool>,
+    each: &mut Each<'_>,
 ) -> ArrayD<Abs> {
     let (h, w) = (x.shape()[1], x.shape()[2]);
-    let mut y = Vec::with_capacity(out_dims.iter().product());
-    for ci in 0..out_dims[0] {
-        for oy in 0..out_dims[1] {
-            for ox in 0..out_dims[2] {
-                let window: Vec<Option<(usize, usize)>> = pool_taps(p, (h, w), (oy, ox)).collect();
-                let inside: Vec<Abs> = window
-                    .iter()
-                    .flatten()
-                    .map(|&(iy, ix)| x[[ci, iy, ix]])
-                    .collect();
-                let s = b.sum(inside.iter().copied());
-                y.push(match average {
-                    None => s,
-                    Some(include_pad) => {
-                        let count = if include_pad {
-                            window.len()
-                        } else {
-                            inside.len()
-                        };
-                        b.scale(s, 1.0 / count.max(1) as f64)
-                    }
-                });
+    let (oh, ow) = (out_dims[1], out_dims[2]);
+    let xs = x.as_standard_layout();
+    let xs = xs.as_slice().expect("standard layout");
+    each(b, &mut |b, i| {
+        let (ci, oy, ox) = (i / (oh * ow), i / ow % oh, i % ow);
+        let mut window = 0;
+        let mut inside = 0;
+        let terms = taps(p.kernel, p.strides, p.pads, p.dilations, (h, w), (oy, ox)).filter_map(
+            |(_, t)| {
+                window += 1;
+                let (iy, ix) = t?;
+                inside += 1;
+                Some(xs[(ci * h + iy) * w + ix])
+            },
+        );
+        let s = b.sum(terms);
+        match average {
+            None => s,
+            Some(include_pad) => {
+                let count = if include_pad { window } else { inside };
+                b.scale(s, 1.0 / count.max(1) as f64)
             }
         }
+    })
+}
+
+/// Per node, which output features some model output needs.
+type Liveness = HashMap<NodeId, Vec<bool>>;
+
+/// Walk the graph backwards from the output: a feature is live when a live
+/// feature of a user reads it with a non-zero weight. Features that are
+/// public constants may be marked too; they emit nothing either way.
+fn liveness(graph: &Graph) -> Liveness {
+    let order = graph.topo_order();
+    let mut live: Liveness = order
+        .iter()
+        .map(|&id| (id, vec![false; graph.node(id).shape.numel()]))
+        .collect();
+    live.get_mut(&graph.output())
+        .expect("the output is a node")
+        .fill(true);
+    for &id in order.iter().rev() {
+        let node = graph.node(id);
+        let Some(&operand) = graph.operands(id).first() else {
+            continue;
+        };
+        let out_live = std::mem::take(live.get_mut(&id).expect("every node"));
+        let in_dims = graph.node(operand).shape.dims().to_vec();
+        let in_live = live.get_mut(&operand).expect("every node");
+        mark_reads(&node.op, &in_dims, node.shape.dims(), &out_live, in_live);
+        live.insert(id, out_live);
     }
-    ArrayD::from_shape_vec(IxDyn(out_dims), y).expect("C·OH·OW values")
+    live
+}
+
+/// Mark the inputs that the live outputs of `op` read with a non-zero weight
+/// (mirrors [`lower_op`]).
+fn mark_reads(op: &Op, in_dims: &[usize], out_dims: &[usize], out: &[bool], inp: &mut [bool]) {
+    let same = |inp: &mut [bool], keep: &dyn Fn(usize) -> bool| {
+        for (i, &l) in out.iter().enumerate() {
+            if l && keep(i) {
+                inp[i] = true;
+            }
+        }
+    };
+    match op {
+        Op::Input => {}
+        Op::Conv(c) => {
+            let (h, w) = (in_dims[1], in_dims[2]);
+            let (_, ch, kh, kw) = c.weight.dim();
+            let (oh, ow) = (out_dims[1], out_dims[2]);
+            for (i, _) in out.iter().enumerate().filter(|(_, &l)| l) {
+                let (fi, oy, ox) = (i / (oh * ow), i / ow % oh, i % ow);
+                for (ky, kx, iy, ix) in
+                    inside_taps([kh, kw], c.strides, c.pads, c.dilations, (h, w), (oy, ox))
+                {
+                    for ci in 0..ch {
+                        if c.weight[[fi, ci, ky, kx]] != 0.0 {
+                            inp[(ci * h + iy) * w + ix] = true;
+                        }
+                    }
+                }
+            }
+        }
+        Op::Dense(d) => {
+            let (k, n) = d.weight.dim();
+            for (i, _) in out.iter().enumerate().filter(|(_, &l)| l) {
+                let (r, j) = (i / n, i % n);
+                for q in 0..k {
+                    if d.weight[[q, j]] != 0.0 {
+                        inp[r * k + q] = true;
+                    }
+                }
+            }
+        }
+        Op::MulConst(c) => {
+            let c = broadcast(c, in_dims);
+            same(inp, &|i| c[i] != 0.0);
+        }
+        Op::Polynomial(p) => same(inp, &|_| reads_input(&p.coeffs)),
+        Op::BatchNorm(bn) => {
+            let (a, _) = bn.affine();
+            let per_channel = out.len() / in_dims[0];
+            same(inp, &|i| a[i / per_channel] != 0.0);
+        }
+        Op::AddConst(_)
+        | Op::Activation(_)
+        | Op::Flatten
+        | Op::Reshape(_)
+        | Op::Dropout { .. }
+        | Op::Identity => same(inp, &|_| true),
+        Op::AvgPool(hepack_ir::AvgPool { pool: p, .. }) | Op::SumPool(p) => {
+            let (h, w) = (in_dims[1], in_dims[2]);
+            let (oh, ow) = (out_dims[1], out_dims[2]);
+            for (i, _) in out.iter().enumerate().filter(|(_, &l)| l) {
+                let (ci, oy, ox) = (i / (oh * ow), i / ow % oh, i % ow);
+                for (_, _, iy, ix) in
+                    inside_taps(p.kernel, p.strides, p.pads, p.dilations, (h, w), (oy, ox))
+                {
+                    inp[(ci * h + iy) * w + ix] = true;
+                }
+            }
+        }
+        Op::GlobalAvgPool => {
+            let plane = in_dims[1] * in_dims[2];
+            for (c, _) in out.iter().enumerate().filter(|(_, &l)| l) {
+                inp[c * plane..(c + 1) * plane].fill(true);
+            }
+        }
+        Op::Transpose(perm) => {
+            // Output feature i is the input feature at source[i].
+            let n = inp.len();
+            let source = ArrayD::from_shape_vec(IxDyn(in_dims), (0..n).collect())
+                .expect("input shape")
+                .permuted_axes(IxDyn(perm));
+            for (&src, &l) in source.iter().zip(out) {
+                if l {
+                    inp[src] = true;
+                }
+            }
+        }
+        Op::Patches(p) => {
+            let (ch, h, w) = (in_dims[0], in_dims[1], in_dims[2]);
+            let (kh, kw) = (p.kernel[0], p.kernel[1]);
+            let k = out_dims[2];
+            for u in 0..out_dims[0] {
+                for v in 0..out_dims[1] {
+                    for (ky, kx, iy, ix) in
+                        inside_taps(p.kernel, p.strides, p.pads, p.dilations, (h, w), (u, v))
+                    {
+                        for ci in 0..ch {
+                            if out[(u * out_dims[1] + v) * k + ci * kh * kw + ky * kw + kx] {
+                                inp[(ci * h + iy) * w + ix] = true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Op::MaxPool(_) | Op::Softmax(_) => {}
+    }
 }

@@ -3,6 +3,8 @@
 
 use serde::{Serialize, Serializer};
 
+use hepack_ir::LayerName;
+
 use crate::program::{HeOp, Program, KINDS};
 
 /// Ops per kind, indexed like [`KINDS`].
@@ -107,8 +109,9 @@ pub struct Cost {
     /// Distinct plaintext operands the ops read.
     pub plaintexts: usize,
     /// Most ciphertexts alive at once, running the ops in program order and
-    /// freeing each after its last use.
-    pub peak_ciphertexts: usize,
+    /// freeing each after its last use (`None` when costed without building
+    /// the program).
+    pub peak_ciphertexts: Option<usize>,
     /// Longest chain of multiplications (ciphertext or plaintext) from an
     /// input to an output: the levels the program consumes.
     pub depth: u32,
@@ -170,40 +173,64 @@ pub fn cost(program: &Program, naive: &[OpCounts], times: &OpTimes) -> Cost {
         })
         .max()
         .unwrap_or(0);
-    let mut total = OpCounts::default();
-    let mut layers = Vec::new();
-    let mut removed_total = 0;
-    for (l, counts) in per_layer.iter().enumerate() {
-        total.add(counts);
-        let naive_ops: u64 = naive.get(l).map_or(0, |n| n.0.iter().sum());
-        let removed = naive_ops.saturating_sub(counts.0.iter().sum());
-        removed_total += removed;
-        if counts.0.iter().sum::<u64>() == 0 && removed == 0 {
-            continue;
+    let plaintexts = plain_used.iter().filter(|&&u| u).count();
+    Cost::from_counts(
+        &program.layers,
+        &per_layer,
+        naive,
+        plaintexts,
+        Some(peak),
+        out_depth,
+        times,
+    )
+}
+
+impl Cost {
+    /// Put a cost together from per-layer counts (indexed like `layers`).
+    pub fn from_counts(
+        layers: &[LayerName],
+        per_layer: &[OpCounts],
+        naive: &[OpCounts],
+        plaintexts: usize,
+        peak_ciphertexts: Option<usize>,
+        depth: u32,
+        times: &OpTimes,
+    ) -> Cost {
+        let mut total = OpCounts::default();
+        let mut rows = Vec::new();
+        let mut removed_total = 0;
+        for (l, counts) in per_layer.iter().enumerate() {
+            total.add(counts);
+            let naive_ops: u64 = naive.get(l).map_or(0, |n| n.0.iter().sum());
+            let removed = naive_ops.saturating_sub(counts.0.iter().sum());
+            removed_total += removed;
+            if counts.0.iter().sum::<u64>() == 0 && removed == 0 {
+                continue;
+            }
+            rows.push(LayerCost {
+                layer: layers[l].to_string(),
+                ops: *counts,
+                he_ops: counts.he_ops(),
+                removed_by_dce: removed,
+            });
         }
-        layers.push(LayerCost {
-            layer: program.layers[l].to_string(),
-            ops: *counts,
-            he_ops: counts.he_ops(),
-            removed_by_dce: removed,
-        });
-    }
-    let predicted_seconds = total
-        .0
-        .iter()
-        .zip(times.seconds)
-        .skip(1)
-        .map(|(&n, t)| n as f64 * t)
-        .sum();
-    Cost {
-        layers,
-        he_ops: total.he_ops(),
-        total,
-        removed_by_dce: removed_total,
-        plaintexts: plain_used.iter().filter(|&&u| u).count(),
-        peak_ciphertexts: peak,
-        depth: out_depth,
-        predicted_seconds,
-        op_times: times.clone(),
+        let predicted_seconds = total
+            .0
+            .iter()
+            .zip(times.seconds)
+            .skip(1)
+            .map(|(&n, t)| n as f64 * t)
+            .sum();
+        Cost {
+            layers: rows,
+            he_ops: total.he_ops(),
+            total,
+            removed_by_dce: removed_total,
+            plaintexts,
+            peak_ciphertexts,
+            depth,
+            predicted_seconds,
+            op_times: times.clone(),
+        }
     }
 }

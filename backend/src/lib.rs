@@ -25,7 +25,7 @@ pub use cost::{cost, Cost, LayerCost, OpCounts, OpTimes};
 pub use error::BackendError;
 pub use program::{HeOp, Instr, OutputElement, Plain, Program};
 
-use builder::Builder;
+use builder::{Builder, Mode};
 
 /// A packing strategy as the backend sees it: its prunable units (the
 /// pruner's [`Packing`](hepack_passes::prune::Packing) trait, so pruning and
@@ -40,14 +40,10 @@ pub trait Lowering: hepack_passes::prune::Packing {
 
     /// Lower `graph` into a program with dead ops removed, and cost it.
     fn lower(&self, graph: &Graph, times: &OpTimes) -> Result<(Program, Cost), BackendError> {
-        let layers: Vec<_> = graph
-            .topo_order()
-            .into_iter()
-            .map(|id| graph.node(id).name.clone())
-            .collect();
-        let mut naive = Builder::new(layers.len(), false, true);
+        let layers = batch::layer_names(graph);
+        let mut naive = Builder::new(layers.len(), Mode::Naive);
         self.lower_with(graph, &mut naive)?;
-        let mut b = Builder::new(layers.len(), true, false);
+        let mut b = Builder::new(layers.len(), Mode::Record);
         let outputs = self.lower_with(graph, &mut b)?;
         let mut program = Program {
             packing: self.name().to_string(),
@@ -62,5 +58,15 @@ pub trait Lowering: hepack_passes::prune::Packing {
         let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
         let cost = cost(&program, &naive, times);
         Ok((program, cost))
+    }
+
+    /// The cost [`lower`](Lowering::lower) reports, without building the
+    /// program, for models too large to materialise. Only the peak of live
+    /// ciphertexts, which needs the op order, is left out. The default builds
+    /// the program; packings override it with something cheaper.
+    fn count(&self, graph: &Graph, times: &OpTimes) -> Result<Cost, BackendError> {
+        let (_, mut cost) = self.lower(graph, times)?;
+        cost.peak_ciphertexts = None;
+        Ok(cost)
     }
 }

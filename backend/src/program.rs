@@ -199,8 +199,9 @@ pub struct Program {
 }
 
 impl Program {
-    /// Remove every op whose value no output reaches; returns how many ops each
-    /// layer lost. Values are renumbered; the weight table is kept whole.
+    /// Remove every op whose value no output reaches, and the weight-table
+    /// entries only those ops read; returns how many ops each layer lost.
+    /// Values and plaintexts are renumbered.
     pub fn remove_dead(&mut self) -> Vec<u64> {
         let mut live = vec![false; self.instrs.len()];
         for (i, instr) in self.instrs.iter().enumerate().rev() {
@@ -228,7 +229,32 @@ impl Program {
             });
         }
         self.instrs = kept;
+        self.remove_unused_plains();
         removed
+    }
+
+    fn remove_unused_plains(&mut self) {
+        let mut renumber: Vec<Option<PlainId>> = vec![None; self.plains.len()];
+        for instr in &self.instrs {
+            if let Some(p) = instr.op.plain() {
+                renumber[p.0 as usize] = Some(p);
+            }
+        }
+        let mut plains = Vec::new();
+        for (old, slot) in renumber.iter_mut().enumerate() {
+            if slot.is_some() {
+                *slot = Some(PlainId(plains.len() as u32));
+                plains.push(std::mem::replace(&mut self.plains[old], Plain::Scalar(0.0)));
+            }
+        }
+        self.plains = plains;
+        for instr in &mut self.instrs {
+            instr.op = match instr.op {
+                HeOp::AddPlain(x, p) => HeOp::AddPlain(x, renumber[p.0 as usize].expect("used")),
+                HeOp::MulPlain(x, p) => HeOp::MulPlain(x, renumber[p.0 as usize].expect("used")),
+                ref op => op.clone(),
+            };
+        }
     }
 
     /// The readable text form: the weight table, then one op per line with its

@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 
 use hepack_backend::simulate::simulate;
-use hepack_backend::{Lowering, OpTimes};
+use hepack_backend::{Cost, Lowering, OpTimes};
+use hepack_ir::testing::{prune_randomly, random_graph, CHOICES, CONV, DENSE};
 use hepack_ir::{interp, Graph};
 use hepack_passes::prune::{
     apply_masks, compress, find_masks, BatchPacking, Block, Criterion, Targets,
 };
 use hepack_passes::{pipeline, PassOptions};
 use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
 
 const BATCH: BatchPacking = BatchPacking {
     block: Block::Column,
@@ -44,8 +46,19 @@ fn inputs(g: &Graph, n: usize) -> ArrayD<f64> {
     })
 }
 
+/// The program computes what the interpreter computes, and costing without
+/// building it gives the same numbers.
 fn assert_agree(g: &Graph, context: &str) {
-    let (program, _) = BATCH.lower(g, &OpTimes::default()).unwrap();
+    let (program, cost) = BATCH.lower(g, &OpTimes::default()).unwrap();
+    let counted = BATCH.count(g, &OpTimes::default()).unwrap();
+    assert_eq!(
+        Cost {
+            peak_ciphertexts: None,
+            ..cost
+        },
+        counted,
+        "{context}"
+    );
     let x = inputs(g, 4);
     let want = interp::run(g, x.view()).unwrap();
     let got = simulate(&program, x.view()).unwrap();
@@ -117,4 +130,137 @@ fn models_that_are_not_he_friendly_are_refused() {
             .starts_with("layer '/1/Relu' (relu) cannot be evaluated under CKKS"),
         "{err}"
     );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    /// Random HE-friendly graphs, whole and randomly pruned: the simulated
+    /// program matches the interpreter and counting matches lowering.
+    #[test]
+    fn random_graphs_lower_correctly(
+        choices in prop::collection::vec(prop_oneof![Just(CONV), Just(DENSE), 0u8..CHOICES], 1..9),
+        seed in any::<u64>(),
+    ) {
+        let mut g = random_graph(&choices, seed, true);
+        let context = hepack_ir::dump::to_text(&g);
+        assert_agree(&g, &context);
+        // Rewritten: sum pools, folded scalings, patches + dense.
+        let rewritten = he_friendly(g.clone(), ",conv-to-dense");
+        assert_agree(&rewritten, &format!("rewritten\n{context}"));
+        prune_randomly(&mut g, seed);
+        assert_agree(&g, &format!("pruned\n{context}"));
+    }
+}
+
+/// conv (2 filters, 3×3, no padding) → square → flatten → dense (8 → 2), all
+/// weights non-zero and ≠ 1 so every product costs a `mul_plain`.
+fn small_conv_net() -> Graph {
+    use hepack_ir::{Activation, Conv, Dense, Op, Shape};
+    use ndarray::{Array1, Array2, Array4};
+    let mut g = Graph::new("x", Shape::new([1, 4, 4]));
+    let mut w = 0.0;
+    let mut next = move || {
+        w += 0.01;
+        0.1 + w
+    };
+    let conv = Op::Conv(Conv {
+        weight: Array4::from_shape_fn((2, 1, 3, 3), |_| next()),
+        bias: Array1::from_vec(vec![0.2, 0.3]),
+        strides: [1, 1],
+        pads: [0; 4],
+        dilations: [1, 1],
+    });
+    let c = g.add("conv", conv, &[g.input()]).unwrap();
+    let s = g
+        .add("square", Op::Activation(Activation::Square), &[c])
+        .unwrap();
+    let f = g.add("flatten", Op::Flatten, &[s]).unwrap();
+    let dense = Op::Dense(Dense {
+        weight: Array2::from_shape_fn((8, 2), |_| next()),
+        bias: Array1::from_vec(vec![0.4, 0.5]),
+    });
+    let d = g.add("dense", dense, &[f]).unwrap();
+    g.set_output(d);
+    g
+}
+
+fn layer_ops(cost: &Cost, layer: &str) -> u64 {
+    cost.layers
+        .iter()
+        .find(|l| l.layer == layer)
+        .map_or(0, |l| l.he_ops)
+}
+
+#[test]
+fn hand_zeroed_weights_lose_exactly_the_ops_predicted_by_hand() {
+    use hepack_backend::OutputElement;
+    use hepack_ir::Op;
+    let g = small_conv_net();
+    let (_, full) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    // conv: 2 filters × 4 positions × (9 mul_plain + 8 add + 1 add_plain).
+    assert_eq!(layer_ops(&full, "conv"), 144);
+    // square: 8 features × (square + relinearize).
+    assert_eq!(layer_ops(&full, "square"), 16);
+    // dense: 2 neurons × (8 mul_plain + 7 add + 1 add_plain).
+    assert_eq!(layer_ops(&full, "dense"), 32);
+    assert_eq!(full.he_ops, 192);
+
+    let mut p = g.clone();
+    for id in p.topo_order() {
+        match &mut p.node_mut(id).op {
+            Op::Conv(c) => {
+                // Filter 1 zeroed (its bias 0.3 stays), one weight of filter 0 zeroed.
+                c.weight.index_axis_mut(ndarray::Axis(0), 1).fill(0.0);
+                c.weight[[0, 0, 0, 0]] = 0.0;
+            }
+            Op::Dense(d) => d.weight.column_mut(1).fill(0.0), // neuron 1 zeroed
+            _ => {}
+        }
+    }
+    assert_agree(&p, "hand-pruned");
+    let (program, cost) = BATCH.lower(&p, &OpTimes::default()).unwrap();
+    // conv: filter 0 only, 4 × (8 mul_plain + 7 add + 1 add_plain); filter 1 is
+    // the public constant 0.3 and is never encrypted.
+    assert_eq!(layer_ops(&cost, "conv"), 64);
+    // square: filter 0's 4 features; filter 1's square, 0.09, is folded.
+    assert_eq!(layer_ops(&cost, "square"), 8);
+    // dense neuron 0: 4 encrypted inputs (4 mul_plain + 3 add), and one
+    // add_plain for its bias plus 0.09 × the weights of the public inputs.
+    assert_eq!(layer_ops(&cost, "dense"), 8);
+    assert_eq!(cost.he_ops, 80);
+    // Against a lowering that encrypts everything and multiplies by zeros:
+    // 80 conv ops, 8 square ops, 24 dense ops, one output, and one input pixel.
+    assert_eq!(cost.removed_by_dce, 80 + 8 + 24 + 1 + 1);
+    // Neuron 1 is its bias, a public output.
+    assert_eq!(program.outputs[0], OutputElement::Encrypted);
+    assert_eq!(program.outputs[1], OutputElement::Public(0.5));
+    // Pixel (0, 0) was read only by the zeroed weight: it is not even encrypted.
+    assert_eq!(cost.total.get("encrypt_input"), 15);
+    assert_eq!(cost.total.get("output"), 1);
+}
+
+#[test]
+fn text_form_of_a_small_pruned_program() {
+    use hepack_ir::{Dense, Op, Polynomial, Shape};
+    use ndarray::{arr1, arr2};
+    // x[3] → dense 3→2 (one weight pruned) → 0.5 + x + 0.25x² → dense 2→2,
+    // whose neuron 1 reads nothing but a weight of 1 on feature 0.
+    let mut g = Graph::new("x", Shape::new([3]));
+    let d0 = Op::Dense(Dense {
+        weight: arr2(&[[0.5, -1.5], [0.0, 2.0], [0.75, 0.25]]),
+        bias: arr1(&[0.0, 0.125]),
+    });
+    let d0 = g.add("dense0", d0, &[g.input()]).unwrap();
+    let poly = Op::Polynomial(Polynomial::new(vec![0.5, 1.0, 0.25]));
+    let p = g.add("act", poly, &[d0]).unwrap();
+    let d1 = Op::Dense(Dense {
+        weight: arr2(&[[3.0, 1.0], [-2.0, 0.0]]),
+        bias: arr1(&[0.0, 0.0]),
+    });
+    let d1 = g.add("dense1", d1, &[p]).unwrap();
+    g.set_output(d1);
+    assert_agree(&g, "small program");
+    let (program, _) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    insta::assert_snapshot!(program.to_text());
 }

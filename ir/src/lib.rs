@@ -15,6 +15,8 @@ pub mod interp;
 pub mod op;
 pub mod shape;
 pub mod summary;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::IrError;
 pub use graph::{Graph, LayerName, Node, NodeId};

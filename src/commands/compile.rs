@@ -83,7 +83,7 @@ pub fn run(
             summary.total_macs
         );
         if let Some((program, cost)) = &lowered {
-            print!("{}", super::he_report::table(program, cost));
+            print!("{}", super::he_report::table(&program.packing, cost));
         }
         if let Some(path) = emit_ir {
             println!("IR written to {}", path.display());

@@ -9,8 +9,13 @@ pub fn lower(graph: &Graph, packing: &dyn Lowering) -> anyhow::Result<(Program, 
     Ok(packing.lower(graph, &OpTimes::default())?)
 }
 
+/// Cost `graph` under `packing` without building its program.
+pub fn count(graph: &Graph, packing: &dyn Lowering) -> anyhow::Result<Cost> {
+    Ok(packing.count(graph, &OpTimes::default())?)
+}
+
 /// The op table: one row per layer, one column per op kind that occurs.
-pub fn table(program: &Program, cost: &Cost) -> String {
+pub fn table(packing: &str, cost: &Cost) -> String {
     let kinds: Vec<usize> = (0..KINDS.len()).filter(|&k| cost.total.0[k] > 0).collect();
     let header: Vec<String> = std::iter::once("layer".to_string())
         .chain(kinds.iter().map(|&k| KINDS[k].to_string()))
@@ -32,12 +37,14 @@ pub fn table(program: &Program, cost: &Cost) -> String {
             .collect(),
     );
     let mut out = format!(
-        "HE program ({} packing): {} HE ops, depth {}, {} plaintext operands, peak {} ciphertexts, predicted {:.1} s on one thread ({})\n",
-        program.packing,
+        "HE program ({} packing): {} HE ops, depth {}, {} plaintext operands, {}predicted {:.1} s on one thread ({})\n",
+        packing,
         cost.he_ops,
         cost.depth,
         cost.plaintexts,
-        cost.peak_ciphertexts,
+        cost
+            .peak_ciphertexts
+            .map_or(String::new(), |p| format!("peak {p} ciphertexts, ")),
         cost.predicted_seconds,
         cost.op_times.source
     );

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use hepack_frontend::{BatchDim, Model};
 use hepack_ir::{Shape, Summary};
 use hepack_passes::prune::{
-    layer_stats, linear_params, model_sparsity, BatchPacking, Block, LayerStats,
+    layer_stats, linear_params, model_sparsity, BatchPacking, Block, LayerStats, Packing,
 };
 use serde::Serialize;
 
@@ -21,8 +21,9 @@ struct Report<'a> {
     pruning: Pruning,
     #[serde(skip_serializing_if = "Option::is_none")]
     he: Option<&'a hepack_backend::Cost>,
+    /// The packing the HE costs are for.
     #[serde(skip)]
-    program: Option<&'a hepack_backend::Program>,
+    packing: &'a str,
 }
 
 /// Pruning state: units with a non-zero weight per layer, and sparsity.
@@ -67,7 +68,7 @@ pub fn run(
     let model: Model = super::load_model(path)?;
     let he = if he {
         Some(
-            super::he_report::lower(&model.graph, &packing)
+            super::he_report::count(&model.graph, &packing)
                 .with_context(|| format!("cannot lower {}", path.display()))?,
         )
     } else {
@@ -100,8 +101,8 @@ pub fn run(
         },
         summary: Summary::of(&model.graph),
         pruning,
-        he: he.as_ref().map(|(_, cost)| cost),
-        program: he.as_ref().map(|(program, _)| program),
+        he: he.as_ref(),
+        packing: packing.name(),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -161,9 +162,9 @@ fn table(r: &Report<'_>) -> String {
         &[false, false, false, false, true, true],
     ));
     out.push_str(&pruning_table(&r.pruning));
-    if let (Some(program), Some(cost)) = (r.program, r.he) {
+    if let Some(cost) = r.he {
         out.push('\n');
-        out.push_str(&super::he_report::table(program, cost));
+        out.push_str(&super::he_report::table(r.packing, cost));
     }
     out
 }
