@@ -16,7 +16,7 @@ use hepack_ir::{Graph, NodeId, Op, Pool};
 use hepack_passes::prune::BatchPacking;
 use ndarray::{ArrayD, IxDyn};
 
-use crate::builder::{reads_input, Abs, Builder, Mode};
+use crate::builder::{reads_input, Abs, Builder, Mode, Scales};
 use crate::cost::{Cost, OpCounts, OpTimes};
 use crate::error::BackendError;
 use crate::program::{LayerIdx, OutputElement};
@@ -35,9 +35,13 @@ impl Lowering for BatchPacking {
         let layers = layer_names(graph);
         check_he_friendly(graph)?;
         let live = liveness(graph);
-        let mut b = Builder::new(layers.len(), Mode::Count);
+        // Op counts do not depend on the primes; stand-ins do.
+        let scales = Scales::provisional(crate::params::scale_bits_for(
+            crate::params::DEFAULT_PRECISION,
+        ));
+        let mut b = Builder::new(layers.len(), Mode::Count, scales.clone());
         lower(graph, &mut b, Some(&live))?;
-        let mut naive = Builder::new(layers.len(), Mode::Naive);
+        let mut naive = Builder::new(layers.len(), Mode::Naive, scales);
         lower(graph, &mut naive, None)?;
         let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
         let counts: Vec<OpCounts> = b.counts.into_iter().map(OpCounts).collect();
@@ -271,8 +275,7 @@ fn lower_op(
             let per_channel = x.len() / x.shape()[0];
             each(b, &mut |b, i| {
                 let ci = i / per_channel;
-                let s = b.scale(xs[i], a[ci]);
-                b.shift(s, shift[ci])
+                b.lincomb([(xs[i], a[ci])], shift[ci])
             })
         }
         Op::Flatten | Op::Reshape(_) | Op::Dropout { .. } | Op::Identity => {

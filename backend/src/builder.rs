@@ -12,8 +12,53 @@ use crate::program::{HeOp, Instr, LayerIdx, Plain, PlainId, ValueId, KINDS};
 pub struct Ct {
     /// Its value (meaningful only when the builder records ops).
     pub id: ValueId,
-    /// Multiplications (ciphertext or plaintext) on its longest path from an input.
+    /// Levels consumed: rescales and modulus switches on its path.
     pub depth: u32,
+    /// Its CKKS scale, exactly as SEAL will compute it.
+    pub scale: f64,
+    /// Polynomials in the ciphertext: 2, or 3 after a product until relinearized.
+    pub size: u8,
+}
+
+/// The scale of fresh ciphertexts and the prime each rescale divides by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scales {
+    /// Δ, a power of two.
+    pub delta: f64,
+    /// `primes[d]`: the prime (as SEAL's `double`) a rescale at depth `d` divides by.
+    pub primes: Vec<f64>,
+}
+
+impl Scales {
+    /// Stand-in primes for lowering before parameters are chosen: distinct,
+    /// close to Δ, and unrelated to each other, so that scales that are equal
+    /// here are equal for any real chain.
+    pub fn provisional(scale_bits: u32) -> Scales {
+        let delta = 2f64.powi(scale_bits as i32);
+        let primes = (1..=256u32)
+            .map(|d| delta * (1.0 + f64::from(d) * 0.618_033_988_7e-6 + f64::from(d * d) * 1e-11))
+            .collect();
+        Scales { delta, primes }
+    }
+
+    /// The real chain's Δ and primes.
+    pub fn of(params: &crate::params::CkksParams) -> Scales {
+        Scales {
+            delta: 2f64.powi(params.scale_bits as i32),
+            primes: (0..params.levels())
+                .map(|d| params.rescale_prime(d).expect("within the chain") as f64)
+                .collect(),
+        }
+    }
+
+    fn prime(&self, depth: u32) -> f64 {
+        // Past the chain, keep going with Δ: the program is rejected later by
+        // parameter selection, not here.
+        self.primes
+            .get(depth as usize)
+            .copied()
+            .unwrap_or(self.delta)
+    }
 }
 
 /// What lowering knows about one value.
@@ -57,7 +102,7 @@ pub struct Builder {
     pub instrs: Vec<Instr>,
     /// The weight table.
     pub plains: Vec<Plain>,
-    plain_ids: HashMap<u64, PlainId>,
+    plain_ids: HashMap<(u64, u64, u32), PlainId>,
     /// The layer new ops are attributed to.
     pub layer: LayerIdx,
     /// While set, ops are neither counted nor recorded: the value being built is
@@ -67,20 +112,12 @@ pub struct Builder {
     pub counts: Vec<[u64; KINDS.len()]>,
     /// The deepest output so far: the levels the program consumes.
     pub output_depth: u32,
-}
-
-/// The terms of a sum being accumulated.
-struct Terms {
-    /// Ciphertext terms (their ids only when recording).
-    ids: Vec<ValueId>,
-    encrypted: u64,
-    depth: u32,
-    constant: f64,
+    scales: Scales,
 }
 
 impl Builder {
-    /// A builder for a graph with `layers` layers.
-    pub fn new(layers: usize, mode: Mode) -> Builder {
+    /// A builder for a graph with `layers` layers, scheduling levels with `scales`.
+    pub fn new(layers: usize, mode: Mode, scales: Scales) -> Builder {
         Builder {
             mode,
             instrs: Vec::new(),
@@ -90,6 +127,7 @@ impl Builder {
             muted: false,
             counts: vec![[0; KINDS.len()]; layers],
             output_depth: 0,
+            scales,
         }
     }
 
@@ -97,57 +135,64 @@ impl Builder {
         self.mode == Mode::Naive
     }
 
-    /// Append an op whose result has `depth`; returns its value.
-    pub fn emit(&mut self, op: HeOp, depth: u32) -> Ct {
+    /// Append an op whose result is described by `meta`; returns its value.
+    pub fn emit(&mut self, op: HeOp, meta: Ct) -> Ct {
         if self.muted {
-            return Ct {
-                id: ValueId(0),
-                depth,
-            };
+            return meta;
         }
         self.counts[self.layer.0 as usize][op.kind_index()] += 1;
         if self.mode != Mode::Record {
             // Ids are not needed for counting (and would overflow on big models).
-            return Ct {
-                id: ValueId(0),
-                depth,
-            };
+            return meta;
         }
         let id = ValueId(self.instrs.len() as u32);
         self.instrs.push(Instr {
             op,
             layer: self.layer,
         });
-        Ct { id, depth }
+        Ct { id, ..meta }
     }
 
-    /// The weight-table entry for a scalar (each distinct value stored once).
-    pub fn scalar(&mut self, v: f64) -> PlainId {
+    /// The weight-table entry for `value` encoded at `scale` for ciphertexts
+    /// at `depth` (each distinct triple stored once).
+    pub fn scalar(&mut self, value: f64, scale: f64, depth: u32) -> PlainId {
         if self.muted {
             return PlainId(0);
         }
         let next = PlainId(self.plains.len() as u32);
-        let id = *self.plain_ids.entry(v.to_bits()).or_insert(next);
+        let key = (value.to_bits(), scale.to_bits(), depth);
+        let id = *self.plain_ids.entry(key).or_insert(next);
         if id == next {
-            self.plains.push(Plain::Scalar(v));
+            self.plains.push(Plain::Scalar {
+                value,
+                scale,
+                depth,
+            });
         }
         id
     }
 
     fn value(&self, x: Abs) -> Abs {
         match x {
-            // A naive lowering encrypts everything; any id serves for counting.
-            Abs::Zero | Abs::Public(_) if self.naive() => Abs::Encrypted(Ct {
-                id: ValueId(0),
-                depth: 0,
-            }),
+            // A naive lowering encrypts everything; a fresh input stands in.
+            Abs::Zero | Abs::Public(_) if self.naive() => Abs::Encrypted(self.fresh()),
             _ => x,
         }
     }
 
-    /// An encrypted input feature.
+    fn fresh(&self) -> Ct {
+        Ct {
+            id: ValueId(0),
+            depth: 0,
+            scale: self.scales.delta,
+            size: 2,
+        }
+    }
+
+    /// An encrypted input feature, at scale Δ on the top level.
     pub fn input(&mut self, feature: u32) -> Abs {
-        Abs::Encrypted(self.emit(HeOp::EncryptInput { feature }, 0))
+        let meta = self.fresh();
+        Abs::Encrypted(self.emit(HeOp::EncryptInput { feature }, meta))
     }
 
     /// Ciphertext `value` is element `index` of the model's output.
@@ -158,122 +203,147 @@ impl Builder {
                 value: value.id,
                 index,
             },
-            value.depth,
+            value,
         );
     }
 
-    /// `x · w`.
-    pub fn scale(&mut self, x: Abs, w: f64) -> Abs {
-        match self.value(x) {
-            Abs::Zero => Abs::Zero,
-            Abs::Public(p) => Abs::public(p * w),
-            Abs::Encrypted(_) if w == 0.0 && !self.naive() => Abs::Zero,
-            Abs::Encrypted(v) if w == 1.0 => Abs::Encrypted(v),
-            Abs::Encrypted(v) => {
-                let p = self.scalar(w);
-                Abs::Encrypted(self.emit(HeOp::MulPlain(v.id, p), v.depth + 1))
-            }
-        }
+    fn rescale(&mut self, v: Ct) -> Ct {
+        let q = self.scales.prime(v.depth);
+        let meta = Ct {
+            depth: v.depth + 1,
+            scale: v.scale / q,
+            ..v
+        };
+        self.emit(HeOp::Rescale(v.id), meta)
     }
 
-    /// `x + c`.
+    fn relinearize(&mut self, v: Ct) -> Ct {
+        self.emit(HeOp::Relinearize(v.id), Ct { size: 2, ..v })
+    }
+
+    /// Drop `v` to `depth` with modulus switches (scale unchanged).
+    fn switch_to(&mut self, mut v: Ct, depth: u32) -> Ct {
+        while v.depth < depth {
+            let meta = Ct {
+                depth: v.depth + 1,
+                ..v
+            };
+            v = self.emit(HeOp::ModSwitch(v.id), meta);
+        }
+        v
+    }
+
+    /// `x · w`: one product, rescaled.
+    pub fn scale(&mut self, x: Abs, w: f64) -> Abs {
+        self.lincomb([(x, w)], 0.0)
+    }
+
+    /// `x + c`: one `add_plain` at the ciphertext's own scale and level.
     pub fn shift(&mut self, x: Abs, c: f64) -> Abs {
         match self.value(x) {
             Abs::Zero => Abs::public(c),
             Abs::Public(p) => Abs::public(p + c),
             Abs::Encrypted(v) if c == 0.0 && !self.naive() => Abs::Encrypted(v),
-            Abs::Encrypted(v) => {
-                let p = self.scalar(c);
-                Abs::Encrypted(self.emit(HeOp::AddPlain(v.id, p), v.depth))
-            }
+            Abs::Encrypted(v) => Abs::Encrypted(self.add_constant(v, c)),
         }
     }
 
-    /// The sum of `terms`: public parts are added up here, ciphertexts pairwise
-    /// in a balanced tree (same op count as a chain, shallower for the runtime).
+    fn add_constant(&mut self, v: Ct, c: f64) -> Ct {
+        let p = self.scalar(c, v.scale, v.depth);
+        self.emit(HeOp::AddPlain(v.id, p), v)
+    }
+
+    /// The sum of `terms`; ciphertexts are added pairwise in a balanced tree
+    /// (same op count as a chain, shallower for the runtime).
     pub fn sum(&mut self, terms: impl IntoIterator<Item = Abs>) -> Abs {
-        let mut acc = self.terms(0.0);
-        for t in terms {
-            self.push(&mut acc, t);
-        }
-        self.finish(acc)
+        self.lincomb(terms.into_iter().map(|t| (t, 1.0)), 0.0)
     }
 
-    /// `Σ wᵢ·xᵢ + bias`: a linear layer's output.
+    /// `Σ wᵢ·xᵢ + bias`, scheduled: public terms fold into the constant; if
+    /// every ciphertext term has weight 1 they are added where they are
+    /// (after aligning levels), else each is multiplied by its weight encoded
+    /// so that all products meet at scale Δ·q on the deepest term's level,
+    /// added, and rescaled once by q, back to scale Δ (lazy rescaling).
     pub fn lincomb(&mut self, terms: impl IntoIterator<Item = (Abs, f64)>, bias: f64) -> Abs {
-        let mut acc = self.terms(bias);
+        let naive = self.naive();
+        let mut constant = bias;
+        let mut enc: Vec<(Ct, f64)> = Vec::new();
         for (x, w) in terms {
-            let product = self.scale(x, w);
-            self.push(&mut acc, product);
-        }
-        self.finish(acc)
-    }
-
-    fn terms(&self, constant: f64) -> Terms {
-        Terms {
-            ids: Vec::new(),
-            encrypted: 0,
-            depth: 0,
-            constant,
-        }
-    }
-
-    fn push(&self, acc: &mut Terms, t: Abs) {
-        match self.value(t) {
-            Abs::Encrypted(v) => {
-                acc.encrypted += 1;
-                acc.depth = acc.depth.max(v.depth);
-                if self.mode == Mode::Record {
-                    acc.ids.push(v.id);
-                }
+            match self.value(x) {
+                Abs::Zero => {}
+                Abs::Public(p) => constant += p * w,
+                Abs::Encrypted(_) if w == 0.0 && !naive => {}
+                Abs::Encrypted(c) => enc.push((c, w)),
             }
-            Abs::Public(p) => acc.constant += p,
-            Abs::Zero => {}
         }
-    }
-
-    /// Add up accumulated terms, with one `add_plain` at most.
-    fn finish(&mut self, acc: Terms) -> Abs {
-        let depth = acc.depth;
-        let first = match acc.encrypted {
-            0 => return Abs::public(acc.constant),
-            n if self.mode != Mode::Record || self.muted => {
-                for _ in 1..n {
-                    self.emit(HeOp::Add(ValueId(0), ValueId(0)), depth);
-                }
-                Ct {
-                    id: acc.ids.first().copied().unwrap_or(ValueId(0)),
-                    depth,
-                }
-            }
-            _ => {
-                let mut level: Vec<ValueId> = acc.ids;
-                while level.len() > 1 {
-                    let mut next = Vec::with_capacity(level.len().div_ceil(2));
-                    for pair in level.chunks(2) {
-                        next.push(match *pair {
-                            [a, b] => self.emit(HeOp::Add(a, b), depth).id,
-                            [a] => a,
-                            _ => unreachable!("chunks of two"),
-                        });
-                    }
-                    level = next;
-                }
-                Ct {
-                    id: level[0],
-                    depth,
-                }
-            }
+        let Some(depth) = enc.iter().map(|(c, _)| c.depth).max() else {
+            return Abs::public(constant);
         };
-        if acc.constant == 0.0 {
-            Abs::Encrypted(first)
-        } else {
-            self.shift(Abs::Encrypted(first), acc.constant)
+        let unit = enc.iter().all(|&(_, w)| w == 1.0);
+        let same_scale = enc.iter().all(|(c, _)| c.scale == enc[0].0.scale);
+        if enc.len() == 1 && unit && constant == 0.0 {
+            return Abs::Encrypted(enc[0].0);
         }
+        let sum = if unit && same_scale {
+            let terms: Vec<Ct> = enc.iter().map(|&(c, _)| self.switch_to(c, depth)).collect();
+            let s = self.add_tree(terms);
+            if constant != 0.0 {
+                self.add_constant(s, constant)
+            } else {
+                s
+            }
+        } else {
+            let q = self.scales.prime(depth);
+            let target = self.scales.delta * q;
+            let products: Vec<Ct> = enc
+                .iter()
+                .map(|&(c, w)| {
+                    let c = self.switch_to(c, depth);
+                    let p = self.scalar(w, target / c.scale, depth);
+                    let meta = Ct {
+                        scale: c.scale * (target / c.scale),
+                        ..c
+                    };
+                    self.emit(HeOp::MulPlain(c.id, p), meta)
+                })
+                .collect();
+            let s = self.add_tree(products);
+            let s = if constant != 0.0 {
+                self.add_constant(s, constant)
+            } else {
+                s
+            };
+            let s = if s.size > 2 { self.relinearize(s) } else { s };
+            self.rescale(s)
+        };
+        Abs::Encrypted(sum)
+    }
+
+    /// Add ciphertexts (all on one level and scale) in a balanced tree.
+    fn add_tree(&mut self, mut level: Vec<Ct>) -> Ct {
+        while level.len() > 1 {
+            let mut next = Vec::with_capacity(level.len().div_ceil(2));
+            for pair in level.chunks(2) {
+                next.push(match *pair {
+                    [a, b] => {
+                        let meta = Ct {
+                            size: a.size.max(b.size),
+                            ..a
+                        };
+                        self.emit(HeOp::Add(a.id, b.id), meta)
+                    }
+                    [a] => a,
+                    _ => unreachable!("chunks of two"),
+                });
+            }
+            level = next;
+        }
+        level[0]
     }
 
     /// `Σ cₖ·xᵏ`, with the powers computed by squarings and products of powers
-    /// of two (depth ⌈log₂ k⌉), each relinearized.
+    /// of two (⌈log₂ k⌉ levels), each relinearized and rescaled, then one
+    /// [`lincomb`](Builder::lincomb) of the powers (a pure `x²` is just the square).
     pub fn polynomial(&mut self, x: Abs, coeffs: &[f64]) -> Abs {
         let v = match self.value(x) {
             Abs::Encrypted(v) => v,
@@ -311,13 +381,22 @@ impl Builder {
             }
             let m = split(k);
             let (a, b) = (powers[m].expect("factor"), powers[k - m].expect("factor"));
-            let depth = a.depth.max(b.depth) + 1;
-            let product = if m == k - m {
-                self.emit(HeOp::Square(a.id), depth)
-            } else {
-                self.emit(HeOp::Mul(a.id, b.id), depth)
+            let depth = a.depth.max(b.depth);
+            let (a, b) = (self.switch_to(a, depth), self.switch_to(b, depth));
+            let meta = Ct {
+                scale: a.scale * b.scale,
+                size: 3,
+                ..a
             };
-            powers[k] = Some(self.emit(HeOp::Relinearize(product.id), depth));
+            let product = if m == k - m {
+                self.emit(HeOp::Square(a.id), meta)
+            } else {
+                self.emit(HeOp::Mul(a.id, b.id), meta)
+            };
+            // Relinearized at once: the power is read by several products,
+            // each dearer on a size-3 ciphertext than one relinearization.
+            let product = self.relinearize(product);
+            powers[k] = Some(self.rescale(product));
         }
         let terms: Vec<(Abs, f64)> = (1..=degree)
             .filter(|&k| needed(k))

@@ -13,6 +13,12 @@ pub enum BackendError {
         /// Its op.
         op: &'static str,
     },
+    /// The program breaks a CKKS level or scale rule.
+    #[error("scheduling error: {0}")]
+    Schedule(String),
+    /// No CKKS parameters fit the program.
+    #[error(transparent)]
+    Params(#[from] crate::params::ParamError),
     /// A simulated input does not fit the program.
     #[error("simulation input: {0}")]
     Input(String),

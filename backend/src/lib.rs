@@ -16,6 +16,8 @@ pub mod batch;
 pub mod builder;
 pub mod cost;
 pub mod error;
+pub mod levels;
+pub mod params;
 pub mod program;
 pub mod simulate;
 
@@ -23,9 +25,10 @@ use hepack_ir::Graph;
 
 pub use cost::{cost, Cost, LayerCost, OpCounts, OpTimes};
 pub use error::BackendError;
+pub use params::{CkksParams, ParamRequest};
 pub use program::{HeOp, Instr, OutputElement, Plain, Program};
 
-use builder::{Builder, Mode};
+use builder::{Builder, Mode, Scales};
 
 /// A packing strategy as the backend sees it: its prunable units (the
 /// pruner's [`Packing`](hepack_passes::prune::Packing) trait, so pruning and
@@ -38,13 +41,41 @@ pub trait Lowering: hepack_passes::prune::Packing {
         builder: &mut Builder,
     ) -> Result<Vec<OutputElement>, BackendError>;
 
-    /// Lower `graph` into a program with dead ops removed, and cost it.
+    /// Lower `graph` into a program with dead ops removed, and cost it, with
+    /// parameters chosen for the default precision.
     fn lower(&self, graph: &Graph, times: &OpTimes) -> Result<(Program, Cost), BackendError> {
+        self.compile(graph, times, &ParamRequest::default())
+    }
+
+    /// Lower `graph`, schedule its levels and scales, and choose CKKS
+    /// parameters for it: a first lowering with stand-in primes finds the
+    /// depth, parameters are chosen for it, and the program is lowered again
+    /// with the real primes, so that every scale is exactly what SEAL computes.
+    fn compile(
+        &self,
+        graph: &Graph,
+        times: &OpTimes,
+        request: &ParamRequest,
+    ) -> Result<(Program, Cost), BackendError> {
         let layers = batch::layer_names(graph);
-        let mut naive = Builder::new(layers.len(), Mode::Naive);
+        let mut probe = Builder::new(
+            layers.len(),
+            Mode::Count,
+            Scales::provisional(request.scale_bits()),
+        );
+        self.lower_with(graph, &mut probe)?;
+        let params = params::select(probe.output_depth, request)?;
+        let scales = Scales::of(&params);
+        let mut naive = Builder::new(layers.len(), Mode::Naive, scales.clone());
         self.lower_with(graph, &mut naive)?;
-        let mut b = Builder::new(layers.len(), Mode::Record);
+        let mut b = Builder::new(layers.len(), Mode::Record, scales);
         let outputs = self.lower_with(graph, &mut b)?;
+        if b.output_depth != probe.output_depth {
+            return Err(BackendError::Schedule(format!(
+                "the real primes changed the schedule (depth {} instead of {}); please report this model",
+                b.output_depth, probe.output_depth
+            )));
+        }
         let mut program = Program {
             packing: self.name().to_string(),
             input_shape: graph.node(graph.input()).shape.clone(),
@@ -53,6 +84,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
             layers,
             instrs: b.instrs,
             plains: b.plains,
+            params,
         };
         program.remove_dead();
         let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();

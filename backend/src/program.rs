@@ -5,6 +5,8 @@
 use std::fmt::{self, Write};
 
 use hepack_ir::{LayerName, Shape};
+
+use crate::params::CkksParams;
 use serde::Serialize;
 
 /// A ciphertext value: the result of the op at this index.
@@ -161,13 +163,41 @@ pub struct Instr {
     pub layer: LayerIdx,
 }
 
-/// A plaintext operand.
+/// A plaintext operand, encoded for one scale and level.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Plain {
     /// The same value in every slot (batch packing's weights).
-    Scalar(f64),
-    /// One value per slot.
-    Vector(Vec<f64>),
+    Scalar {
+        /// The value.
+        value: f64,
+        /// The scale it is encoded at.
+        scale: f64,
+        /// Levels consumed by the ciphertexts it meets.
+        depth: u32,
+    },
+}
+
+impl Plain {
+    /// The value in slot `slot`.
+    pub fn value(&self, _slot: usize) -> f64 {
+        match *self {
+            Plain::Scalar { value, .. } => value,
+        }
+    }
+
+    /// Encoding scale.
+    pub fn scale(&self) -> f64 {
+        match *self {
+            Plain::Scalar { scale, .. } => scale,
+        }
+    }
+
+    /// Levels consumed by the ciphertexts it meets.
+    pub fn depth(&self) -> u32 {
+        match *self {
+            Plain::Scalar { depth, .. } => depth,
+        }
+    }
 }
 
 /// One element of the model's output.
@@ -196,6 +226,8 @@ pub struct Program {
     pub instrs: Vec<Instr>,
     /// The weight table.
     pub plains: Vec<Plain>,
+    /// The CKKS parameters the program was scheduled for.
+    pub params: CkksParams,
 }
 
 impl Program {
@@ -244,7 +276,7 @@ impl Program {
         for (old, slot) in renumber.iter_mut().enumerate() {
             if slot.is_some() {
                 *slot = Some(PlainId(plains.len() as u32));
-                plains.push(std::mem::replace(&mut self.plains[old], Plain::Scalar(0.0)));
+                plains.push(self.plains[old].clone());
             }
         }
         self.plains = plains;
@@ -257,8 +289,10 @@ impl Program {
         }
     }
 
-    /// The readable text form: the weight table, then one op per line with its
-    /// layer as a comment, grouped by layer.
+    /// The readable text form: parameters, the weight table (value, scale,
+    /// level), then one op per line with the level and scale of its result,
+    /// grouped by layer. A program whose levels do not check is still printed,
+    /// without them.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let encrypted = self
@@ -266,6 +300,8 @@ impl Program {
             .iter()
             .filter(|o| matches!(o, OutputElement::Encrypted))
             .count();
+        let p = &self.params;
+        let levels = p.levels();
         let _ = writeln!(
             out,
             "; hepack HE program, {} packing: input {}, output {} ({} encrypted, {} public), {} ops, {} plaintexts",
@@ -277,24 +313,54 @@ impl Program {
             self.instrs.len(),
             self.plains.len()
         );
-        for (i, p) in self.plains.iter().enumerate() {
-            let _ = match p {
-                Plain::Scalar(v) => writeln!(out, "@{i} = {v:?}"),
-                Plain::Vector(v) => writeln!(out, "@{i} = vector[{}]", v.len()),
-            };
+        let _ = writeln!(
+            out,
+            "; CKKS N = {}, scale 2^{}, chain {:?} bits ({} levels), {}",
+            p.degree,
+            p.scale_bits,
+            p.chain_bits,
+            levels,
+            match p.security_bits {
+                Some(b) => format!("{b}-bit security"),
+                None => "INSECURE".into(),
+            }
+        );
+        for (i, plain) in self.plains.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "@{i} = {:?} at 2^{:.2}, level {}",
+                plain.value(0),
+                plain.scale().log2(),
+                levels.saturating_sub(plain.depth())
+            );
         }
         for (i, o) in self.outputs.iter().enumerate() {
             if let OutputElement::Public(v) = o {
                 let _ = writeln!(out, "; output {i} = {v:?} (public)");
             }
         }
+        let metas = crate::levels::check(self).ok();
         let mut layer = None;
         for (i, instr) in self.instrs.iter().enumerate() {
             if layer != Some(instr.layer) {
                 layer = Some(instr.layer);
                 let _ = writeln!(out, "; layer {}", self.layers[instr.layer.0 as usize]);
             }
-            let _ = writeln!(out, "{}", Line(i, &instr.op));
+            let line = Line(i, &instr.op).to_string();
+            match metas.as_ref().and_then(|m| m[i]) {
+                Some(m) => {
+                    let _ = writeln!(
+                        out,
+                        "{line:<32} ; level {}, scale 2^{:.2}{}",
+                        levels.saturating_sub(m.depth),
+                        m.scale.log2(),
+                        if m.size > 2 { ", size 3" } else { "" }
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
         }
         out
     }

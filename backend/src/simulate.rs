@@ -1,6 +1,7 @@
 //! Run a program on plaintext slots: each ciphertext is a vector with one
 //! slot per sample, and each op is done in f64. The reference interpreter and
-//! this simulator must agree; that is how every lowering is tested.
+//! this simulator must agree; that is how every lowering is tested. Levels
+//! and scales are checked first ([`crate::levels::check`]), as SEAL would.
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
@@ -21,10 +22,8 @@ pub fn simulate(program: &Program, x: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>
         .to_shape((n, program.input_shape.numel()))
         .expect("checked shape")
         .to_owned();
-    let plain = |p: &Plain, slot: usize| match p {
-        Plain::Scalar(v) => *v,
-        Plain::Vector(v) => v[slot],
-    };
+    crate::levels::check(program)?;
+    let plain = |p: &Plain, slot: usize| p.value(slot);
     let mut values: Vec<Vec<f64>> = Vec::with_capacity(program.instrs.len());
     let mut out_dims = vec![n];
     out_dims.extend_from_slice(program.output_shape.dims());

@@ -198,13 +198,14 @@ fn hand_zeroed_weights_lose_exactly_the_ops_predicted_by_hand() {
     use hepack_ir::Op;
     let g = small_conv_net();
     let (_, full) = BATCH.lower(&g, &OpTimes::default()).unwrap();
-    // conv: 2 filters × 4 positions × (9 mul_plain + 8 add + 1 add_plain).
-    assert_eq!(layer_ops(&full, "conv"), 144);
-    // square: 8 features × (square + relinearize).
-    assert_eq!(layer_ops(&full, "square"), 16);
-    // dense: 2 neurons × (8 mul_plain + 7 add + 1 add_plain).
-    assert_eq!(layer_ops(&full, "dense"), 32);
-    assert_eq!(full.he_ops, 192);
+    // conv: 2 filters × 4 positions × (9 mul_plain + 8 add + 1 add_plain + 1 rescale).
+    assert_eq!(layer_ops(&full, "conv"), 152);
+    // square: 8 features × (square + relinearize + rescale).
+    assert_eq!(layer_ops(&full, "square"), 24);
+    // dense: 2 neurons × (8 mul_plain + 7 add + 1 add_plain + 1 rescale).
+    assert_eq!(layer_ops(&full, "dense"), 34);
+    assert_eq!(full.he_ops, 210);
+    assert_eq!(full.depth, 3);
 
     let mut p = g.clone();
     for id in p.topo_order() {
@@ -220,18 +221,19 @@ fn hand_zeroed_weights_lose_exactly_the_ops_predicted_by_hand() {
     }
     assert_agree(&p, "hand-pruned");
     let (program, cost) = BATCH.lower(&p, &OpTimes::default()).unwrap();
-    // conv: filter 0 only, 4 × (8 mul_plain + 7 add + 1 add_plain); filter 1 is
-    // the public constant 0.3 and is never encrypted.
-    assert_eq!(layer_ops(&cost, "conv"), 64);
+    // conv: filter 0 only, 4 × (8 mul_plain + 7 add + 1 add_plain + 1
+    // rescale); filter 1 is the public constant 0.3 and is never encrypted.
+    assert_eq!(layer_ops(&cost, "conv"), 68);
     // square: filter 0's 4 features; filter 1's square, 0.09, is folded.
-    assert_eq!(layer_ops(&cost, "square"), 8);
-    // dense neuron 0: 4 encrypted inputs (4 mul_plain + 3 add), and one
-    // add_plain for its bias plus 0.09 × the weights of the public inputs.
-    assert_eq!(layer_ops(&cost, "dense"), 8);
-    assert_eq!(cost.he_ops, 80);
+    assert_eq!(layer_ops(&cost, "square"), 12);
+    // dense neuron 0: 4 encrypted inputs (4 mul_plain + 3 add), one
+    // add_plain for its bias plus 0.09 × the weights of the public inputs,
+    // one rescale.
+    assert_eq!(layer_ops(&cost, "dense"), 9);
+    assert_eq!(cost.he_ops, 89);
     // Against a lowering that encrypts everything and multiplies by zeros:
-    // 80 conv ops, 8 square ops, 24 dense ops, one output, and one input pixel.
-    assert_eq!(cost.removed_by_dce, 80 + 8 + 24 + 1 + 1);
+    // 84 conv ops, 12 square ops, 25 dense ops, one output, and one input pixel.
+    assert_eq!(cost.removed_by_dce, 84 + 12 + 25 + 1 + 1);
     // Neuron 1 is its bias, a public output.
     assert_eq!(program.outputs[0], OutputElement::Encrypted);
     assert_eq!(program.outputs[1], OutputElement::Public(0.5));

@@ -17,6 +17,9 @@ struct CompileReport<'a> {
     pruning: Option<&'a PruneOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     he: Option<&'a hepack_backend::Cost>,
+    /// The CKKS parameters chosen for the program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ckks: Option<&'a hepack_backend::CkksParams>,
     layers: usize,
     params: usize,
     macs: u64,
@@ -64,6 +67,7 @@ pub fn run(
             passes: &reports,
             pruning: pruning.as_ref(),
             he: lowered.as_ref().map(|(_, c)| c),
+            ckks: lowered.as_ref().map(|(p, _)| &p.params),
             layers: summary.layers.len(),
             params: summary.total_params,
             macs: summary.total_macs,
@@ -83,6 +87,17 @@ pub fn run(
             summary.total_macs
         );
         if let Some((program, cost)) = &lowered {
+            let p = &program.params;
+            println!(
+                "CKKS parameters: N = {} ({} samples per ciphertext), scale 2^{}, chain {:?} = {} bits, {}",
+                p.degree,
+                p.slots(),
+                p.scale_bits,
+                p.chain_bits,
+                p.total_bits(),
+                p.security_bits
+                    .map_or("INSECURE".to_string(), |b| format!("{b}-bit security"))
+            );
             print!("{}", super::he_report::table(&program.packing, cost));
         }
         if let Some(path) = emit_ir {

@@ -1,0 +1,391 @@
+//! CKKS parameter selection: the polynomial degree N and the modulus chain
+//! for a program's depth, scale and value range, within the HomomorphicEncryption.org
+//! standard's bounds for 128-bit security (the same table SEAL enforces).
+//!
+//! The chain is `[first, scale × depth, special]`: each rescale drops one
+//! `scale`-bit prime, the `first` prime holds the values left after the last
+//! rescale (scale plus the bits of the largest magnitude), and the `special`
+//! prime is SEAL's key-switching prime. Primes are generated exactly as SEAL's
+//! `CoeffModulus::Create` does, so the runtime can check it got the same chain.
+
+use serde::Serialize;
+use thiserror::Error;
+
+/// Polynomial degrees hepack chooses from (SEAL supports these for CKKS).
+pub const DEGREES: [u32; 6] = [1024, 2048, 4096, 8192, 16384, 32768];
+
+/// The largest total modulus bits for 128-bit classical security with a
+/// ternary secret, per degree (HE standard, SEAL's `SEAL_HE_STD_PARMS_128_TC`).
+pub fn max_bits_128(degree: u32) -> Option<u32> {
+    match degree {
+        1024 => Some(27),
+        2048 => Some(54),
+        4096 => Some(109),
+        8192 => Some(218),
+        16384 => Some(438),
+        32768 => Some(881),
+        _ => None,
+    }
+}
+
+/// SEAL's bounds on one prime of the chain.
+const MAX_PRIME_BITS: u32 = 60;
+const MIN_PRIME_BITS: u32 = 20;
+
+/// What the user asks for; `None` fields are chosen.
+#[derive(Clone, Debug)]
+pub struct ParamRequest {
+    /// Pin the polynomial degree.
+    pub degree: Option<u32>,
+    /// Pin the scale (bits of Δ, and of each rescaling prime).
+    pub scale_bits: Option<u32>,
+    /// Pin the whole chain's bit sizes (first, rescaling primes, special).
+    pub chain_bits: Option<Vec<u32>>,
+    /// Largest magnitude of any value the program computes (from a
+    /// calibration set); `None` assumes [`DEFAULT_MAX_VALUE`].
+    pub max_value: Option<f64>,
+    /// Target precision: outputs within this of plaintext.
+    pub precision: f64,
+    /// Allow parameters below 128-bit security.
+    pub insecure: bool,
+}
+
+impl Default for ParamRequest {
+    fn default() -> Self {
+        ParamRequest {
+            degree: None,
+            scale_bits: None,
+            chain_bits: None,
+            max_value: None,
+            precision: DEFAULT_PRECISION,
+            insecure: false,
+        }
+    }
+}
+
+impl ParamRequest {
+    /// The scale bits lowering should use before the chain is chosen.
+    pub fn scale_bits(&self) -> u32 {
+        match (&self.scale_bits, &self.chain_bits) {
+            (Some(b), _) => *b,
+            (None, Some(c)) if c.len() > 2 => c[1],
+            _ => scale_bits_for(self.precision),
+        }
+    }
+}
+
+/// Magnitude assumed for values when no calibration set bounds them.
+pub const DEFAULT_MAX_VALUE: f64 = 1024.0;
+
+/// Default precision target (max abs error of an output).
+pub const DEFAULT_PRECISION: f64 = 1e-3;
+
+/// Chosen CKKS parameters.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CkksParams {
+    /// Polynomial degree N; a ciphertext holds N/2 slots (samples, for batch packing).
+    pub degree: u32,
+    /// Bits of the scale Δ (inputs are encoded at 2^scale_bits).
+    pub scale_bits: u32,
+    /// Bit size of each prime: first, one per level, then the special prime.
+    pub chain_bits: Vec<u32>,
+    /// The primes, as SEAL's `CoeffModulus::Create(degree, chain_bits)` makes them.
+    pub primes: Vec<u64>,
+    /// 128 when the total is within the standard's bound for N, else `None`
+    /// (only with `insecure`).
+    pub security_bits: Option<u32>,
+}
+
+impl CkksParams {
+    /// Levels available for rescaling (primes between the first and the special one).
+    pub fn levels(&self) -> u32 {
+        self.chain_bits.len().saturating_sub(2) as u32
+    }
+
+    /// Total modulus bits, special prime included (what the standard bounds).
+    pub fn total_bits(&self) -> u32 {
+        self.chain_bits.iter().sum()
+    }
+
+    /// Slots per ciphertext.
+    pub fn slots(&self) -> u32 {
+        self.degree / 2
+    }
+
+    /// Prime dropped by the rescale that takes a value from `depth` levels
+    /// consumed to `depth + 1` (SEAL drops the last data prime first).
+    pub fn rescale_prime(&self, depth: u32) -> Option<u64> {
+        let levels = self.levels();
+        (depth < levels).then(|| self.primes[(levels - depth) as usize])
+    }
+}
+
+/// Why no parameters fit.
+#[derive(Debug, Error, PartialEq)]
+pub enum ParamError {
+    /// Nothing within 128-bit security holds the chain.
+    #[error("depth {depth} at {scale_bits}-bit scale needs {bits} modulus bits, more than the {max} that 128-bit security allows at N = {degree}; prune or use lower-degree activations to need fewer levels, lower the scale (--scale-bits), or pass --insecure for experiments")]
+    TooDeep {
+        /// Levels needed.
+        depth: u32,
+        /// Scale bits.
+        scale_bits: u32,
+        /// Total bits needed.
+        bits: u32,
+        /// Largest N tried.
+        degree: u32,
+        /// Its bound.
+        max: u32,
+    },
+    /// A pinned setting is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Bits of Δ for a precision target: 25 bits above the target's own, which
+/// leaves room for encoding and encryption noise (about √N·σ), the growth
+/// of errors through sums and squares, and rounding at every rescale. A
+/// heuristic until issue #7 measures errors on SEAL.
+pub fn scale_bits_for(precision: f64) -> u32 {
+    let bits = (1.0 / precision).log2().ceil().max(0.0) as u32 + 25;
+    bits.clamp(MIN_PRIME_BITS, MAX_PRIME_BITS)
+}
+
+/// Choose parameters for a program that consumes `depth` levels.
+pub fn select(depth: u32, req: &ParamRequest) -> Result<CkksParams, ParamError> {
+    let chain_bits = match &req.chain_bits {
+        Some(c) => {
+            if c.len() != depth as usize + 2 {
+                return Err(ParamError::Invalid(format!(
+                    "the pinned chain has {} primes; a program of depth {depth} needs {} (first, {depth} rescaling primes, special)",
+                    c.len(),
+                    depth + 2
+                )));
+            }
+            c.clone()
+        }
+        None => {
+            let scale = req.scale_bits();
+            let magnitude = req.max_value.unwrap_or(DEFAULT_MAX_VALUE).abs().max(1.0);
+            // Sign bit plus the integer part of the largest value, above Δ.
+            let first = (scale + 1 + magnitude.log2().ceil() as u32).min(MAX_PRIME_BITS);
+            let special = first.max(scale);
+            let mut c = vec![first];
+            c.extend(std::iter::repeat_n(scale, depth as usize));
+            c.push(special);
+            c
+        }
+    };
+    if let Some(&bad) = chain_bits
+        .iter()
+        .find(|&&b| !(MIN_PRIME_BITS..=MAX_PRIME_BITS).contains(&b))
+    {
+        return Err(ParamError::Invalid(format!(
+            "a {bad}-bit prime is outside SEAL's {MIN_PRIME_BITS}..={MAX_PRIME_BITS} bits"
+        )));
+    }
+    let scale_bits = req.scale_bits();
+    let total: u32 = chain_bits.iter().sum();
+    let degree = match req.degree {
+        Some(n) => {
+            let Some(max) = max_bits_128(n) else {
+                return Err(ParamError::Invalid(format!(
+                    "N = {n} is not a supported degree (one of {DEGREES:?})"
+                )));
+            };
+            if total > max && !req.insecure {
+                return Err(ParamError::TooDeep {
+                    depth,
+                    scale_bits,
+                    bits: total,
+                    degree: n,
+                    max,
+                });
+            }
+            n
+        }
+        None => match DEGREES.iter().find(|&&n| max_bits_128(n) >= Some(total)) {
+            Some(&n) => n,
+            None if req.insecure => 32768,
+            None => {
+                return Err(ParamError::TooDeep {
+                    depth,
+                    scale_bits,
+                    bits: total,
+                    degree: 32768,
+                    max: 881,
+                })
+            }
+        },
+    };
+    let primes = coeff_modulus(degree, &chain_bits).ok_or_else(|| {
+        ParamError::Invalid(format!(
+            "not enough {chain_bits:?}-bit primes ≡ 1 mod {} exist",
+            2 * degree
+        ))
+    })?;
+    let secure = max_bits_128(degree).is_some_and(|max| total <= max);
+    Ok(CkksParams {
+        degree,
+        scale_bits,
+        chain_bits,
+        primes,
+        security_bits: secure.then_some(128),
+    })
+}
+
+/// The primes SEAL's `CoeffModulus::Create(degree, bits)` returns: for each
+/// bit size, the largest primes ≡ 1 mod 2N below 2^bits, handed out
+/// smallest-first to the positions that ask for that size.
+pub fn coeff_modulus(degree: u32, bits: &[u32]) -> Option<Vec<u64>> {
+    let factor = 2 * u64::from(degree);
+    let mut pools: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+    for &b in bits {
+        *pools.entry(b).or_default() = Vec::new();
+    }
+    for (&b, pool) in pools.iter_mut() {
+        let count = bits.iter().filter(|&&x| x == b).count();
+        let lower = 1u64 << (b - 1);
+        let mut value = (1u64 << b) - factor + 1;
+        while pool.len() < count && value > lower {
+            if is_prime(value) {
+                pool.push(value);
+            }
+            value -= factor;
+        }
+        if pool.len() < count {
+            return None;
+        }
+    }
+    Some(
+        bits.iter()
+            .map(|b| pools.get_mut(b).and_then(Vec::pop).expect("counted"))
+            .collect(),
+    )
+}
+
+/// Deterministic Miller–Rabin for 64-bit integers.
+fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    for p in [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37] {
+        if n % p == 0 {
+            return n == p;
+        }
+    }
+    let (mut d, mut s) = (n - 1, 0);
+    while d % 2 == 0 {
+        d /= 2;
+        s += 1;
+    }
+    let mul = |a: u64, b: u64| ((a as u128 * b as u128) % n as u128) as u64;
+    let pow = |mut a: u64, mut e: u64| {
+        let mut r = 1u64;
+        while e > 0 {
+            if e & 1 == 1 {
+                r = mul(r, a);
+            }
+            a = mul(a, a);
+            e >>= 1;
+        }
+        r
+    };
+    'witness: for a in [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37] {
+        let mut x = pow(a, d);
+        if x == 1 || x == n - 1 {
+            continue;
+        }
+        for _ in 1..s {
+            x = mul(x, x);
+            if x == n - 1 {
+                continue 'witness;
+            }
+        }
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primes_are_ntt_friendly_and_of_the_asked_size() {
+        let bits = [60, 40, 40, 40, 60];
+        let primes = coeff_modulus(8192, &bits).unwrap();
+        for (&p, &b) in primes.iter().zip(&bits) {
+            assert!(is_prime(p));
+            assert_eq!(p % (2 * 8192), 1);
+            assert_eq!(64 - p.leading_zeros(), b);
+        }
+        // Distinct, and handed out smallest-first per size, as SEAL does.
+        assert!(primes[1] < primes[2] && primes[2] < primes[3]);
+        assert!(primes[0] < primes[4]);
+    }
+
+    #[test]
+    fn miller_rabin_agrees_with_trial_division() {
+        let slow = |n: u64| n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0);
+        for n in 0..20_000u64 {
+            assert_eq!(is_prime(n), slow(n), "{n}");
+        }
+        assert!(is_prime((1 << 61) - 1));
+        assert!(!is_prime(3_215_031_751)); // a strong pseudoprime to bases 2, 3, 5, 7
+    }
+
+    #[test]
+    fn pinned_insecure_choices_are_refused_unless_asked() {
+        let req = ParamRequest {
+            degree: Some(4096),
+            ..Default::default()
+        };
+        let err = select(5, &req).unwrap_err();
+        assert!(err.to_string().contains("128-bit security"), "{err}");
+        let p = select(
+            5,
+            &ParamRequest {
+                insecure: true,
+                ..req
+            },
+        )
+        .unwrap();
+        assert_eq!(p.security_bits, None);
+        assert_eq!(p.degree, 4096);
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever is asked, a secure choice never exceeds the standard's bound.
+        #[test]
+        fn chosen_chains_stay_within_128_bit_bounds(
+            depth in 0u32..40,
+            precision_exp in 1i32..9,
+            max_value in 1e-3f64..1e6,
+            degree in prop::option::of(prop::sample::select(DEGREES.to_vec())),
+        ) {
+            let req = ParamRequest {
+                degree,
+                max_value: Some(max_value),
+                precision: 10f64.powi(-precision_exp),
+                ..Default::default()
+            };
+            match select(depth, &req) {
+                Ok(p) => {
+                    prop_assert!(p.total_bits() <= max_bits_128(p.degree).unwrap());
+                    prop_assert_eq!(p.security_bits, Some(128));
+                    prop_assert_eq!(p.levels(), depth);
+                    prop_assert_eq!(p.primes.len(), p.chain_bits.len());
+                }
+                Err(ParamError::TooDeep { bits, max, .. }) => prop_assert!(bits > max),
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+    }
+}
