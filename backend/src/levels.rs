@@ -59,6 +59,17 @@ pub fn check(program: &Program) -> Result<Vec<Option<Meta>>, BackendError> {
                 .get(p.0 as usize)
                 .ok_or_else(|| fail(format!("reads @{}, which is not in the weight table", p.0)))
         };
+        let same_level = |a: Meta, b: Meta| {
+            if a.depth == b.depth {
+                Ok((a, b))
+            } else {
+                Err(fail(format!(
+                    "operands on levels {} and {}",
+                    levels - a.depth,
+                    levels - b.depth
+                )))
+            }
+        };
         let meta = match instr.op {
             HeOp::EncryptInput { .. } => Some(Meta {
                 depth: 0,
@@ -66,14 +77,7 @@ pub fn check(program: &Program) -> Result<Vec<Option<Meta>>, BackendError> {
                 size: 2,
             }),
             HeOp::Add(a, b) | HeOp::Sub(a, b) => {
-                let (a, b) = (get(a)?, get(b)?);
-                if a.depth != b.depth {
-                    return Err(fail(format!(
-                        "operands on levels {} and {}",
-                        levels - a.depth,
-                        levels - b.depth
-                    )));
-                }
+                let (a, b) = same_level(get(a)?, get(b)?)?;
                 if !are_close(a.scale, b.scale) {
                     return Err(fail(format!(
                         "operands at scales {} and {}",
@@ -111,14 +115,7 @@ pub fn check(program: &Program) -> Result<Vec<Option<Meta>>, BackendError> {
                 }
             }
             HeOp::Mul(a, b) | HeOp::Square(a @ b) => {
-                let (a, b) = (get(a)?, get(b)?);
-                if a.depth != b.depth {
-                    return Err(fail(format!(
-                        "operands on levels {} and {}",
-                        levels - a.depth,
-                        levels - b.depth
-                    )));
-                }
+                let (a, b) = same_level(get(a)?, get(b)?)?;
                 if a.size != 2 || b.size != 2 {
                     return Err(fail("an operand is not relinearized".into()));
                 }

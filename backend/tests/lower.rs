@@ -265,4 +265,65 @@ fn text_form_of_a_small_pruned_program() {
     assert_agree(&g, "small program");
     let (program, _) = BATCH.lower(&g, &OpTimes::default()).unwrap();
     insta::assert_snapshot!(program.to_text());
+    level_checks_reject_what_seal_would(&program);
+}
+
+/// Break the schedule in the ways SEAL notices; the simulator must refuse each.
+fn level_checks_reject_what_seal_would(program: &hepack_backend::Program) {
+    use hepack_backend::levels::check;
+    use hepack_backend::{HeOp, Plain};
+    assert!(check(program).is_ok());
+    let first = |want: fn(&HeOp) -> bool| program.instrs.iter().position(|i| want(&i.op)).unwrap();
+    // A rescale turned into a modulus switch: the next sum meets a wrong scale.
+    let mut p = program.clone();
+    let i = first(|op| matches!(op, HeOp::Rescale(_)));
+    if let HeOp::Rescale(v) = p.instrs[i].op {
+        p.instrs[i].op = HeOp::ModSwitch(v);
+    }
+    let err = check(&p).unwrap_err().to_string();
+    assert!(err.contains("scale"), "{err}");
+    // A bias encoded at the wrong scale.
+    let mut p = program.clone();
+    let i = first(|op| matches!(op, HeOp::AddPlain(..)));
+    if let HeOp::AddPlain(_, id) = p.instrs[i].op {
+        if let Plain::Scalar { scale, .. } = &mut p.plains[id.0 as usize] {
+            *scale *= 2.0;
+        }
+    }
+    let err = check(&p).unwrap_err().to_string();
+    assert!(err.contains("plaintext at scale"), "{err}");
+    // A weight encoded for another level.
+    let mut p = program.clone();
+    let i = first(|op| matches!(op, HeOp::MulPlain(..)));
+    if let HeOp::MulPlain(_, id) = p.instrs[i].op {
+        if let Plain::Scalar { depth, .. } = &mut p.plains[id.0 as usize] {
+            *depth += 1;
+        }
+    }
+    let err = check(&p).unwrap_err().to_string();
+    assert!(err.contains("plaintext for level"), "{err}");
+    // One level fewer than the program needs.
+    let mut p = program.clone();
+    p.params.chain_bits.remove(1);
+    p.params.primes.remove(1);
+    let err = check(&p).unwrap_err().to_string();
+    // The last product no longer fits the modulus (SEAL's "scale out of bounds").
+    assert!(err.contains("out of bounds"), "{err}");
+    // Adding values from different levels.
+    let mut p = program.clone();
+    let (a, b) = (
+        first(|op| matches!(op, HeOp::EncryptInput { .. })),
+        first(|op| matches!(op, HeOp::Rescale(_))),
+    );
+    let i = program
+        .instrs
+        .iter()
+        .rposition(|i| matches!(i.op, HeOp::Add(..)))
+        .unwrap();
+    p.instrs[i].op = HeOp::Add(
+        hepack_backend::program::ValueId(a as u32),
+        hepack_backend::program::ValueId(b as u32),
+    );
+    let err = check(&p).unwrap_err().to_string();
+    assert!(err.contains("operands on levels"), "{err}");
 }
