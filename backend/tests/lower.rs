@@ -286,9 +286,8 @@ fn level_checks_reject_what_seal_would(program: &hepack_backend::Program) {
     let mut p = program.clone();
     let i = first(|op| matches!(op, HeOp::AddPlain(..)));
     if let HeOp::AddPlain(_, id) = p.instrs[i].op {
-        if let Plain::Scalar { scale, .. } = &mut p.plains[id.0 as usize] {
-            *scale *= 2.0;
-        }
+        let Plain::Scalar { scale, .. } = &mut p.plains[id.0 as usize];
+        *scale *= 2.0;
     }
     let err = check(&p).unwrap_err().to_string();
     assert!(err.contains("plaintext at scale"), "{err}");
@@ -296,9 +295,8 @@ fn level_checks_reject_what_seal_would(program: &hepack_backend::Program) {
     let mut p = program.clone();
     let i = first(|op| matches!(op, HeOp::MulPlain(..)));
     if let HeOp::MulPlain(_, id) = p.instrs[i].op {
-        if let Plain::Scalar { depth, .. } = &mut p.plains[id.0 as usize] {
-            *depth += 1;
-        }
+        let Plain::Scalar { depth, .. } = &mut p.plains[id.0 as usize];
+        *depth += 1;
     }
     let err = check(&p).unwrap_err().to_string();
     assert!(err.contains("plaintext for level"), "{err}");
