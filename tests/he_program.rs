@@ -43,11 +43,12 @@ fn summary(cost: &Cost) -> String {
         ));
     }
     out.push_str(&format!(
-        "total {} HE ops, depth {}, {} plaintexts, peak {} ciphertexts, {} removed by DCE\n",
+        "total {} HE ops, depth {}, {} plaintexts, peak {} ciphertexts ({} MiB), {} removed by DCE\n",
         cost.he_ops,
         cost.depth,
         cost.plaintexts,
         cost.peak_ciphertexts.map_or("-".into(), |p| p.to_string()),
+        cost.peak_bytes.map_or("-".into(), |b| (b >> 20).to_string()),
         cost.removed_by_dce
     ));
     out
@@ -209,4 +210,20 @@ fn parameters_chosen_for_the_example_models() {
     for the HE-friendly example models (square activations)."}, {
         insta::assert_snapshot!(snap);
     });
+}
+
+/// Issue #6's memory target: LeNet-5 unpruned at N = 16384, run in the
+/// memory-aware order, needs well under 16 GB of live ciphertexts (program
+/// order, layer by layer, peaked at 4787 ciphertexts).
+#[test]
+fn lenet5_peak_memory_is_well_under_16_gb() {
+    let g = he_friendly("lenet5");
+    let (program, cost) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    assert_eq!(program.params.degree, 16384);
+    let bytes = cost.peak_bytes.unwrap();
+    assert!(bytes < 4 << 30, "peak {bytes} bytes");
+    assert!(cost.peak_ciphertexts.unwrap() < 1000);
+    // Every ciphertext is at most 2 · N · (levels + 1) words.
+    let largest = 2 * 16384 * u64::from(program.params.levels() + 1) * 8;
+    assert!(bytes <= cost.peak_ciphertexts.unwrap() as u64 * largest);
 }

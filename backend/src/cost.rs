@@ -112,6 +112,9 @@ pub struct Cost {
     /// freeing each after its last use (`None` when costed without building
     /// the program).
     pub peak_ciphertexts: Option<usize>,
+    /// Bytes those live ciphertexts hold at the peak, each at its own level
+    /// (`None` when costed without building the program).
+    pub peak_bytes: Option<u64>,
     /// Longest chain of multiplications (ciphertext or plaintext) from an
     /// input to an output: the levels the program consumes.
     pub depth: u32,
@@ -126,7 +129,6 @@ pub struct Cost {
 pub fn cost(program: &Program, naive: &[OpCounts], times: &OpTimes) -> Cost {
     let mut per_layer = vec![OpCounts::default(); program.layers.len()];
     let mut depth = vec![0u32; program.instrs.len()];
-    let mut last_use: Vec<Option<usize>> = vec![None; program.instrs.len()];
     let mut plain_used = vec![false; program.plains.len()];
     for (i, instr) in program.instrs.iter().enumerate() {
         per_layer[instr.layer.0 as usize].0[instr.op.kind_index()] += 1;
@@ -137,33 +139,11 @@ pub fn cost(program: &Program, naive: &[OpCounts], times: &OpTimes) -> Cost {
             .max()
             .unwrap_or(0);
         depth[i] = d + u32::from(instr.op.multiplies());
-        for v in instr.op.operands() {
-            last_use[v.0 as usize] = Some(i);
-        }
         if let Some(p) = instr.op.plain() {
             plain_used[p.0 as usize] = true;
         }
     }
-    let mut alive = 0usize;
-    let mut peak = 0usize;
-    for (i, instr) in program.instrs.iter().enumerate() {
-        if instr.op.defines_value() {
-            alive += 1;
-            peak = peak.max(alive);
-        }
-        let mut freed: Vec<u32> = instr
-            .op
-            .operands()
-            .map(|v| v.0)
-            .filter(|&v| last_use[v as usize] == Some(i))
-            .collect();
-        freed.dedup();
-        alive -= freed.len();
-        // A value nothing reads is freed at once.
-        if instr.op.defines_value() && last_use[i].is_none() {
-            alive -= 1;
-        }
-    }
+    let (peak, peak_bytes) = peak_memory(program);
     let out_depth = program
         .instrs
         .iter()
@@ -183,9 +163,51 @@ pub fn cost(program: &Program, naive: &[OpCounts], times: &OpTimes) -> Cost {
         out_depth,
         times,
     )
+    .with_peak_bytes(peak_bytes)
+}
+
+/// Most ciphertexts alive at once running the ops in program order, each
+/// freed after its last use, and the most bytes they hold at once: a
+/// ciphertext of size `s` at a level with `k` primes left holds `s · N · k`
+/// 64-bit words, as in SEAL. `None` bytes when the levels do not check.
+fn peak_memory(program: &Program) -> (usize, Option<u64>) {
+    let metas = crate::levels::check(program).ok();
+    let p = &program.params;
+    let bytes = |i: usize| -> u64 {
+        metas.as_ref().and_then(|m| m[i]).map_or(0, |m| {
+            let primes = u64::from(p.levels() + 1).saturating_sub(u64::from(m.depth));
+            u64::from(m.size) * u64::from(p.degree) * primes * 8
+        })
+    };
+    let last = crate::order::last_uses(program);
+    let (mut alive, mut peak) = (0usize, 0usize);
+    let (mut held, mut peak_bytes) = (0u64, 0u64);
+    for (i, instr) in program.instrs.iter().enumerate() {
+        if instr.op.defines_value() {
+            alive += 1;
+            held += bytes(i);
+            peak = peak.max(alive);
+            peak_bytes = peak_bytes.max(held);
+        }
+        for v in crate::order::freed_by(program, &last, i) {
+            alive -= 1;
+            held -= bytes(v.0 as usize);
+        }
+        // A value nothing reads is freed at once.
+        if instr.op.defines_value() && last[i].is_none() {
+            alive -= 1;
+            held -= bytes(i);
+        }
+    }
+    (peak, metas.map(|_| peak_bytes))
 }
 
 impl Cost {
+    fn with_peak_bytes(mut self, bytes: Option<u64>) -> Cost {
+        self.peak_bytes = bytes;
+        self
+    }
+
     /// Put a cost together from per-layer counts (indexed like `layers`).
     pub fn from_counts(
         layers: &[LayerName],
@@ -228,6 +250,7 @@ impl Cost {
             removed_by_dce: removed_total,
             plaintexts,
             peak_ciphertexts,
+            peak_bytes: None,
             depth,
             predicted_seconds,
             op_times: times.clone(),

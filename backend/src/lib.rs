@@ -17,6 +17,7 @@ pub mod builder;
 pub mod cost;
 pub mod error;
 pub mod levels;
+pub mod order;
 pub mod params;
 pub mod program;
 pub mod simulate;
@@ -87,6 +88,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
             params,
         };
         program.remove_dead();
+        order::order_for_memory(&mut program);
         let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
         let cost = cost(&program, &naive, times);
         Ok((program, cost))
@@ -99,6 +101,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
     fn count(&self, graph: &Graph, times: &OpTimes) -> Result<Cost, BackendError> {
         let (_, mut cost) = self.lower(graph, times)?;
         cost.peak_ciphertexts = None;
+        cost.peak_bytes = None;
         Ok(cost)
     }
 }

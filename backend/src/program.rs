@@ -133,7 +133,7 @@ impl HeOp {
         matches!(self, HeOp::MulPlain(..) | HeOp::Mul(..) | HeOp::Square(..))
     }
 
-    fn with_operands(&self, mut map: impl FnMut(ValueId) -> ValueId) -> HeOp {
+    pub(crate) fn with_operands(&self, mut map: impl FnMut(ValueId) -> ValueId) -> HeOp {
         match *self {
             HeOp::EncryptInput { feature } => HeOp::EncryptInput { feature },
             HeOp::Add(x, y) => HeOp::Add(map(x), map(y)),

@@ -54,6 +54,7 @@ fn assert_agree(g: &Graph, context: &str) {
     assert_eq!(
         Cost {
             peak_ciphertexts: None,
+            peak_bytes: None,
             ..cost
         },
         counted,

@@ -44,11 +44,21 @@ pub fn table(packing: &str, cost: &Cost) -> String {
         cost.plaintexts,
         cost
             .peak_ciphertexts
-            .map_or(String::new(), |p| format!("peak {p} ciphertexts, ")),
+            .map_or(String::new(), |p| format!("peak {p} ciphertexts{}, ", cost.peak_bytes.map_or(String::new(), |b| format!(" ({})", gib(b))))),
         cost.predicted_seconds,
         cost.op_times.source
     );
     let right: Vec<bool> = (0..rows[0].len()).map(|i| i > 0).collect();
     out.push_str(&super::table(&rows, &right));
     out
+}
+
+/// Bytes in GiB (MiB below one GiB), for memory figures.
+pub fn gib(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.2} GiB", b / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b / (1u64 << 20) as f64)
+    }
 }
