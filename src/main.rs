@@ -36,9 +36,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Per-layer table of a model: shapes, parameters, multiply-accumulates.
+    /// Per-layer table of a model (shapes, parameters, multiply-accumulates),
+    /// or of a program file: CKKS parameters, security, depth, rotation steps,
+    /// HE ops per layer, predicted time and peak memory.
     Inspect {
-        /// The ONNX model.
+        /// The ONNX model, or a program file written by `hepack compile -o`.
         model: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -90,13 +92,19 @@ enum Command {
         #[command(flatten)]
         prune: PruneArgs,
     },
-    /// Run the pass pipeline (default: he-friendly) and report what changed.
+    /// Compile a model into a CKKS program: run the pass pipeline (default:
+    /// he-friendly), prune, lower with levels and scales scheduled, choose
+    /// 128-bit parameters, and write the program file.
     ///
     /// Example: hepack compile lenet5.onnx --act poly:2 --calib mnist_train_x.npy
-    /// --emit-ir lenet5.he.txt
+    /// --sparsity 0.5 -o lenet5.hep
     Compile {
         /// The ONNX model.
         model: PathBuf,
+        /// Write the program file here (protobuf, versioned; `hepack inspect
+        /// MODEL.hep` reads it back). The model must be HE-friendly after the passes.
+        #[arg(long, short, value_name = "MODEL.hep")]
+        output: Option<PathBuf>,
         /// Write the resulting IR (text form, as `hepack dump` prints it) here.
         #[arg(long, value_name = "OUT.txt")]
         emit_ir: Option<PathBuf>,
@@ -112,6 +120,11 @@ enum Command {
         /// Pruning after the passes (none by default).
         #[command(flatten)]
         prune: PruneArgs,
+        /// CKKS parameters (chosen for the program unless pinned). With
+        /// --calib, the largest magnitude the calibration batch reaches in any
+        /// layer (doubled) sizes the first prime; without it ±1024 is assumed.
+        #[command(flatten)]
+        params: commands::param_args::ParamArgs,
     },
     /// Run the pass pipeline (default: he-friendly) and write the result as ONNX
     /// (standard ops only), to check it in onnxruntime or PyTorch.
@@ -199,7 +212,11 @@ fn main() -> ExitCode {
         } => {
             let commands::prune_args::PackingArg::Batch = packing;
             let packing = hepack_passes::prune::BatchPacking { block };
-            commands::inspect::run(&model, json, packing, reference.as_deref(), he)
+            if commands::is_program_file(&model) {
+                commands::inspect_program::run(&model, json)
+            } else {
+                commands::inspect::run(&model, json, packing, reference.as_deref(), he)
+            }
         }
         Command::Dump { model, dot } => commands::dump::run(&model, dot),
         Command::Eval {
@@ -221,17 +238,23 @@ fn main() -> ExitCode {
         ),
         Command::Compile {
             model,
+            output,
             emit_ir,
             emit_he,
             json,
             passes,
             prune,
+            params,
         } => commands::compile::run(
             &model,
             &passes,
             &prune,
-            emit_ir.as_deref(),
-            emit_he.as_deref(),
+            &params,
+            &commands::compile::Outputs {
+                program: output.as_deref(),
+                ir: emit_ir.as_deref(),
+                he: emit_he.as_deref(),
+            },
             json,
         ),
         Command::Export {

@@ -48,7 +48,7 @@ impl Lowering for BatchPacking {
         Ok(Cost::from_counts(
             &layers,
             &counts,
-            &naive,
+            &crate::cost::removed_ops(&counts, &naive),
             b.plains.len(),
             None,
             b.output_depth,

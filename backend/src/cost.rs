@@ -124,14 +124,35 @@ pub struct Cost {
     pub op_times: OpTimes,
 }
 
-/// Cost a lowered program. `naive[layer]` is what a lowering without abstract
-/// values would have emitted per layer; `removed_dead[layer]` what liveness removed.
-pub fn cost(program: &Program, naive: &[OpCounts], times: &OpTimes) -> Cost {
-    let mut per_layer = vec![OpCounts::default(); program.layers.len()];
+/// Ops per layer (indexed like [`Program::layers`]).
+pub fn per_layer(program: &Program) -> Vec<OpCounts> {
+    let mut counts = vec![OpCounts::default(); program.layers.len()];
+    for instr in &program.instrs {
+        counts[instr.layer.0 as usize].0[instr.op.kind_index()] += 1;
+    }
+    counts
+}
+
+/// Per layer, how many fewer ops `counts` has than `naive` (what a lowering
+/// without abstract values or dead-ciphertext elimination emits).
+pub fn removed_ops(counts: &[OpCounts], naive: &[OpCounts]) -> Vec<u64> {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(l, c)| {
+            let naive: u64 = naive.get(l).map_or(0, |n| n.0.iter().sum());
+            naive.saturating_sub(c.0.iter().sum())
+        })
+        .collect()
+}
+
+/// Cost a lowered program (its [`Program::removed_by_dce`] says what
+/// elimination removed per layer).
+pub fn cost(program: &Program, times: &OpTimes) -> Cost {
+    let per_layer = per_layer(program);
     let mut depth = vec![0u32; program.instrs.len()];
     let mut plain_used = vec![false; program.plains.len()];
     for (i, instr) in program.instrs.iter().enumerate() {
-        per_layer[instr.layer.0 as usize].0[instr.op.kind_index()] += 1;
         let d = instr
             .op
             .operands()
@@ -157,7 +178,7 @@ pub fn cost(program: &Program, naive: &[OpCounts], times: &OpTimes) -> Cost {
     Cost::from_counts(
         &program.layers,
         &per_layer,
-        naive,
+        &program.removed_by_dce,
         plaintexts,
         Some(peak),
         out_depth,
@@ -208,11 +229,11 @@ impl Cost {
         self
     }
 
-    /// Put a cost together from per-layer counts (indexed like `layers`).
+    /// Put a cost together from per-layer counts and ops removed (indexed like `layers`).
     pub fn from_counts(
         layers: &[LayerName],
         per_layer: &[OpCounts],
-        naive: &[OpCounts],
+        removed: &[u64],
         plaintexts: usize,
         peak_ciphertexts: Option<usize>,
         depth: u32,
@@ -223,8 +244,7 @@ impl Cost {
         let mut removed_total = 0;
         for (l, counts) in per_layer.iter().enumerate() {
             total.add(counts);
-            let naive_ops: u64 = naive.get(l).map_or(0, |n| n.0.iter().sum());
-            let removed = naive_ops.saturating_sub(counts.0.iter().sum());
+            let removed = removed.get(l).copied().unwrap_or(0);
             removed_total += removed;
             if counts.0.iter().sum::<u64>() == 0 && removed == 0 {
                 continue;

@@ -9,13 +9,16 @@
 //! [`simulate`] runs the program on plaintext slots, to check it against the
 //! reference interpreter.
 //!
-//! Implemented: batch packing. Level/scale scheduling, parameters and the
-//! program file come with issue #6.
+//! Scheduling: [`levels`] checks every level and scale as SEAL would,
+//! [`params`] chooses 128-bit parameters, [`order`] puts the ops in an order
+//! that keeps few ciphertexts alive, and [`file`] reads and writes the
+//! program file. Implemented packing: batch.
 
 pub mod batch;
 pub mod builder;
 pub mod cost;
 pub mod error;
+pub mod file;
 pub mod levels;
 pub mod order;
 pub mod params;
@@ -26,6 +29,7 @@ use hepack_ir::Graph;
 
 pub use cost::{cost, Cost, LayerCost, OpCounts, OpTimes};
 pub use error::BackendError;
+pub use file::FileError;
 pub use params::{CkksParams, ParamRequest};
 pub use program::{HeOp, Instr, OutputElement, Plain, Program};
 
@@ -58,6 +62,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
         times: &OpTimes,
         request: &ParamRequest,
     ) -> Result<(Program, Cost), BackendError> {
+        request.validate()?;
         let layers = batch::layer_names(graph);
         let mut probe = Builder::new(
             layers.len(),
@@ -86,11 +91,14 @@ pub trait Lowering: hepack_passes::prune::Packing {
             instrs: b.instrs,
             plains: b.plains,
             params,
+            removed_by_dce: Vec::new(),
+            model_sha256: None,
         };
         program.remove_dead();
         order::order_for_memory(&mut program);
         let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
-        let cost = cost(&program, &naive, times);
+        program.removed_by_dce = cost::removed_ops(&cost::per_layer(&program), &naive);
+        let cost = cost(&program, times);
         Ok((program, cost))
     }
 

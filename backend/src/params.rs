@@ -28,9 +28,10 @@ pub fn max_bits_128(degree: u32) -> Option<u32> {
     }
 }
 
-/// SEAL's bounds on one prime of the chain.
-const MAX_PRIME_BITS: u32 = 60;
-const MIN_PRIME_BITS: u32 = 20;
+/// SEAL's largest prime in a chain, in bits.
+pub const MAX_PRIME_BITS: u32 = 60;
+/// SEAL's smallest prime in a chain, in bits.
+pub const MIN_PRIME_BITS: u32 = 20;
 
 /// What the user asks for; `None` fields are chosen.
 #[derive(Clone, Debug)]
@@ -64,6 +65,46 @@ impl Default for ParamRequest {
 }
 
 impl ParamRequest {
+    /// Refuse pins and targets that no chain could meet, before any work.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        if let Some(n) = self.degree {
+            if max_bits_128(n).is_none() {
+                return Err(ParamError::Invalid(format!(
+                    "N = {n} is not a supported degree (one of {DEGREES:?})"
+                )));
+            }
+        }
+        let bits = self
+            .scale_bits
+            .iter()
+            .chain(self.chain_bits.iter().flatten());
+        if let Some(bad) = bits
+            .copied()
+            .find(|b| !(MIN_PRIME_BITS..=MAX_PRIME_BITS).contains(b))
+        {
+            return Err(ParamError::Invalid(format!(
+                "{bad} bits: scales and primes take {MIN_PRIME_BITS} to {MAX_PRIME_BITS} bits"
+            )));
+        }
+        if self.chain_bits.as_ref().is_some_and(|c| c.len() < 2) {
+            return Err(ParamError::Invalid(
+                "a chain needs at least the first and the special prime".into(),
+            ));
+        }
+        if !(self.precision > 0.0 && self.precision < 1.0) {
+            return Err(ParamError::Invalid(format!(
+                "precision {}: expected an error bound between 0 and 1",
+                self.precision
+            )));
+        }
+        if let Some(m) = self.max_value {
+            if !m.is_finite() {
+                return Err(ParamError::Invalid(format!("largest value {m}")));
+            }
+        }
+        Ok(())
+    }
+
     /// The scale bits lowering should use before the chain is chosen.
     pub fn scale_bits(&self) -> u32 {
         match (&self.scale_bits, &self.chain_bits) {

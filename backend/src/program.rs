@@ -228,6 +228,11 @@ pub struct Program {
     pub plains: Vec<Plain>,
     /// The CKKS parameters the program was scheduled for.
     pub params: CkksParams,
+    /// Per layer, the ops abstract values and dead-ciphertext elimination
+    /// removed, against a lowering that encrypts everything (for reports).
+    pub removed_by_dce: Vec<u64>,
+    /// SHA-256 of the ONNX file the program was compiled from, when known.
+    pub model_sha256: Option<[u8; 32]>,
 }
 
 impl Program {
@@ -287,6 +292,22 @@ impl Program {
                 ref op => op.clone(),
             };
         }
+    }
+
+    /// The rotation steps the program's ops use, sorted, each once: the
+    /// Galois keys key generation must make (none for batch packing).
+    pub fn rotation_steps(&self) -> Vec<i32> {
+        let mut steps: Vec<i32> = self
+            .instrs
+            .iter()
+            .filter_map(|instr| match instr.op {
+                HeOp::Rotate(_, s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
+        steps
     }
 
     /// The readable text form: parameters, the weight table (value, scale,

@@ -19,6 +19,23 @@ pub fn run(graph: &Graph, input: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>, IrE
     Ok(run_with_taps(graph, input, &[])?.0)
 }
 
+/// The largest magnitude any layer's output takes on `input` (the input
+/// included): what the modulus of an encrypted run must hold. Runs in chunks
+/// of 64 samples, so memory stays that of 64 samples' activations.
+pub fn max_abs(graph: &Graph, input: ArrayViewD<'_, f64>) -> Result<f64, IrError> {
+    let nodes = graph.topo_order();
+    let mut max = 0f64;
+    for start in (0..input.shape()[0]).step_by(64) {
+        let end = (start + 64).min(input.shape()[0]);
+        let chunk = input.slice_axis(Axis(0), (start..end).into());
+        let (out, taps) = run_with_taps(graph, chunk, &nodes)?;
+        for t in taps.iter().chain([&out]) {
+            max = t.iter().fold(max, |m, v| m.max(v.abs()));
+        }
+    }
+    Ok(max)
+}
+
 /// Run the graph on a batch and also return the values of the `taps` nodes (each
 /// `[B, ...node shape]`, in the order given). Calibration uses this to see the
 /// inputs of every activation; memory grows with the tapped tensors.
@@ -406,6 +423,10 @@ mod tests {
         let y = run(&g, x.view()).unwrap();
         // Row 1: [1+4+0.5, -1+1-3] = [5.5, -3] -> relu [5.5, 0]; row 2: [-0.5, -2] -> 0.
         assert_eq!(y, arr2(&[[5.5, 0.0], [0.0, 0.0]]).into_dyn());
+        assert_eq!(max_abs(&g, x.view()).unwrap(), 5.5);
+        // Inner layers count: on [0, -1], fc gives [1.5, -3.5] and relu at most 1.5.
+        let x = arr2(&[[0.0, -1.0]]).into_dyn();
+        assert_eq!(max_abs(&g, x.view()).unwrap(), 3.5);
     }
 
     #[test]

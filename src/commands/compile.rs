@@ -1,11 +1,13 @@
-//! `hepack compile`: run the pass pipeline and write the resulting IR.
+//! `hepack compile`: run the pass pipeline, prune, lower into a scheduled CKKS
+//! program with parameters chosen for it, and write the program file.
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use hepack_ir::{dump, Summary};
 use serde::Serialize;
 
+use super::param_args::ParamArgs;
 use super::passes::PassArgs;
 use super::prune_args::{PruneArgs, PruneOutcome};
 use crate::output::write_atomic;
@@ -20,21 +22,47 @@ struct CompileReport<'a> {
     /// The CKKS parameters chosen for the program.
     #[serde(skip_serializing_if = "Option::is_none")]
     ckks: Option<&'a hepack_backend::CkksParams>,
+    /// Largest magnitude measured on the calibration batch (`--calib`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calibrated_max_abs: Option<f64>,
+    /// The program file written (`-o`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    program_file: Option<ProgramFile>,
     layers: usize,
     params: usize,
     macs: u64,
 }
 
+#[derive(Serialize)]
+struct ProgramFile {
+    path: String,
+    bytes: usize,
+    model_sha256: String,
+}
+
+/// Where `compile` writes what.
+pub struct Outputs<'a> {
+    /// The program file (`-o`).
+    pub program: Option<&'a Path>,
+    /// The IR text (`--emit-ir`).
+    pub ir: Option<&'a Path>,
+    /// The program's text form (`--emit-he`).
+    pub he: Option<&'a Path>,
+}
+
 /// Compile `model` with the pipeline in `args` (default: he-friendly).
 pub fn run(
-    model: &Path,
+    path: &Path,
     args: &PassArgs,
     prune: &PruneArgs,
-    emit_ir: Option<&Path>,
-    emit_he: Option<&Path>,
+    params: &ParamArgs,
+    outputs: &Outputs<'_>,
     json: bool,
 ) -> Result<()> {
-    let mut model = super::load_model(model)?;
+    let (emit_ir, emit_he) = (outputs.ir, outputs.he);
+    let model_bytes =
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut model = super::load_model(path)?;
     let reports = args.run(&mut model.graph, Some("he-friendly"))?;
     let pruning = prune.apply(&mut model.graph)?;
     if let Some(outcome) = &pruning {
@@ -42,18 +70,42 @@ pub fn run(
     }
     // Lower when the graph is HE-friendly (the default pipeline makes it so).
     let violations = hepack_passes::check::violations(&model.graph);
+    let calibrated_max_abs = match args.calibration()? {
+        Some(x) if violations.is_empty() => Some(
+            hepack_ir::interp::max_abs(&model.graph, x.view())
+                .context("running the calibration batch (--calib) through the compiled model")?,
+        ),
+        _ => None,
+    };
     let lowered = if violations.is_empty() {
-        Some(super::he_report::lower(
-            &model.graph,
-            &prune.units.batch_packing(),
-        )?)
-    } else if emit_he.is_some() {
+        // Twice the calibrated magnitude: room for inputs beyond the calibration set.
+        let request = params.request(calibrated_max_abs.map(|m| 2.0 * m));
+        let (mut program, cost) =
+            super::he_report::compile(&model.graph, &prune.units.batch_packing(), &request)?;
+        program.model_sha256 = Some(hepack_backend::file::model_hash(&model_bytes));
+        Some((program, cost))
+    } else if emit_he.is_some() || outputs.program.is_some() {
         bail!(
-            "--emit-he needs an HE-friendly graph, but {}; run the he-friendly passes",
+            "writing the HE program needs an HE-friendly graph, but {}; run the he-friendly passes",
             violations.join(", ")
         );
     } else {
         None
+    };
+    if let Some((program, _)) = &lowered {
+        super::he_report::warn_if_insecure(&program.params);
+    }
+    let program_file = match (outputs.program, &lowered) {
+        (Some(out), Some((program, _))) => {
+            let bytes = hepack_backend::file::encode(program);
+            write_atomic(out, &bytes)?;
+            Some(ProgramFile {
+                path: out.display().to_string(),
+                bytes: bytes.len(),
+                model_sha256: hepack_backend::file::hex(&program.model_sha256.unwrap_or_default()),
+            })
+        }
+        _ => None,
     };
     if let Some(path) = emit_ir {
         write_atomic(path, dump::to_text(&model.graph).as_bytes())?;
@@ -68,6 +120,8 @@ pub fn run(
             pruning: pruning.as_ref(),
             he: lowered.as_ref().map(|(_, c)| c),
             ckks: lowered.as_ref().map(|(p, _)| &p.params),
+            calibrated_max_abs,
+            program_file,
             layers: summary.layers.len(),
             params: summary.total_params,
             macs: summary.total_macs,
@@ -86,19 +140,18 @@ pub fn run(
             summary.total_params,
             summary.total_macs
         );
+        if let Some(m) = calibrated_max_abs {
+            println!("calibration: largest magnitude {m:.4} (the first prime holds twice that)");
+        }
         if let Some((program, cost)) = &lowered {
-            let p = &program.params;
-            println!(
-                "CKKS parameters: N = {} ({} samples per ciphertext), scale 2^{}, chain {:?} = {} bits, {}",
-                p.degree,
-                p.slots(),
-                p.scale_bits,
-                p.chain_bits,
-                p.total_bits(),
-                p.security_bits
-                    .map_or("INSECURE".to_string(), |b| format!("{b}-bit security"))
-            );
+            println!("{}", super::he_report::params_line(&program.params));
             print!("{}", super::he_report::table(&program.packing, cost));
+        }
+        if let Some(f) = &program_file {
+            println!(
+                "program written to {} ({} bytes, model sha256 {})",
+                f.path, f.bytes, f.model_sha256
+            );
         }
         if let Some(path) = emit_ir {
             println!("IR written to {}", path.display());

@@ -1,12 +1,17 @@
 //! The per-layer HE op table printed by `compile` and `inspect --he`.
 
 use hepack_backend::program::KINDS;
-use hepack_backend::{Cost, Lowering, OpTimes, Program};
+use hepack_backend::{CkksParams, Cost, Lowering, OpTimes, ParamRequest, Program};
 use hepack_ir::Graph;
 
-/// Lower `graph` under `packing`, costed with the default op times.
-pub fn lower(graph: &Graph, packing: &dyn Lowering) -> anyhow::Result<(Program, Cost)> {
-    Ok(packing.lower(graph, &OpTimes::default())?)
+/// Compile `graph` under `packing` with parameters chosen for `request`,
+/// costed with the default op times.
+pub fn compile(
+    graph: &Graph,
+    packing: &dyn Lowering,
+    request: &ParamRequest,
+) -> anyhow::Result<(Program, Cost)> {
+    Ok(packing.compile(graph, &OpTimes::default(), request)?)
 }
 
 /// Cost `graph` under `packing` without building its program.
@@ -60,5 +65,36 @@ pub fn gib(bytes: u64) -> String {
         format!("{:.2} GiB", b / (1u64 << 30) as f64)
     } else {
         format!("{:.1} MiB", b / (1u64 << 20) as f64)
+    }
+}
+
+/// One line naming the CKKS parameters and their security.
+pub fn params_line(p: &CkksParams) -> String {
+    format!(
+        "CKKS parameters: N = {} ({} samples per ciphertext), scale 2^{}, chain {:?} = {} bits, {}",
+        p.degree,
+        p.slots(),
+        p.scale_bits,
+        p.chain_bits,
+        p.total_bits(),
+        match p.security_bits {
+            Some(b) => format!("{b}-bit security"),
+            None => format!(
+                "INSECURE (above the {} bits 128-bit security allows at this N)",
+                hepack_backend::params::max_bits_128(p.degree).unwrap_or(0)
+            ),
+        }
+    )
+}
+
+/// The warning every command prints (to stderr) for a program below 128-bit security.
+pub fn warn_if_insecure(p: &CkksParams) {
+    if p.security_bits.is_none() {
+        eprintln!(
+            "WARNING: INSECURE CKKS PARAMETERS: {} modulus bits at N = {} is below 128-bit security (at most {} bits). Encrypted data under these parameters is not protected; use them for experiments only.",
+            p.total_bits(),
+            p.degree,
+            hepack_backend::params::max_bits_128(p.degree).unwrap_or(0)
+        );
     }
 }

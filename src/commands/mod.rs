@@ -6,6 +6,8 @@ pub mod eval;
 pub mod export;
 pub mod he_report;
 pub mod inspect;
+pub mod inspect_program;
+pub mod param_args;
 pub mod passes;
 pub mod prune;
 pub mod prune_args;
@@ -19,6 +21,33 @@ use hepack_frontend::Model;
 /// Load a model, naming the file in the error.
 pub fn load_model(path: &Path) -> Result<Model> {
     hepack_frontend::load(path).with_context(|| format!("cannot load model {}", path.display()))
+}
+
+/// Whether `path` is a program file (it starts with the program magic).
+pub fn is_program_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 32];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
+    read.is_ok_and(|n| hepack_backend::file::looks_like_program(&head[..n]))
+}
+
+/// Load and validate a program file, naming the file in the error; a file
+/// over the size limit is refused before it is read.
+pub fn load_program(path: &Path) -> Result<hepack_backend::Program> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read program file {}", path.display()))?
+        .len();
+    if size > hepack_backend::file::MAX_FILE_BYTES {
+        anyhow::bail!(
+            "program file {} has {size} bytes, more than the {} a program may have",
+            path.display(),
+            hepack_backend::file::MAX_FILE_BYTES
+        );
+    }
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read program file {}", path.display()))?;
+    hepack_backend::file::decode(&bytes)
+        .with_context(|| format!("cannot load program file {}", path.display()))
 }
 
 /// Lay out rows as aligned columns (the first row is the header); `right[i]`

@@ -61,6 +61,14 @@ impl PassArgs {
         Ok(options)
     }
 
+    /// The calibration batch, if `--calib` names one.
+    pub fn calibration(&self) -> Result<Option<ndarray::ArrayD<f64>>> {
+        self.calib
+            .as_ref()
+            .map(|path| npy::read_batch(path).context("calibration batch (--calib)"))
+            .transpose()
+    }
+
     /// Run the chosen pipeline on `graph`, printing the IR after the passes
     /// `--print-after` names. Returns the reports (empty when no pipeline).
     pub fn run(&self, graph: &mut Graph, default: Option<&str>) -> Result<Vec<PassReport>> {

@@ -1,0 +1,498 @@
+//! The program file (`.hep`): a [`Program`] as the versioned protobuf message
+//! of `backend/proto/hepack_program.proto`, which documents every field.
+//!
+//! Reading checks everything before building anything sized by the file: the
+//! magic and version, the parameters (primes recomputed, security claim
+//! checked), the layout, that every operand is an earlier value, and that the
+//! recorded levels, scales, sizes, last uses and rotation steps are exactly
+//! what the ops imply. A malformed or hostile file is an error naming what is
+//! wrong, never a panic.
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use hepack_ir::{LayerName, Shape};
+
+use crate::params::{self, CkksParams};
+use crate::program::{HeOp, Instr, LayerIdx, OutputElement, Plain, PlainId, Program, ValueId};
+
+/// The generated protobuf types.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/hepack.program.v1.rs"));
+}
+
+/// The first field of every program file.
+pub const MAGIC: &str = "hepack-program";
+
+/// The format version this hepack reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Files larger than this are refused before they are read (a LeNet-5
+/// program is about 20 MB; decoding allocates a small multiple of the size).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Longest modulus chain a file may name (SEAL's limit on primes).
+const MAX_CHAIN: usize = 64;
+
+/// Largest per-sample input or output a file may declare.
+const MAX_ELEMENTS: u64 = 1 << 28;
+
+/// Why a program file was refused.
+#[derive(Debug, Error)]
+pub enum FileError {
+    /// Not a protobuf message, or not one of ours.
+    #[error(
+        "not a hepack program file ({0}); write one with `hepack compile MODEL.onnx -o MODEL.hep`"
+    )]
+    NotAProgram(String),
+    /// Starts like a program file but does not decode: cut short or damaged.
+    #[error("corrupt or truncated program file ({0}); copy it again or recompile the model")]
+    Corrupt(String),
+    /// Another format version.
+    #[error("program file format version {found}, but this hepack reads version {FORMAT_VERSION}; recompile the model with this hepack")]
+    Version {
+        /// The file's version.
+        found: u32,
+    },
+    /// Decoded, but inconsistent.
+    #[error("invalid program file: {0}")]
+    Invalid(String),
+}
+
+fn invalid(why: impl Into<String>) -> FileError {
+    FileError::Invalid(why.into())
+}
+
+/// SHA-256 of a model file's bytes, for [`Program::model_sha256`].
+pub fn model_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Hex form of a hash.
+pub fn hex(hash: &[u8]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `bytes` start like a program file (the magic field).
+pub fn looks_like_program(bytes: &[u8]) -> bool {
+    // Field 1, length-delimited, then the magic's length and text.
+    bytes.len() > 2 + MAGIC.len()
+        && bytes[0] == 0x0a
+        && bytes[1] as usize == MAGIC.len()
+        && &bytes[2..2 + MAGIC.len()] == MAGIC.as_bytes()
+}
+
+/// Encode `program`. Deterministic: the same program gives the same bytes.
+pub fn encode(program: &Program) -> Vec<u8> {
+    to_message(program).encode_to_vec()
+}
+
+/// Decode and validate a program file.
+pub fn decode(bytes: &[u8]) -> Result<Program, FileError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(invalid(format!(
+            "{} bytes, more than the {MAX_FILE_BYTES} a program file may have",
+            bytes.len()
+        )));
+    }
+    if !looks_like_program(bytes) {
+        return Err(FileError::NotAProgram(
+            "it does not start with the magic".into(),
+        ));
+    }
+    let message = pb::ProgramFile::decode(bytes).map_err(|e| FileError::Corrupt(e.to_string()))?;
+    from_message(message)
+}
+
+fn to_message(program: &Program) -> pb::ProgramFile {
+    let p = &program.params;
+    let levels = p.levels();
+    let metas = crate::levels::check(program).ok();
+    let last = crate::order::last_uses(program);
+    let mut ops = pb::Ops::default();
+    for (i, instr) in program.instrs.iter().enumerate() {
+        let (kind, immediate) = kind_and_immediate(&instr.op);
+        ops.kind.push(kind as i32);
+        ops.layer.push(instr.layer.0);
+        ops.immediate.push(immediate);
+        let meta = metas.as_ref().and_then(|m| match instr.op {
+            HeOp::Output { value, .. } => m[value.0 as usize],
+            _ => m[i],
+        });
+        ops.level
+            .push(meta.map_or(0, |m| levels.saturating_sub(m.depth)));
+        ops.scale.push(meta.map_or(0.0, |m| m.scale));
+        ops.size.push(meta.map_or(0, |m| u32::from(m.size)));
+        ops.last_use.push(last[i].map_or(0, |l| l + 1));
+        ops.args.extend(instr.op.operands().map(|v| v.0));
+    }
+    let mut weights = pb::WeightTable::default();
+    for plain in &program.plains {
+        weights.value.push(plain.value(0));
+        weights.scale.push(plain.scale());
+        weights.level.push(levels.saturating_sub(plain.depth()));
+    }
+    pb::ProgramFile {
+        magic: MAGIC.into(),
+        format_version: FORMAT_VERSION,
+        writer: format!("hepack {}", env!("CARGO_PKG_VERSION")),
+        model_sha256: program.model_sha256.map_or(Vec::new(), |h| h.to_vec()),
+        params: Some(pb::CkksParameters {
+            poly_degree: p.degree,
+            scale_bits: p.scale_bits,
+            chain_bits: p.chain_bits.clone(),
+            primes: p.primes.clone(),
+            security_bits: p.security_bits.unwrap_or(0),
+        }),
+        layout: Some(pb::Layout {
+            packing: program.packing.clone(),
+            input_shape: dims(&program.input_shape),
+            output_shape: dims(&program.output_shape),
+            outputs: program
+                .outputs
+                .iter()
+                .map(|o| match *o {
+                    OutputElement::Encrypted => pb::OutputElement {
+                        encrypted: true,
+                        public_value: 0.0,
+                    },
+                    OutputElement::Public(v) => pb::OutputElement {
+                        encrypted: false,
+                        public_value: v,
+                    },
+                })
+                .collect(),
+        }),
+        layers: program
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, name)| pb::Layer {
+                name: name.to_string(),
+                removed_by_dce: program.removed_by_dce.get(l).copied().unwrap_or(0),
+            })
+            .collect(),
+        weights: Some(weights),
+        ops: Some(ops),
+        rotation_steps: program.rotation_steps(),
+    }
+}
+
+fn dims(shape: &Shape) -> Vec<u32> {
+    shape.dims().iter().map(|&d| d as u32).collect()
+}
+
+fn kind_and_immediate(op: &HeOp) -> (pb::OpKind, i64) {
+    use pb::OpKind as K;
+    match *op {
+        HeOp::EncryptInput { feature } => (K::EncryptInput, i64::from(feature)),
+        HeOp::Add(..) => (K::Add, 0),
+        HeOp::Sub(..) => (K::Sub, 0),
+        HeOp::AddPlain(_, p) => (K::AddPlain, i64::from(p.0)),
+        HeOp::MulPlain(_, p) => (K::MulPlain, i64::from(p.0)),
+        HeOp::Mul(..) => (K::Mul, 0),
+        HeOp::Square(..) => (K::Square, 0),
+        HeOp::Relinearize(..) => (K::Relinearize, 0),
+        HeOp::Rescale(..) => (K::Rescale, 0),
+        HeOp::ModSwitch(..) => (K::ModSwitch, 0),
+        HeOp::Rotate(_, s) => (K::Rotate, i64::from(s)),
+        HeOp::Output { index, .. } => (K::Output, i64::from(index)),
+    }
+}
+
+fn params_from(p: pb::CkksParameters) -> Result<CkksParams, FileError> {
+    let degree = p.poly_degree;
+    let Some(max_bits) = params::max_bits_128(degree) else {
+        return Err(invalid(format!(
+            "polynomial degree {degree} is not one of {:?}",
+            params::DEGREES
+        )));
+    };
+    if !(2..=MAX_CHAIN).contains(&p.chain_bits.len()) {
+        return Err(invalid(format!(
+            "a modulus chain of {} primes (2 to {MAX_CHAIN})",
+            p.chain_bits.len()
+        )));
+    }
+    let in_range = |b: u32| (params::MIN_PRIME_BITS..=params::MAX_PRIME_BITS).contains(&b);
+    if let Some(&bad) = p.chain_bits.iter().find(|&&b| !in_range(b)) {
+        return Err(invalid(format!(
+            "a {bad}-bit prime in the chain (SEAL takes {}..={} bits)",
+            params::MIN_PRIME_BITS,
+            params::MAX_PRIME_BITS
+        )));
+    }
+    if !in_range(p.scale_bits) {
+        return Err(invalid(format!("scale 2^{}", p.scale_bits)));
+    }
+    let primes = params::coeff_modulus(degree, &p.chain_bits);
+    if primes.as_ref() != Some(&p.primes) {
+        return Err(invalid(
+            "the primes are not those SEAL makes for the chain's bit sizes",
+        ));
+    }
+    let total: u32 = p.chain_bits.iter().sum();
+    let security_bits = match p.security_bits {
+        0 => None,
+        128 if total <= max_bits => Some(128),
+        128 => {
+            return Err(invalid(format!(
+                "it claims 128-bit security with {total} modulus bits at N = {degree} (at most {max_bits})"
+            )))
+        }
+        other => return Err(invalid(format!("security level {other} (128 or 0)"))),
+    };
+    Ok(CkksParams {
+        degree,
+        scale_bits: p.scale_bits,
+        chain_bits: p.chain_bits,
+        primes: p.primes,
+        security_bits,
+    })
+}
+
+fn shape_from(dims: &[u32], what: &str) -> Result<(Shape, usize), FileError> {
+    let mut elements: u64 = 1;
+    for &d in dims {
+        if d == 0 {
+            return Err(invalid(format!("the {what} shape has a zero dimension")));
+        }
+        elements = elements.saturating_mul(u64::from(d));
+    }
+    if dims.is_empty() || dims.len() > 8 || elements > MAX_ELEMENTS {
+        return Err(invalid(format!(
+            "{what} shape {dims:?} (1 to 8 dimensions, at most {MAX_ELEMENTS} elements)"
+        )));
+    }
+    let shape = Shape::new(dims.iter().map(|&d| d as usize).collect::<Vec<_>>());
+    Ok((shape, elements as usize))
+}
+
+fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
+    if m.magic != MAGIC {
+        return Err(FileError::NotAProgram(format!("magic {:?}", m.magic)));
+    }
+    if m.format_version != FORMAT_VERSION {
+        return Err(FileError::Version {
+            found: m.format_version,
+        });
+    }
+    let model_sha256 = match m.model_sha256.len() {
+        0 => None,
+        32 => Some(m.model_sha256.as_slice().try_into().expect("32 bytes")),
+        n => {
+            return Err(invalid(format!(
+                "a model hash of {n} bytes (SHA-256 has 32)"
+            )))
+        }
+    };
+    let params = params_from(m.params.ok_or_else(|| invalid("no CKKS parameters"))?)?;
+    let levels = params.levels();
+    let layout = m.layout.ok_or_else(|| invalid("no layout"))?;
+    if layout.packing != "batch" {
+        return Err(invalid(format!(
+            "packing {:?} (this hepack runs \"batch\")",
+            layout.packing
+        )));
+    }
+    let (input_shape, input_features) = shape_from(&layout.input_shape, "input")?;
+    let (output_shape, output_elements) = shape_from(&layout.output_shape, "output")?;
+    if layout.outputs.len() != output_elements {
+        return Err(invalid(format!(
+            "{} output elements for output shape {output_shape}",
+            layout.outputs.len()
+        )));
+    }
+    let outputs: Vec<OutputElement> = layout
+        .outputs
+        .iter()
+        .map(|o| match o.encrypted {
+            true => OutputElement::Encrypted,
+            false => OutputElement::Public(o.public_value),
+        })
+        .collect();
+    if m.layers.is_empty() {
+        return Err(invalid("no layers"));
+    }
+    let weights = m.weights.unwrap_or_default();
+    let plain_count = weights.value.len();
+    if weights.scale.len() != plain_count || weights.level.len() != plain_count {
+        return Err(invalid("the weight table's columns differ in length"));
+    }
+    let mut plains = Vec::with_capacity(plain_count);
+    for (i, ((&value, &scale), &level)) in weights
+        .value
+        .iter()
+        .zip(&weights.scale)
+        .zip(&weights.level)
+        .enumerate()
+    {
+        if !value.is_finite() || !scale.is_finite() || scale < 1.0 || level > levels {
+            return Err(invalid(format!(
+                "weight @{i}: value {value}, scale {scale}, level {level}"
+            )));
+        }
+        plains.push(Plain::Scalar {
+            value,
+            scale,
+            depth: levels - level,
+        });
+    }
+    let ops = m.ops.unwrap_or_default();
+    let n = ops.kind.len();
+    let columns = [
+        ops.layer.len(),
+        ops.immediate.len(),
+        ops.level.len(),
+        ops.scale.len(),
+        ops.size.len(),
+        ops.last_use.len(),
+    ];
+    if columns.iter().any(|&c| c != n) {
+        return Err(invalid("the op columns differ in length"));
+    }
+    let mut instrs = Vec::with_capacity(n);
+    let mut defines: Vec<bool> = Vec::with_capacity(n);
+    let mut args = ops.args.iter().copied();
+    let mut output_seen = vec![false; outputs.len()];
+    for i in 0..n {
+        let fail = |why: String| invalid(format!("op {i}: {why}"));
+        let kind = pb::OpKind::try_from(ops.kind[i])
+            .map_err(|_| fail(format!("unknown kind {}", ops.kind[i])))?;
+        let mut operand = || -> Result<ValueId, FileError> {
+            let v = args
+                .next()
+                .ok_or_else(|| fail("the argument column ends early".into()))?;
+            if (v as usize) >= i || !defines[v as usize] {
+                return Err(fail(format!(
+                    "reads %{v}, which is not a ciphertext defined before it"
+                )));
+            }
+            Ok(ValueId(v))
+        };
+        let imm = ops.immediate[i];
+        let index = |limit: usize, what: &str| -> Result<u32, FileError> {
+            u32::try_from(imm)
+                .ok()
+                .filter(|&x| (x as usize) < limit)
+                .ok_or_else(|| fail(format!("{what} {imm} out of range (0..{limit})")))
+        };
+        use pb::OpKind as K;
+        let op = match kind {
+            K::Unspecified => return Err(fail("no kind".into())),
+            K::EncryptInput => HeOp::EncryptInput {
+                feature: index(input_features, "input feature")?,
+            },
+            K::Add => HeOp::Add(operand()?, operand()?),
+            K::Sub => HeOp::Sub(operand()?, operand()?),
+            K::Mul => HeOp::Mul(operand()?, operand()?),
+            K::AddPlain => HeOp::AddPlain(operand()?, PlainId(index(plain_count, "weight")?)),
+            K::MulPlain => HeOp::MulPlain(operand()?, PlainId(index(plain_count, "weight")?)),
+            K::Square => HeOp::Square(operand()?),
+            K::Relinearize => HeOp::Relinearize(operand()?),
+            K::Rescale => HeOp::Rescale(operand()?),
+            K::ModSwitch => HeOp::ModSwitch(operand()?),
+            K::Rotate => {
+                let steps = i32::try_from(imm)
+                    .ok()
+                    .filter(|s| s.unsigned_abs() < params.slots())
+                    .ok_or_else(|| fail(format!("rotation by {imm} slots")))?;
+                HeOp::Rotate(operand()?, steps)
+            }
+            K::Output => {
+                let value = operand()?;
+                let index = index(outputs.len(), "output element")?;
+                let slot = &mut output_seen[index as usize];
+                if *slot || !matches!(outputs[index as usize], OutputElement::Encrypted) {
+                    return Err(fail(format!(
+                        "outputs element {index}, which is public or already output"
+                    )));
+                }
+                *slot = true;
+                HeOp::Output { value, index }
+            }
+        };
+        let layer = ops.layer[i];
+        if layer as usize >= m.layers.len() {
+            return Err(fail(format!("layer {layer} of {}", m.layers.len())));
+        }
+        defines.push(op.defines_value());
+        instrs.push(Instr {
+            op,
+            layer: LayerIdx(layer),
+        });
+    }
+    if args.next().is_some() {
+        return Err(invalid(
+            "the argument column has more entries than the ops read",
+        ));
+    }
+    if let Some(missing) = outputs
+        .iter()
+        .zip(&output_seen)
+        .position(|(o, &seen)| matches!(o, OutputElement::Encrypted) && !seen)
+    {
+        return Err(invalid(format!(
+            "encrypted output element {missing} has no output op"
+        )));
+    }
+    let program = Program {
+        packing: layout.packing,
+        input_shape,
+        output_shape,
+        outputs,
+        removed_by_dce: m.layers.iter().map(|l| l.removed_by_dce).collect(),
+        layers: m
+            .layers
+            .into_iter()
+            .map(|l| LayerName::new(l.name))
+            .collect(),
+        instrs,
+        plains,
+        params,
+        model_sha256,
+    };
+    check_recorded(&program, &ops, &m.rotation_steps)?;
+    Ok(program)
+}
+
+/// The levels, scales, sizes, last uses and rotation steps the file records
+/// must be the ones its ops imply (and SEAL must accept the ops).
+fn check_recorded(program: &Program, ops: &pb::Ops, steps: &[i32]) -> Result<(), FileError> {
+    let metas = crate::levels::check(program).map_err(|e| invalid(e.to_string()))?;
+    let levels = program.params.levels();
+    let last = crate::order::last_uses(program);
+    for (i, instr) in program.instrs.iter().enumerate() {
+        let meta = match instr.op {
+            HeOp::Output { value, .. } => metas[value.0 as usize],
+            _ => metas[i],
+        }
+        .expect("checked ops have metas");
+        let recorded = (ops.level[i], ops.scale[i], ops.size[i]);
+        if recorded != (levels - meta.depth, meta.scale, u32::from(meta.size)) {
+            return Err(invalid(format!(
+                "op {i} records level {}, scale {}, size {}, but its operands make level {}, scale {}, size {}",
+                recorded.0,
+                recorded.1,
+                recorded.2,
+                levels - meta.depth,
+                meta.scale,
+                meta.size
+            )));
+        }
+        if ops.last_use[i] != last[i].map_or(0, |l| l + 1) {
+            return Err(invalid(format!(
+                "op {i} records its value's last use wrongly (a runtime would free it too early or never)"
+            )));
+        }
+    }
+    if steps != program.rotation_steps() {
+        return Err(invalid(format!(
+            "rotation steps {steps:?}, but the ops rotate by {:?}",
+            program.rotation_steps()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `hepack inspect MODEL.hep`: what a program file holds and what running it costs.
+
+use std::path::Path;
+
+use anyhow::Result;
+use hepack_backend::{cost, file, CkksParams, Cost, OpTimes, Program};
+use serde::Serialize;
+
+use super::he_report;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    program: String,
+    format_version: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_sha256: Option<String>,
+    packing: &'a str,
+    input_shape: String,
+    output_shape: String,
+    encrypted_outputs: usize,
+    public_outputs: usize,
+    params: &'a CkksParams,
+    /// Levels the chain offers.
+    levels: u32,
+    /// Galois keys key generation must make.
+    rotation_steps: Vec<i32>,
+    /// Bytes of one fresh ciphertext (top level, 2 polynomials).
+    ciphertext_bytes: u64,
+    he: &'a Cost,
+}
+
+/// Print what the program file at `path` holds (or JSON).
+pub fn run(path: &Path, json: bool) -> Result<()> {
+    let program = super::load_program(path)?;
+    he_report::warn_if_insecure(&program.params);
+    let cost = cost::cost(&program, &OpTimes::default());
+    let p = &program.params;
+    let encrypted = program
+        .outputs
+        .iter()
+        .filter(|o| matches!(o, hepack_backend::OutputElement::Encrypted))
+        .count();
+    let report = Report {
+        program: path.display().to_string(),
+        format_version: file::FORMAT_VERSION,
+        model_sha256: program.model_sha256.map(|h| file::hex(&h)),
+        packing: &program.packing,
+        input_shape: program.input_shape.to_string(),
+        output_shape: program.output_shape.to_string(),
+        encrypted_outputs: encrypted,
+        public_outputs: program.outputs.len() - encrypted,
+        params: p,
+        levels: p.levels(),
+        rotation_steps: program.rotation_steps(),
+        ciphertext_bytes: 2 * u64::from(p.degree) * (u64::from(p.levels()) + 1) * 8,
+        he: &cost,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&report, &program));
+    }
+    Ok(())
+}
+
+fn text(r: &Report<'_>, program: &Program) -> String {
+    let mut out = format!(
+        "{}: hepack program, format version {}, from model sha256 {}\n",
+        r.program,
+        r.format_version,
+        r.model_sha256.as_deref().unwrap_or("unknown")
+    );
+    out.push_str(&format!(
+        "{} packing: input {} per sample, output {} ({} encrypted, {} public); {} samples per ciphertext\n",
+        r.packing,
+        r.input_shape,
+        r.output_shape,
+        r.encrypted_outputs,
+        r.public_outputs,
+        r.params.slots()
+    ));
+    out.push_str(&he_report::params_line(r.params));
+    out.push('\n');
+    out.push_str(&format!(
+        "depth {} of {} levels; rotation steps: {}; a fresh ciphertext is {}\n",
+        r.he.depth,
+        r.levels,
+        if r.rotation_steps.is_empty() {
+            "none (no Galois keys)".to_string()
+        } else {
+            format!("{:?}", r.rotation_steps)
+        },
+        he_report::gib(r.ciphertext_bytes)
+    ));
+    out.push_str(&he_report::table(&program.packing, r.he));
+    out
+}
