@@ -227,3 +227,37 @@ fn lenet5_peak_memory_is_well_under_16_gb() {
     let largest = 2 * 16384 * u64::from(program.params.levels() + 1) * 8;
     assert!(bytes <= cost.peak_ciphertexts.unwrap() as u64 * largest);
 }
+
+/// Fitted quadratics (`c₀ + c₁x + c₂x²`, all non-zero) cost one level each,
+/// like a bare square: the square is completed and its outer constants fold
+/// into the next layer. LeNet-5 then needs depth 9 = 5 linear layers + 4
+/// activations on its longest path, each a product that must be rescaled —
+/// the least any schedule can do (without folding it took 13 levels and
+/// N = 32768).
+#[test]
+fn lenet5_with_fitted_quadratics_needs_one_level_per_activation() {
+    let mut g = load(&model("lenet5")).unwrap().graph;
+    let options = PassOptions {
+        act: Some("poly:2".parse().unwrap()),
+        calib: Some(common::read_f32(&common::mnist("mnist_train_x.npy"))),
+        ..PassOptions::default()
+    };
+    pipeline("he-friendly", &options)
+        .unwrap()
+        .run(&mut g, |_, _| {})
+        .unwrap();
+    let quadratics = g
+        .topo_order()
+        .into_iter()
+        .filter(|&id| match &g.node(id).op {
+            hepack_ir::Op::Polynomial(p) => {
+                p.coeffs.len() == 3 && p.coeffs.iter().all(|&c| c != 0.0)
+            }
+            _ => false,
+        })
+        .count();
+    assert_eq!(quadratics, 4);
+    let (program, cost) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    assert_eq!(cost.depth, 9);
+    assert_eq!(program.params.degree, 16384);
+}

@@ -1,7 +1,15 @@
 //! Emitting ops with abstract values: every value is `Zero`, a `Public`
-//! constant, or an `Encrypted` ciphertext (DESIGN.md §3). A product with a zero
-//! weight is `Zero` and emits nothing, `Zero` addends vanish, and arithmetic on
-//! public values is done here, in plaintext, never encrypted.
+//! constant, or `Encrypted` (DESIGN.md §3). A product with a zero weight is
+//! `Zero` and emits nothing, `Zero` addends vanish, and arithmetic on public
+//! values is done here, in plaintext, never encrypted.
+//!
+//! An encrypted value is a ciphertext times a pending public factor plus a
+//! pending public offset ([`Enc`]). Factors and offsets cost nothing until a
+//! consumer needs them: a weighted sum folds them into its plaintext weights
+//! and bias, a polynomial into its coefficients. So an average pool, a
+//! per-channel affine, or the outer constants of a completed square
+//! (`a·x² + b·x + c = a·(x + b/2a)² + c − b²/4a`) never cost a level; only an
+//! output materialises what is pending.
 
 use std::collections::HashMap;
 
@@ -61,6 +69,29 @@ impl Scales {
     }
 }
 
+/// An encrypted value: `mult · ct + offset`, the factor and offset public
+/// and not yet applied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Enc {
+    /// The ciphertext.
+    pub ct: Ct,
+    /// Pending factor (never 0 outside naive counting).
+    pub mult: f64,
+    /// Pending offset.
+    pub offset: f64,
+}
+
+impl Enc {
+    /// The ciphertext itself, nothing pending.
+    pub fn of(ct: Ct) -> Enc {
+        Enc {
+            ct,
+            mult: 1.0,
+            offset: 0.0,
+        }
+    }
+}
+
 /// What lowering knows about one value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Abs {
@@ -68,8 +99,8 @@ pub enum Abs {
     Zero,
     /// The same constant for every input.
     Public(f64),
-    /// A ciphertext.
-    Encrypted(Ct),
+    /// Depends on the encrypted input.
+    Encrypted(Enc),
 }
 
 impl Abs {
@@ -175,7 +206,7 @@ impl Builder {
     fn value(&self, x: Abs) -> Abs {
         match x {
             // A naive lowering encrypts everything; a fresh input stands in.
-            Abs::Zero | Abs::Public(_) if self.naive() => Abs::Encrypted(self.fresh()),
+            Abs::Zero | Abs::Public(_) if self.naive() => Abs::Encrypted(Enc::of(self.fresh())),
             _ => x,
         }
     }
@@ -192,11 +223,14 @@ impl Builder {
     /// An encrypted input feature, at scale Δ on the top level.
     pub fn input(&mut self, feature: u32) -> Abs {
         let meta = self.fresh();
-        Abs::Encrypted(self.emit(HeOp::EncryptInput { feature }, meta))
+        Abs::Encrypted(Enc::of(self.emit(HeOp::EncryptInput { feature }, meta)))
     }
 
-    /// Ciphertext `value` is element `index` of the model's output.
-    pub fn output(&mut self, value: Ct, index: u32) {
+    /// `value` is element `index` of the model's output: what is pending is
+    /// applied first (an offset is an `add_plain`; a factor, a product and a
+    /// level).
+    pub fn output(&mut self, value: Enc, index: u32) {
+        let value = self.materialize(value);
         self.output_depth = self.output_depth.max(value.depth);
         self.emit(
             HeOp::Output {
@@ -233,18 +267,26 @@ impl Builder {
         v
     }
 
-    /// `x · w`: one product, rescaled.
+    /// `x · w`: pending until a consumer folds it.
     pub fn scale(&mut self, x: Abs, w: f64) -> Abs {
         self.lincomb([(x, w)], 0.0)
     }
 
-    /// `x + c`: one `add_plain` at the ciphertext's own scale and level.
+    /// `x + c`: pending until a consumer folds it.
     pub fn shift(&mut self, x: Abs, c: f64) -> Abs {
-        match self.value(x) {
-            Abs::Zero => Abs::public(c),
-            Abs::Public(p) => Abs::public(p + c),
-            Abs::Encrypted(v) if c == 0.0 && !self.naive() => Abs::Encrypted(v),
-            Abs::Encrypted(v) => Abs::Encrypted(self.add_constant(v, c)),
+        self.lincomb([(x, 1.0)], c)
+    }
+
+    /// Apply what is pending on `e`, returning a ciphertext of its value.
+    fn materialize(&mut self, e: Enc) -> Ct {
+        if e.mult == 1.0 {
+            if e.offset == 0.0 {
+                e.ct
+            } else {
+                self.add_constant(e.ct, e.offset)
+            }
+        } else {
+            self.products(&[(e.ct, e.mult)], e.offset)
         }
     }
 
@@ -259,11 +301,14 @@ impl Builder {
         self.lincomb(terms.into_iter().map(|t| (t, 1.0)), 0.0)
     }
 
-    /// `Σ wᵢ·xᵢ + bias`, scheduled: public terms fold into the constant; if
-    /// every ciphertext term has weight 1 they are added where they are
-    /// (after aligning levels), else each is multiplied by its weight encoded
-    /// so that all products meet at scale Δ·q on the deepest term's level,
-    /// added, and rescaled once by q, back to scale Δ (lazy rescaling).
+    /// `Σ wᵢ·xᵢ + bias`, scheduled: public terms and pending offsets fold into
+    /// the constant, pending factors into the weights. If every ciphertext
+    /// term then has the same weight (a sum pool, an average pool, a scaling)
+    /// they are added where they are (after aligning levels) and the weight
+    /// and constant stay pending: no level. Otherwise each is multiplied by its
+    /// weight encoded so that all products meet at scale Δ·q on the deepest
+    /// term's level, added with the constant, and rescaled once by q, back to
+    /// scale Δ (lazy rescaling).
     pub fn lincomb(&mut self, terms: impl IntoIterator<Item = (Abs, f64)>, bias: f64) -> Abs {
         let naive = self.naive();
         let mut constant = bias;
@@ -272,51 +317,60 @@ impl Builder {
             match self.value(x) {
                 Abs::Zero => {}
                 Abs::Public(p) => constant += p * w,
-                Abs::Encrypted(_) if w == 0.0 && !naive => {}
-                Abs::Encrypted(c) => enc.push((c, w)),
+                Abs::Encrypted(e) => {
+                    constant += w * e.offset;
+                    let w = w * e.mult;
+                    if w != 0.0 || naive {
+                        enc.push((e.ct, w));
+                    }
+                }
             }
         }
         let Some(depth) = enc.iter().map(|(c, _)| c.depth).max() else {
             return Abs::public(constant);
         };
-        let unit = enc.iter().all(|&(_, w)| w == 1.0);
+        let weight = enc[0].1;
+        // A naive lowering multiplies by every weight, zeros included.
+        let uniform = enc.iter().all(|&(_, w)| w == weight) && !(naive && weight == 0.0);
         let same_scale = enc.iter().all(|(c, _)| c.scale == enc[0].0.scale);
-        if enc.len() == 1 && unit && constant == 0.0 {
-            return Abs::Encrypted(enc[0].0);
-        }
-        let sum = if unit && same_scale {
+        if uniform && same_scale {
             let terms: Vec<Ct> = enc.iter().map(|&(c, _)| self.switch_to(c, depth)).collect();
-            let s = self.add_tree(terms);
-            if constant != 0.0 {
-                self.add_constant(s, constant)
-            } else {
-                s
-            }
+            return Abs::Encrypted(Enc {
+                ct: self.add_tree(terms),
+                mult: weight,
+                offset: constant,
+            });
+        }
+        // The bias is added here, in its own layer, as MOFHEI counts it.
+        Abs::Encrypted(Enc::of(self.products(&enc, constant)))
+    }
+
+    /// `Σ wᵢ·cᵢ + constant` with one product per term, all meeting at scale
+    /// Δ·q on the deepest term's level, then one rescale back to Δ.
+    fn products(&mut self, terms: &[(Ct, f64)], constant: f64) -> Ct {
+        let depth = terms.iter().map(|(c, _)| c.depth).max().unwrap_or(0);
+        let q = self.scales.prime(depth);
+        let target = self.scales.delta * q;
+        let products: Vec<Ct> = terms
+            .iter()
+            .map(|&(c, w)| {
+                let c = self.switch_to(c, depth);
+                let p = self.scalar(w, target / c.scale, depth);
+                let meta = Ct {
+                    scale: c.scale * (target / c.scale),
+                    ..c
+                };
+                self.emit(HeOp::MulPlain(c.id, p), meta)
+            })
+            .collect();
+        let s = self.add_tree(products);
+        let s = if constant != 0.0 {
+            self.add_constant(s, constant)
         } else {
-            let q = self.scales.prime(depth);
-            let target = self.scales.delta * q;
-            let products: Vec<Ct> = enc
-                .iter()
-                .map(|&(c, w)| {
-                    let c = self.switch_to(c, depth);
-                    let p = self.scalar(w, target / c.scale, depth);
-                    let meta = Ct {
-                        scale: c.scale * (target / c.scale),
-                        ..c
-                    };
-                    self.emit(HeOp::MulPlain(c.id, p), meta)
-                })
-                .collect();
-            let s = self.add_tree(products);
-            let s = if constant != 0.0 {
-                self.add_constant(s, constant)
-            } else {
-                s
-            };
-            let s = if s.size > 2 { self.relinearize(s) } else { s };
-            self.rescale(s)
+            s
         };
-        Abs::Encrypted(sum)
+        let s = if s.size > 2 { self.relinearize(s) } else { s };
+        self.rescale(s)
     }
 
     /// Add ciphertexts (all on one level and scale) in a balanced tree.
@@ -341,12 +395,15 @@ impl Builder {
         level[0]
     }
 
-    /// `Σ cₖ·xᵏ`, with the powers computed by squarings and products of powers
-    /// of two (⌈log₂ k⌉ levels), each relinearized and rescaled, then one
-    /// [`lincomb`](Builder::lincomb) of the powers (a pure `x²` is just the square).
+    /// `Σ cₖ·xᵏ`. What is pending on `x` is folded into the coefficients
+    /// first. Degree ≤ 1 stays pending; degree 2 completes the square,
+    /// `c₂·(x + c₁/2c₂)² + c₀ − c₁²/4c₂`: one `add_plain`, one squaring (one
+    /// level), outer constants pending. Higher degrees compute the powers by
+    /// squarings and products of powers of two (⌈log₂ k⌉ levels), each
+    /// relinearized and rescaled, then one [`lincomb`](Builder::lincomb).
     pub fn polynomial(&mut self, x: Abs, coeffs: &[f64]) -> Abs {
-        let v = match self.value(x) {
-            Abs::Encrypted(v) => v,
+        let e = match self.value(x) {
+            Abs::Encrypted(e) => e,
             other => {
                 let p = match other {
                     Abs::Public(p) => p,
@@ -355,10 +412,33 @@ impl Builder {
                 return Abs::public(coeffs.iter().rev().fold(0.0, |acc, &c| acc * p + c));
             }
         };
-        let degree = coeffs.len().saturating_sub(1);
+        let coeffs = compose(coeffs, e.mult, e.offset);
+        let v = e.ct;
         // Coefficients define the activation; unlike pruned weights, even a
         // naive lowering skips the zero ones.
         let needed = |k: usize| coeffs[k] != 0.0;
+        let degree = (0..coeffs.len()).rev().find(|&k| needed(k)).unwrap_or(0);
+        match degree {
+            0 => return Abs::public(coeffs.first().copied().unwrap_or(0.0)),
+            1 => {
+                return Abs::Encrypted(Enc {
+                    ct: v,
+                    mult: coeffs[1],
+                    offset: coeffs[0],
+                })
+            }
+            2 => {
+                let (c0, c1, c2) = (coeffs[0], coeffs[1], coeffs[2]);
+                let h = c1 / (2.0 * c2);
+                let t = if h == 0.0 { v } else { self.add_constant(v, h) };
+                return Abs::Encrypted(Enc {
+                    ct: self.power_product(t, t, true),
+                    mult: c2,
+                    offset: c0 - c2 * h * h,
+                });
+            }
+            _ => {}
+        }
         // Which powers are needed: those with a coefficient, and their factors.
         let mut want = vec![false; degree + 1];
         for k in (1..=degree).rev() {
@@ -372,39 +452,62 @@ impl Builder {
             }
         }
         let mut powers: Vec<Option<Ct>> = vec![None; degree + 1];
-        if degree >= 1 {
-            powers[1] = Some(v);
-        }
+        powers[1] = Some(v);
         for k in 2..=degree {
-            if !want[k] {
-                continue;
+            if want[k] {
+                let m = split(k);
+                let (a, b) = (powers[m].expect("factor"), powers[k - m].expect("factor"));
+                powers[k] = Some(self.power_product(a, b, m == k - m));
             }
-            let m = split(k);
-            let (a, b) = (powers[m].expect("factor"), powers[k - m].expect("factor"));
-            let depth = a.depth.max(b.depth);
-            let (a, b) = (self.switch_to(a, depth), self.switch_to(b, depth));
-            let meta = Ct {
-                scale: a.scale * b.scale,
-                size: 3,
-                ..a
-            };
-            let product = if m == k - m {
-                self.emit(HeOp::Square(a.id), meta)
-            } else {
-                self.emit(HeOp::Mul(a.id, b.id), meta)
-            };
-            // Relinearized at once: the power is read by several products,
-            // each dearer on a size-3 ciphertext than one relinearization.
-            let product = self.relinearize(product);
-            powers[k] = Some(self.rescale(product));
         }
         let terms: Vec<(Abs, f64)> = (1..=degree)
             .filter(|&k| needed(k))
-            .map(|k| (Abs::Encrypted(powers[k].expect("computed")), coeffs[k]))
+            .map(|k| {
+                let power = Enc::of(powers[k].expect("computed"));
+                (Abs::Encrypted(power), coeffs[k])
+            })
             .collect();
-        let c0 = coeffs.first().copied().unwrap_or(0.0);
-        self.lincomb(terms, c0)
+        self.lincomb(terms, coeffs[0])
     }
+
+    /// `a · b` (a square when they are the same value), relinearized at
+    /// once — a power is read by several products, each dearer on a size-3
+    /// ciphertext than one relinearization — and rescaled.
+    fn power_product(&mut self, a: Ct, b: Ct, square: bool) -> Ct {
+        let depth = a.depth.max(b.depth);
+        let (a, b) = (self.switch_to(a, depth), self.switch_to(b, depth));
+        let meta = Ct {
+            scale: a.scale * b.scale,
+            size: 3,
+            ..a
+        };
+        let product = if square {
+            self.emit(HeOp::Square(a.id), meta)
+        } else {
+            self.emit(HeOp::Mul(a.id, b.id), meta)
+        };
+        let product = self.relinearize(product);
+        self.rescale(product)
+    }
+}
+
+/// The coefficients of `p(m·x + o)`, from those of `p` (Horner's rule on
+/// polynomials).
+fn compose(p: &[f64], m: f64, o: f64) -> Vec<f64> {
+    let mut q = vec![0.0; p.len().max(1)];
+    for &c in p.iter().rev() {
+        // q ← q·(m·x + o) + c
+        let mut next = vec![0.0; q.len()];
+        for (k, &qk) in q.iter().enumerate() {
+            next[k] += qk * o;
+            if k + 1 < next.len() {
+                next[k + 1] += qk * m;
+            }
+        }
+        next[0] += c;
+        q = next;
+    }
+    q
 }
 
 /// Whether `Σ cₖ·xᵏ` reads `x` at all (some coefficient past the constant is

@@ -264,7 +264,11 @@ fn text_form_of_a_small_pruned_program() {
     let d1 = g.add("dense1", d1, &[p]).unwrap();
     g.set_output(d1);
     assert_agree(&g, "small program");
-    let (program, _) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    let (program, cost) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    // Minimal: each dense layer and the square need a product and a rescale
+    // of their own; the quadratic's other coefficients fold into a shift
+    // before the square and into dense1's weights and bias after it.
+    assert_eq!(cost.depth, 3);
     insta::assert_snapshot!(program.to_text());
     level_checks_reject_what_seal_would(&program);
 }
