@@ -115,8 +115,9 @@ pub struct Cost {
     /// Bytes those live ciphertexts hold at the peak, each at its own level
     /// (`None` when costed without building the program).
     pub peak_bytes: Option<u64>,
-    /// Longest chain of multiplications (ciphertext or plaintext) from an
-    /// input to an output: the levels the program consumes.
+    /// Levels the program consumes: the most rescales and modulus switches
+    /// on a path from an input to an output (each product on the path is
+    /// followed by one rescale, so this is also its multiplicative depth).
     pub depth: u32,
     /// Σ count × single-thread op time, server side (encryption excluded).
     pub predicted_seconds: f64,
@@ -159,7 +160,8 @@ pub fn cost(program: &Program, times: &OpTimes) -> Cost {
             .map(|v| depth[v.0 as usize])
             .max()
             .unwrap_or(0);
-        depth[i] = d + u32::from(instr.op.multiplies());
+        let drops_level = matches!(instr.op, HeOp::Rescale(_) | HeOp::ModSwitch(_));
+        depth[i] = d + u32::from(drops_level);
         if let Some(p) = instr.op.plain() {
             plain_used[p.0 as usize] = true;
         }

@@ -128,11 +128,6 @@ impl HeOp {
         !matches!(self, HeOp::Output { .. })
     }
 
-    /// Whether the op multiplies (and so, once scheduled, costs a level).
-    pub fn multiplies(&self) -> bool {
-        matches!(self, HeOp::MulPlain(..) | HeOp::Mul(..) | HeOp::Square(..))
-    }
-
     pub(crate) fn with_operands(&self, mut map: impl FnMut(ValueId) -> ValueId) -> HeOp {
         match *self {
             HeOp::EncryptInput { feature } => HeOp::EncryptInput { feature },
