@@ -1,26 +1,20 @@
 //! The program file: round trips, byte-identical recompilation, and clear
 //! errors (never a panic) for malformed, mutated, truncated or hostile files.
 
-use std::path::PathBuf;
-
 use hepack_backend::file::{self, pb, FileError};
 use hepack_backend::{Lowering, OpTimes, Program};
 use hepack_ir::testing::{random_graph, CONV, DENSE};
 use hepack_ir::Graph;
-use hepack_passes::prune::{BatchPacking, Block};
 use hepack_passes::{pipeline, PassOptions};
 use proptest::prelude::*;
 use prost::Message;
 
-const BATCH: BatchPacking = BatchPacking {
-    block: Block::Column,
-};
+mod common;
+
+use common::BATCH;
 
 fn model(name: &str) -> Graph {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/models")
-        .join(format!("{name}.onnx"));
-    let mut g = hepack_frontend::load(&path).unwrap().graph;
+    let mut g = common::model(name);
     pipeline("he-friendly", &PassOptions::default())
         .unwrap()
         .run(&mut g, |_, _| {})

@@ -1,29 +1,18 @@
 //! Batch-packing lowering: the simulated program agrees with the reference
 //! interpreter; dead-ciphertext elimination removes what pruning zeroed.
 
-use std::path::PathBuf;
-
 use hepack_backend::simulate::simulate;
 use hepack_backend::{Cost, Lowering, OpTimes};
 use hepack_ir::testing::{prune_randomly, random_graph, CHOICES, CONV, DENSE};
 use hepack_ir::{interp, Graph};
-use hepack_passes::prune::{
-    apply_masks, compress, find_masks, BatchPacking, Block, Criterion, Targets,
-};
+use hepack_passes::prune::{apply_masks, compress, find_masks, Criterion, Targets};
 use hepack_passes::{pipeline, PassOptions};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 
-const BATCH: BatchPacking = BatchPacking {
-    block: Block::Column,
-};
+mod common;
 
-fn model(name: &str) -> Graph {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/models")
-        .join(format!("{name}.onnx"));
-    hepack_frontend::load(&path).unwrap().graph
-}
+use common::{model, BATCH};
 
 fn he_friendly(mut g: Graph, extra: &str) -> Graph {
     let spec = format!("he-friendly{extra}");
