@@ -85,8 +85,10 @@ pub fn looks_like_program(bytes: &[u8]) -> bool {
 }
 
 /// Encode `program`. Deterministic: the same program gives the same bytes.
-pub fn encode(program: &Program) -> Vec<u8> {
-    to_message(program).encode_to_vec()
+/// A program whose levels do not check is refused (no reader would load it).
+pub fn encode(program: &Program) -> Result<Vec<u8>, crate::BackendError> {
+    let metas = crate::levels::check(program)?;
+    Ok(to_message(program, &metas).encode_to_vec())
 }
 
 /// Decode and validate a program file.
@@ -106,10 +108,9 @@ pub fn decode(bytes: &[u8]) -> Result<Program, FileError> {
     from_message(message)
 }
 
-fn to_message(program: &Program) -> pb::ProgramFile {
+fn to_message(program: &Program, metas: &[Option<crate::levels::Meta>]) -> pb::ProgramFile {
     let p = &program.params;
     let levels = p.levels();
-    let metas = crate::levels::check(program).ok();
     let last = crate::order::last_uses(program);
     let mut ops = pb::Ops::default();
     for (i, instr) in program.instrs.iter().enumerate() {
@@ -117,14 +118,14 @@ fn to_message(program: &Program) -> pb::ProgramFile {
         ops.kind.push(kind as i32);
         ops.layer.push(instr.layer.0);
         ops.immediate.push(immediate);
-        let meta = metas.as_ref().and_then(|m| match instr.op {
-            HeOp::Output { value, .. } => m[value.0 as usize],
-            _ => m[i],
-        });
-        ops.level
-            .push(meta.map_or(0, |m| levels.saturating_sub(m.depth)));
-        ops.scale.push(meta.map_or(0.0, |m| m.scale));
-        ops.size.push(meta.map_or(0, |m| u32::from(m.size)));
+        let meta = match instr.op {
+            HeOp::Output { value, .. } => metas[value.0 as usize],
+            _ => metas[i],
+        }
+        .expect("checked ops have metas");
+        ops.level.push(levels - meta.depth);
+        ops.scale.push(meta.scale);
+        ops.size.push(u32::from(meta.size));
         ops.last_use.push(last[i].map_or(0, |l| l + 1));
         ops.args.extend(instr.op.operands().map(|v| v.0));
     }

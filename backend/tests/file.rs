@@ -38,7 +38,7 @@ fn small() -> Program {
 fn example_models_round_trip() {
     for name in ["mlp", "ae1", "lenet5"] {
         let program = compile(&model(name));
-        let bytes = file::encode(&program);
+        let bytes = file::encode(&program).unwrap();
         let back = file::decode(&bytes).unwrap();
         assert!(back == program, "{name} changed in a round trip");
         assert!(file::looks_like_program(&bytes));
@@ -48,13 +48,19 @@ fn example_models_round_trip() {
 #[test]
 fn recompiling_gives_identical_bytes() {
     let g = model("lenet5");
-    assert_eq!(file::encode(&compile(&g)), file::encode(&compile(&g)));
+    assert_eq!(
+        file::encode(&compile(&g)).unwrap(),
+        file::encode(&compile(&g)).unwrap()
+    );
     let g = model("mlp");
-    assert_eq!(file::encode(&compile(&g)), file::encode(&compile(&g)));
+    assert_eq!(
+        file::encode(&compile(&g)).unwrap(),
+        file::encode(&compile(&g)).unwrap()
+    );
 }
 
 fn message(program: &Program) -> pb::ProgramFile {
-    pb::ProgramFile::decode(file::encode(program).as_slice()).unwrap()
+    pb::ProgramFile::decode(file::encode(program).unwrap().as_slice()).unwrap()
 }
 
 fn refused(m: &pb::ProgramFile) -> String {
@@ -141,7 +147,7 @@ fn insecure_programs_say_so_and_load() {
     };
     let (program, _) = BATCH.compile(&g, &OpTimes::default(), &request).unwrap();
     assert_eq!(program.params.security_bits, None);
-    let back = file::decode(&file::encode(&program)).unwrap();
+    let back = file::decode(&file::encode(&program).unwrap()).unwrap();
     assert_eq!(back.params.security_bits, None);
 }
 
@@ -156,7 +162,7 @@ proptest! {
         cut in any::<prop::sample::Index>(),
         truncate in any::<bool>(),
     ) {
-        let mut bytes = file::encode(&small());
+        let mut bytes = file::encode(&small()).unwrap();
         for (at, byte, how) in edits {
             let i = at.index(bytes.len());
             match how {
@@ -177,7 +183,7 @@ proptest! {
 
 #[test]
 fn every_truncation_of_a_small_file_is_refused() {
-    let bytes = file::encode(&small());
+    let bytes = file::encode(&small()).unwrap();
     for len in 0..bytes.len() {
         // A cut may land between fields and still decode as protobuf; the
         // checks must then catch what is missing.

@@ -49,7 +49,7 @@ fn decoding_allocates_a_bounded_multiple_of_the_file_size() {
     };
     let g = random_graph(&[CONV, 5, 3, DENSE, 5, DENSE], 7, true);
     let (program, _) = batch.lower(&g, &OpTimes::default()).unwrap();
-    let good = file::encode(&program);
+    let good = file::encode(&program).unwrap();
     let peak = decode_peak(&good);
     println!(
         "valid file: {} bytes, decoding peaked at {peak} bytes",

@@ -97,7 +97,7 @@ pub fn run(
     }
     let program_file = match (outputs.program, &lowered) {
         (Some(out), Some((program, _))) => {
-            let bytes = hepack_backend::file::encode(program);
+            let bytes = hepack_backend::file::encode(program)?;
             write_atomic(out, &bytes)?;
             Some(ProgramFile {
                 path: out.display().to_string(),
