@@ -21,9 +21,11 @@ use commands::prune_args::{PruneArgs, UnitArgs};
 (polynomial activations, packing-aware pruning, dead-ciphertext elimination) and \
 compiles it into a CKKS program that runs on encrypted data.\n\n\
 Today it reads and checks models (inspect, dump), makes them HE-friendly with a \
-pipeline of passes (compile, export), prunes whole packed units and compresses \
-the result (prune, sweep), and runs models in plaintext with its reference \
-interpreter (eval), the oracle every stage is tested against."
+pipeline of passes (export), prunes whole packed units and compresses the result \
+(prune, sweep), compiles them into scheduled CKKS programs with 128-bit \
+parameters (compile -o MODEL.hep; inspect MODEL.hep), and runs models in \
+plaintext with its reference interpreter (eval), the oracle every stage is \
+tested against."
 )]
 struct Cli {
     /// Log more (-v: info, -vv: debug). RUST_LOG overrides this.
