@@ -197,10 +197,10 @@ fn peak_memory(program: &Program) -> (usize, Option<u64>) {
     let metas = crate::levels::check(program).ok();
     let p = &program.params;
     let bytes = |i: usize| -> u64 {
-        metas.as_ref().and_then(|m| m[i]).map_or(0, |m| {
-            let primes = u64::from(p.levels() + 1).saturating_sub(u64::from(m.depth));
-            u64::from(m.size) * u64::from(p.degree) * primes * 8
-        })
+        metas
+            .as_ref()
+            .and_then(|m| m[i])
+            .map_or(0, |m| p.ciphertext_bytes(m.depth, m.size))
     };
     let last = crate::order::last_uses(program);
     let (mut alive, mut peak) = (0usize, 0usize);

@@ -148,6 +148,13 @@ impl CkksParams {
         self.chain_bits.iter().sum()
     }
 
+    /// Bytes SEAL holds for a ciphertext of `size` polynomials after
+    /// `depth` levels consumed: `size · N · primes left · 8`.
+    pub fn ciphertext_bytes(&self, depth: u32, size: u8) -> u64 {
+        let primes = u64::from(self.levels() + 1).saturating_sub(u64::from(depth));
+        u64::from(size) * u64::from(self.degree) * primes * 8
+    }
+
     /// Slots per ciphertext.
     pub fn slots(&self) -> u32 {
         self.degree / 2

@@ -52,7 +52,7 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
         params: p,
         levels: p.levels(),
         rotation_steps: program.rotation_steps(),
-        ciphertext_bytes: 2 * u64::from(p.degree) * (u64::from(p.levels()) + 1) * 8,
+        ciphertext_bytes: p.ciphertext_bytes(0, 2),
         he: &cost,
     };
     if json {
