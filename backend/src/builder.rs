@@ -332,7 +332,12 @@ impl Builder {
         let weight = enc[0].1;
         // A naive lowering multiplies by every weight, zeros included.
         let uniform = enc.iter().all(|&(_, w)| w == weight) && !(naive && weight == 0.0);
-        let same_scale = enc.iter().all(|(c, _)| c.scale == enc[0].0.scale);
+        // As SEAL compares scales (up to rounding). A naive lowering's count
+        // must not depend on the primes, so it ignores scales.
+        let same_scale = naive
+            || enc
+                .iter()
+                .all(|(c, _)| crate::levels::are_close(c.scale, enc[0].0.scale));
         if uniform && same_scale {
             let terms: Vec<Ct> = enc.iter().map(|&(c, _)| self.switch_to(c, depth)).collect();
             return Abs::Encrypted(Enc {
