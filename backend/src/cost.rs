@@ -50,7 +50,7 @@ impl Serialize for OpCounts {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpTimes {
     /// Where the numbers come from.
-    pub source: &'static str,
+    pub source: String,
     /// Seconds, indexed like [`KINDS`].
     pub seconds: [f64; KINDS.len()],
 }
@@ -62,7 +62,7 @@ impl Default for OpTimes {
     fn default() -> Self {
         let ms = 1e-3;
         OpTimes {
-            source: "SEAL 4.0, N=16384, L=8, one thread (DESIGN.md §4)",
+            source: "SEAL 4.0, N=16384, L=8, one thread (DESIGN.md §4)".into(),
             seconds: [
                 11.6 * ms,           // encrypt_input
                 0.29 * ms,           // add

@@ -1,5 +1,29 @@
 //! hepack's runtime on Microsoft SEAL.
 //!
-//! This crate will hold the safe SEAL binding, key generation, client-side
-//! encryption and decryption, and the threaded server-side executor of a program
-//! (issue #7). Nothing is implemented yet.
+//! - [`seal`]: the safe binding over SEAL's C API (the crate's only `unsafe`).
+//! - [`keys`]: key generation and the key files (`secret.key`, `eval.keys`).
+//! - [`client`]: packing, encryption and decryption per a program's layout.
+//! - [`ciphertexts`]: the ciphertext file the client and the server exchange.
+//! - [`executor`]: the threaded server-side executor of a program.
+//! - [`calibrate`]: single-thread SEAL op times for the cost model.
+//!
+//! The server side ([`executor`]) takes evaluation keys only; nothing in it
+//! can accept a secret key.
+
+#![deny(unsafe_code)]
+
+// sealy builds SEAL and its C API and links them; hepack calls the C API
+// through its own declarations in `seal`.
+use sealy as _;
+
+pub mod calibrate;
+pub mod ciphertexts;
+pub mod client;
+pub mod error;
+pub mod executor;
+mod framing;
+pub mod keys;
+#[allow(unsafe_code)]
+pub mod seal;
+
+pub use error::RuntimeError;

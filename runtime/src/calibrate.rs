@@ -1,0 +1,234 @@
+//! Single-thread SEAL op times on this machine, per level, for the cost
+//! model and the executor's floor ratio. `hepack calibrate` measures them
+//! for a program's parameters and stores them in a JSON file keyed by N and
+//! the number of levels; `hepack inspect` and `hepack run` read it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use hepack_backend::cost::OpTimes;
+use hepack_backend::program::KINDS;
+use hepack_backend::{CkksParams, Program};
+use serde::{Deserialize, Serialize};
+
+use crate::error::RuntimeError;
+use crate::seal::{Ciphertext, Encoder, Encryptor, Evaluator, KeyGenerator, MemoryPool};
+
+/// Op times for one parameter set: `seconds[kind][depth]`, kinds as
+/// [`KINDS`], depth = levels consumed by the operand.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LevelTimes {
+    /// Polynomial degree.
+    pub degree: u32,
+    /// Rescaling levels of the chain.
+    pub levels: u32,
+    /// Single-thread seconds per kind (by name) per depth.
+    pub seconds: BTreeMap<String, Vec<f64>>,
+    /// Scalar encode of a weight, per depth (part of add_plain/mul_plain).
+    pub encode_scalar: Vec<f64>,
+}
+
+impl LevelTimes {
+    /// The key the file stores this under.
+    pub fn key(degree: u32, levels: u32) -> String {
+        format!("N={degree},L={levels}")
+    }
+
+    /// Per-kind times weighted by the depths `program`'s ops actually run
+    /// at, so that Σ count × time is the level-aware single-thread floor.
+    pub fn op_times_for(&self, program: &Program) -> OpTimes {
+        let metas = hepack_backend::levels::check(program).ok();
+        let mut total = [0.0f64; KINDS.len()];
+        let mut count = [0u64; KINDS.len()];
+        for instr in &program.instrs {
+            let k = instr.op.kind_index();
+            // The operand's depth decides the cost; a fresh input is at 0.
+            let depth = instr
+                .op
+                .operands()
+                .next()
+                .and_then(|v| metas.as_ref().and_then(|m| m[v.0 as usize]))
+                .map_or(0, |m| m.depth as usize);
+            total[k] += self.time(k, depth);
+            count[k] += 1;
+        }
+        let mut seconds = [0.0; KINDS.len()];
+        for k in 0..KINDS.len() {
+            seconds[k] = if count[k] > 0 {
+                total[k] / count[k] as f64
+            } else {
+                self.time(k, 0)
+            };
+        }
+        OpTimes {
+            source: format!(
+                "hepack calibrate on this machine, N={}, L={}, one thread, level-weighted",
+                self.degree, self.levels
+            ),
+            seconds,
+        }
+    }
+
+    fn time(&self, kind: usize, depth: usize) -> f64 {
+        let at = |v: &Vec<f64>| v.get(depth).or(v.last()).copied().unwrap_or(0.0);
+        let base = self.seconds.get(KINDS[kind]).map_or(0.0, at);
+        match KINDS[kind] {
+            "add_plain" | "mul_plain" => base + at(&self.encode_scalar),
+            _ => base,
+        }
+    }
+}
+
+/// The calibration file: entries by [`LevelTimes::key`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Measured parameter sets.
+    pub entries: BTreeMap<String, LevelTimes>,
+}
+
+impl Calibration {
+    /// Reads `path`; a missing file is an empty calibration.
+    pub fn load(path: &Path) -> Result<Calibration, RuntimeError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| RuntimeError::File {
+                what: "calibration file",
+                why: format!(
+                    "{}: {e}; delete it and run `hepack calibrate` again",
+                    path.display()
+                ),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Calibration::default()),
+            Err(e) => Err(RuntimeError::File {
+                what: "calibration file",
+                why: format!("{}: {e}", path.display()),
+            }),
+        }
+    }
+
+    /// The entry for `params`, if measured.
+    pub fn get(&self, params: &CkksParams) -> Option<&LevelTimes> {
+        self.entries
+            .get(&LevelTimes::key(params.degree, params.levels()))
+    }
+}
+
+/// Measures every op kind at every depth of `params`' chain, each the median
+/// of `reps` single-thread runs.
+pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeError> {
+    let reps = reps.max(1);
+    let context = crate::keys::context(params)?;
+    let keygen = KeyGenerator::new(&context)?;
+    let relin = keygen.relin_keys(false)?;
+    let galois = keygen.galois_keys(&[1], false)?;
+    let secret = keygen.secret_key()?;
+    let encoder = Encoder::new(&context)?;
+    let encryptor = Encryptor::with_secret(&context, &secret)?;
+    let evaluator = Evaluator::new(&context)?;
+    let pool = MemoryPool::new()?;
+    let mem = Some(&pool);
+    let slots = context.slots();
+    let values: Vec<f64> = (0..slots).map(|i| (i % 17) as f64 / 17.0 - 0.5).collect();
+    let scale = 2f64.powi(params.scale_bits as i32);
+    let levels = params.levels();
+    let mut seconds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut encode_scalar = Vec::new();
+    let mut record = |kind: &str, t: f64| seconds.entry(kind.to_string()).or_default().push(t);
+    for depth in 0..=levels {
+        let id = context.parms_id(depth).expect("within the chain");
+        let top = context.parms_id(0).expect("within the chain");
+        let plain = encoder.encode(&values, &top, scale, mem)?;
+        let mut fresh = encryptor.encrypt_symmetric(&plain, false, mem)?;
+        for _ in 0..depth {
+            evaluator.mod_switch_to_next_inplace(&mut fresh, mem)?;
+        }
+        let x = fresh;
+        let weight = encoder.encode_scalar(0.37, &id, scale, mem)?;
+        let same_scale = encoder.encode_scalar(0.37, &id, x.scale(), mem)?;
+        let copy = |c: &Ciphertext| c.try_clone();
+        let t = median(reps, || {
+            let p = encoder.encode(&values, &top, scale, mem)?;
+            let t = Instant::now();
+            encryptor.encrypt_symmetric(&p, false, mem)?;
+            Ok(t.elapsed().as_secs_f64())
+        })?;
+        record("encrypt_input", if depth == 0 { t } else { 0.0 });
+        encode_scalar.push(median(reps, || {
+            let t = Instant::now();
+            encoder.encode_scalar(0.37, &id, scale, mem)?;
+            Ok(t.elapsed().as_secs_f64())
+        })?);
+        let timed = |op: &dyn Fn(&mut Ciphertext) -> Result<(), crate::seal::SealError>| {
+            median(reps, || {
+                let mut c = copy(&x)?;
+                let t = Instant::now();
+                op(&mut c)?;
+                Ok(t.elapsed().as_secs_f64())
+            })
+        };
+        let add = timed(&|c| evaluator.add_inplace(c, &x))?;
+        record("add", add);
+        record("sub", timed(&|c| evaluator.sub_inplace(c, &x))?);
+        record(
+            "add_plain",
+            timed(&|c| evaluator.add_plain_inplace(c, &same_scale))?,
+        );
+        record(
+            "mul_plain",
+            timed(&|c| evaluator.multiply_plain_inplace(c, &weight, mem))?,
+        );
+        record("mul", timed(&|c| evaluator.multiply_inplace(c, &x, mem))?);
+        record("square", timed(&|c| evaluator.square_inplace(c, mem))?);
+        let relin_t = median(reps, || {
+            let mut c = copy(&x)?;
+            evaluator.square_inplace(&mut c, mem)?;
+            let t = Instant::now();
+            evaluator.relinearize_inplace(&mut c, &relin, mem)?;
+            Ok(t.elapsed().as_secs_f64())
+        })?;
+        record("relinearize", relin_t);
+        let last = depth == levels;
+        record(
+            "rescale",
+            if last {
+                0.0
+            } else {
+                median(reps, || {
+                    let mut c = copy(&x)?;
+                    evaluator.multiply_plain_inplace(&mut c, &weight, mem)?;
+                    let t = Instant::now();
+                    evaluator.rescale_to_next_inplace(&mut c, mem)?;
+                    Ok(t.elapsed().as_secs_f64())
+                })?
+            },
+        );
+        record(
+            "mod_switch",
+            if last {
+                0.0
+            } else {
+                timed(&|c| evaluator.mod_switch_to_next_inplace(c, mem))?
+            },
+        );
+        record(
+            "rotate",
+            timed(&|c| evaluator.rotate_vector_inplace(c, 1, &galois, mem))?,
+        );
+        record("output", 0.0);
+    }
+    Ok(LevelTimes {
+        degree: params.degree,
+        levels,
+        seconds,
+        encode_scalar,
+    })
+}
+
+fn median(
+    reps: usize,
+    mut f: impl FnMut() -> Result<f64, crate::seal::SealError>,
+) -> Result<f64, RuntimeError> {
+    let mut t = (0..reps).map(|_| f()).collect::<Result<Vec<_>, _>>()?;
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}

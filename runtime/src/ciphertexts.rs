@@ -1,0 +1,155 @@
+//! The ciphertext file: what the client uploads (one ciphertext per input
+//! feature the program reads, per batch of N/2 samples) and what the server
+//! returns (one per encrypted output element, per batch).
+
+use std::io::Write;
+
+use hepack_backend::CkksParams;
+
+use crate::error::RuntimeError;
+use crate::framing::{header, put_blob, Reader, SummingWriter};
+use crate::seal::{Ciphertext, Context};
+
+/// Magic bytes of a ciphertext file.
+pub const MAGIC: &[u8; 8] = b"HPK-CTXT";
+
+/// Which side of the program a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Encrypted inputs (client → server).
+    Input,
+    /// Encrypted outputs (server → client).
+    Output,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Input => "encrypted inputs",
+            Role::Output => "encrypted outputs",
+        }
+    }
+}
+
+/// Ciphertexts for several batches of samples.
+#[derive(Debug)]
+pub struct Ciphertexts {
+    /// Inputs or outputs.
+    pub role: Role,
+    /// Samples in all batches together (the last batch may be partly empty).
+    pub samples: usize,
+    /// The flat feature (inputs) or output-element (outputs) index of each
+    /// ciphertext in a batch.
+    pub indices: Vec<u32>,
+    /// `batches[b][k]`: batch `b`'s ciphertext for `indices[k]`.
+    pub batches: Vec<Vec<Ciphertext>>,
+}
+
+impl Ciphertexts {
+    /// Writes the file to `out`.
+    pub fn write(&self, params: &CkksParams, out: impl Write) -> Result<(), RuntimeError> {
+        let mut out = SummingWriter::new(out);
+        let mut head = header(MAGIC, params);
+        let role: u32 = match self.role {
+            Role::Input => 0,
+            Role::Output => 1,
+        };
+        for v in [
+            role,
+            self.samples as u32,
+            self.batches.len() as u32,
+            self.indices.len() as u32,
+        ] {
+            head.extend_from_slice(&v.to_le_bytes());
+        }
+        for i in &self.indices {
+            head.extend_from_slice(&i.to_le_bytes());
+        }
+        let io = |e: std::io::Error| RuntimeError::File {
+            what: "ciphertext file",
+            why: format!("write failed: {e}"),
+        };
+        out.write_all(&head).map_err(io)?;
+        for batch in &self.batches {
+            for ct in batch {
+                let mut blob = Vec::new();
+                put_blob(&mut blob, &ct.save()?);
+                out.write_all(&blob).map_err(io)?;
+            }
+        }
+        out.finish().map_err(io)
+    }
+
+    /// Reads a file of `role` for `params`; every ciphertext is checked by
+    /// SEAL against the parameters.
+    pub fn read(
+        context: &Context,
+        params: &CkksParams,
+        role: Role,
+        bytes: &[u8],
+    ) -> Result<Ciphertexts, RuntimeError> {
+        let others = [
+            (crate::keys::SECRET_MAGIC, "a secret key file"),
+            (crate::keys::EVAL_MAGIC, "an evaluation key file"),
+        ];
+        let mut r = Reader::open(bytes, MAGIC, role.name(), &others, params)?;
+        let found = match r.u32()? {
+            0 => Role::Input,
+            1 => Role::Output,
+            other => return Err(r.error(format!("unknown role {other}"))),
+        };
+        if found != role {
+            return Err(r.error(format!(
+                "this file holds {}, {} were expected",
+                found.name(),
+                role.name()
+            )));
+        }
+        let samples = r.u32()? as usize;
+        let batches = r.u32()? as usize;
+        let count = r.u32()? as usize;
+        let slots = context.slots();
+        if batches != samples.div_ceil(slots) {
+            return Err(r.error(format!(
+                "{samples} samples cannot fill {batches} batches of {slots} slots"
+            )));
+        }
+        // Each index takes 4 bytes and each ciphertext at least 8: bound the
+        // counts by the file's size before allocating for them.
+        if count
+            .saturating_mul(4)
+            .saturating_add(batches.saturating_mul(count).saturating_mul(8))
+            > bytes.len()
+        {
+            return Err(r.error(format!(
+                "claims {batches} × {count} ciphertexts, more than its {} bytes can hold",
+                bytes.len()
+            )));
+        }
+        let indices = (0..count).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(batches);
+        for b in 0..batches {
+            let mut batch = Vec::with_capacity(count);
+            for &i in &indices {
+                let blob = r.blob()?;
+                let (ct, used) = Ciphertext::load(context, blob)
+                    .map_err(|e| r.error(format!("ciphertext for index {i} of batch {b}: {e}")))?;
+                if used != blob.len() {
+                    return Err(r.error(format!(
+                        "ciphertext for index {i} of batch {b}: {} stray bytes",
+                        blob.len() - used
+                    )));
+                }
+                batch.push(ct);
+            }
+            out.push(batch);
+        }
+        r.finish()?;
+        Ok(Ciphertexts {
+            role,
+            samples,
+            indices,
+            batches: out,
+        })
+    }
+}

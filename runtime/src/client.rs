@@ -1,0 +1,147 @@
+//! The client side: pack samples into slots and encrypt them per the
+//! program's input layout, decrypt and unpack its outputs. Batch packing
+//! puts sample `s` of a batch in slot `s` of every ciphertext; batches larger
+//! than N/2 samples become several ciphertext batches.
+
+use hepack_backend::{HeOp, OutputElement, Program};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use rayon::prelude::*;
+
+use crate::ciphertexts::{Ciphertexts, Role};
+use crate::error::RuntimeError;
+use crate::seal::{Context, Decryptor, Encoder, Encryptor, SecretKey};
+
+/// The input features the program reads, ascending: only these are
+/// encrypted and sent (pruning and dead-ciphertext elimination may leave
+/// some unread).
+pub fn input_features(program: &Program) -> Vec<u32> {
+    let mut f: Vec<u32> = program
+        .instrs
+        .iter()
+        .filter_map(|i| match i.op {
+            HeOp::EncryptInput { feature } => Some(feature),
+            _ => None,
+        })
+        .collect();
+    f.sort_unstable();
+    f.dedup();
+    f
+}
+
+/// The output elements the program computes encrypted, ascending.
+pub fn output_indices(program: &Program) -> Vec<u32> {
+    let mut o: Vec<u32> = program
+        .instrs
+        .iter()
+        .filter_map(|i| match i.op {
+            HeOp::Output { index, .. } => Some(index),
+            _ => None,
+        })
+        .collect();
+    o.sort_unstable();
+    o.dedup();
+    o
+}
+
+/// Encrypts `x` (`[samples, ...input shape]`) for `program`. `seeded`
+/// ciphertexts save at half the size; use it for files, not for ciphertexts
+/// computed on in this process.
+pub fn encrypt(
+    context: &Context,
+    program: &Program,
+    secret: &SecretKey,
+    x: ArrayViewD<'_, f64>,
+    seeded: bool,
+) -> Result<Ciphertexts, RuntimeError> {
+    let want = program.input_shape.dims();
+    if x.ndim() == 0 || &x.shape()[1..] != want || x.shape()[0] == 0 {
+        return Err(RuntimeError::Mismatch(format!(
+            "input of shape {:?}; the program takes [samples ≥ 1, {}]",
+            x.shape(),
+            program.input_shape
+        )));
+    }
+    if let Some(bad) = x.iter().find(|v| !v.is_finite()) {
+        return Err(RuntimeError::Mismatch(format!(
+            "the input holds {bad}; only finite values can be encrypted"
+        )));
+    }
+    let samples = x.shape()[0];
+    let flat = x
+        .to_shape((samples, program.input_shape.numel()))
+        .expect("checked shape")
+        .to_owned();
+    let encoder = Encoder::new(context)?;
+    let encryptor = Encryptor::with_secret(context, secret)?;
+    let top = context.parms_id(0).expect("a context has a first level");
+    let scale = 2f64.powi(program.params.scale_bits as i32);
+    let features = input_features(program);
+    let slots = context.slots();
+    let batches = flat
+        .axis_chunks_iter(Axis(0), slots)
+        .map(|chunk| {
+            features
+                .par_iter()
+                .map(|&f| {
+                    let column: Vec<f64> = chunk.column(f as usize).to_vec();
+                    let plain = encoder.encode(&column, &top, scale, None)?;
+                    Ok(encryptor.encrypt_symmetric(&plain, seeded, None)?)
+                })
+                .collect::<Result<Vec<_>, RuntimeError>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Ciphertexts {
+        role: Role::Input,
+        samples,
+        indices: features,
+        batches,
+    })
+}
+
+/// Decrypts the server's outputs into `[samples, ...output shape]`; public
+/// output elements are filled in from the program.
+pub fn decrypt(
+    context: &Context,
+    program: &Program,
+    secret: &SecretKey,
+    outputs: &Ciphertexts,
+) -> Result<ArrayD<f64>, RuntimeError> {
+    let expected = output_indices(program);
+    if outputs.indices != expected {
+        return Err(RuntimeError::Mismatch(format!(
+            "the ciphertext file holds {} output elements, the program computes {} encrypted ones; was it produced by another program?",
+            outputs.indices.len(),
+            expected.len()
+        )));
+    }
+    let per_sample = program.output_shape.numel();
+    let n = outputs.samples;
+    let mut y = ArrayD::<f64>::zeros(IxDyn(&[n, per_sample]));
+    for (i, e) in program.outputs.iter().enumerate() {
+        if let OutputElement::Public(c) = e {
+            y.index_axis_mut(Axis(1), i).fill(*c);
+        }
+    }
+    let encoder = Encoder::new(context)?;
+    let decryptor = Decryptor::new(context, secret)?;
+    let slots = context.slots();
+    for (b, batch) in outputs.batches.iter().enumerate() {
+        let first = b * slots;
+        let count = slots.min(n - first);
+        let columns = batch
+            .par_iter()
+            .map(|ct| {
+                let plain = decryptor.decrypt(ct)?;
+                Ok(encoder.decode(&plain, slots)?)
+            })
+            .collect::<Result<Vec<_>, RuntimeError>>()?;
+        for (&index, values) in outputs.indices.iter().zip(&columns) {
+            for s in 0..count {
+                y[[first + s, index as usize]] = values[s];
+            }
+        }
+    }
+    let mut dims = vec![n];
+    dims.extend_from_slice(program.output_shape.dims());
+    Ok(y.into_shape_with_order(IxDyn(&dims)).expect("same size"))
+}

@@ -1,0 +1,743 @@
+//! The server-side executor: runs a program's op DAG on SEAL ciphertexts
+//! with a fixed set of worker threads.
+//!
+//! Scheduling: an op is *ready* once its operands exist. Workers take the
+//! earliest ready op within a window past the earliest unfinished one, so
+//! any ready op can run on any core, yet execution stays close to the
+//! program's memory-aware order and the number of live ciphertexts stays
+//! near the compiler's prediction. Each value counts its readers and is
+//! freed when the last one finishes; the last reader reuses the operand's
+//! memory (in-place SEAL calls). Plaintext weights are encoded on the fly
+//! into a bounded LRU cache. Every worker has its own SEAL memory pool.
+//! Only evaluation keys are taken: this module never sees a secret key.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use hepack_backend::cost::OpTimes;
+use hepack_backend::program::{ValueId, KINDS};
+use hepack_backend::{HeOp, Plain, Program};
+use serde::Serialize;
+
+use crate::ciphertexts::Ciphertexts;
+use crate::client::{input_features, output_indices};
+use crate::error::RuntimeError;
+use crate::keys::EvalKeys;
+use crate::seal::{Ciphertext, Context, Encoder, Evaluator, MemoryPool, Plaintext, SealError};
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads.
+    pub threads: usize,
+    /// Memory for cached encoded weights, in bytes.
+    pub plain_cache_bytes: u64,
+    /// How many ops past the earliest unfinished one a worker may start.
+    pub window: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            plain_cache_bytes: 512 << 20,
+            window: 256,
+        }
+    }
+}
+
+/// What a run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Wall-clock seconds of the whole run (all batches).
+    pub wall_seconds: f64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Batches of N/2 samples run.
+    pub batches: usize,
+    /// Ops executed, per kind (all batches).
+    pub ops: Vec<KindReport>,
+    /// Ops executed per IR layer (all batches), in program order.
+    pub layers: Vec<(String, u64)>,
+    /// Most ciphertexts alive at once.
+    pub peak_ciphertexts: u64,
+    /// Their bytes at the peak (size · N · primes left · 8 each).
+    pub peak_ciphertext_bytes: u64,
+    /// Peak resident memory of the process (Linux `VmHWM`), if known.
+    pub peak_rss_bytes: Option<u64>,
+    /// Weight encodings served from the cache / encoded.
+    pub plain_cache_hits: u64,
+    /// Weight encodings done.
+    pub plain_encodings: u64,
+    /// Σ(op count × single-thread op time): the floor for one thread.
+    pub floor_seconds: f64,
+    /// floor / (threads × wall): 1.0 means no executor overhead.
+    pub floor_ratio: f64,
+    /// Where the op times behind the floor came from.
+    pub op_times_source: String,
+}
+
+/// Ops and time of one kind.
+#[derive(Clone, Debug, Serialize)]
+pub struct KindReport {
+    /// The op kind.
+    pub kind: &'static str,
+    /// How many ran.
+    pub count: u64,
+    /// Seconds spent in them, summed over threads.
+    pub seconds: f64,
+}
+
+/// Runs `program` on every batch of `inputs`; returns the encrypted outputs
+/// and a report. `progress` is called with the number of ops done so far.
+pub fn run(
+    context: &Context,
+    program: &Program,
+    keys: &EvalKeys,
+    inputs: Ciphertexts,
+    options: &Options,
+    times: &OpTimes,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Ciphertexts, Report), RuntimeError> {
+    let metas = hepack_backend::levels::check(program)
+        .map_err(|e| RuntimeError::Refused(format!("the program's levels do not check: {e}")))?;
+    let features = input_features(program);
+    if inputs.indices != features {
+        return Err(RuntimeError::Mismatch(format!(
+            "the encrypted inputs hold {} features, the program reads {}; were they encrypted for another program?",
+            inputs.indices.len(),
+            features.len()
+        )));
+    }
+    let missing: Vec<i32> = program
+        .rotation_steps()
+        .into_iter()
+        .filter(|s| !keys.steps.contains(s))
+        .collect();
+    if !missing.is_empty() {
+        return Err(RuntimeError::Mismatch(format!(
+            "the evaluation keys have no Galois keys for rotation steps {missing:?}"
+        )));
+    }
+    let scale = 2f64.powi(program.params.scale_bits as i32);
+    let top = context.parms_id(0).expect("a context has a first level");
+    for batch in &inputs.batches {
+        for (ct, f) in batch.iter().zip(&features) {
+            if ct.parms_id() != top
+                || ct.size() != 2
+                || !hepack_backend::levels::are_close(ct.scale(), scale)
+            {
+                return Err(RuntimeError::Mismatch(format!(
+                    "the ciphertext of input feature {f} is not a fresh encryption at scale 2^{} on the top level",
+                    program.params.scale_bits
+                )));
+            }
+        }
+    }
+    let threads = options.threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| RuntimeError::Refused(format!("cannot start {threads} threads: {e}")))?;
+    let graph = Graph::new(program);
+    let bytes: Vec<u64> = metas
+        .iter()
+        .map(|m| m.map_or(0, |m| program.params.ciphertext_bytes(m.depth, m.size)))
+        .collect();
+    let slot_bytes = program.params.ciphertext_bytes(0, 1) / 2;
+    let cache_entries = (options.plain_cache_bytes / slot_bytes.max(1)).max(16) as usize;
+    let cache = PlainCache::new(cache_entries);
+    let encoder = Encoder::new(context)?;
+    let evaluator = Evaluator::new(context)?;
+    let output_slots = output_indices(program);
+    let stats = Stats::new(program.layers.len());
+    let started = Instant::now();
+    let done_before = AtomicU64::new(0);
+    let mut results = Vec::with_capacity(inputs.batches.len());
+    for batch in inputs.batches {
+        let job = Job {
+            context,
+            program,
+            keys,
+            graph: &graph,
+            bytes: &bytes,
+            encoder: &encoder,
+            evaluator: &evaluator,
+            cache: &cache,
+            stats: &stats,
+            output_slots: &output_slots,
+            window: options.window.max(threads),
+            progress,
+            done_before: &done_before,
+        };
+        let out = job.run(&pool, threads, batch, &features)?;
+        done_before.fetch_add(program.instrs.len() as u64, Ordering::Relaxed);
+        results.push(out);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let report = stats.report(program, wall, threads, results.len(), times, &cache);
+    Ok((
+        Ciphertexts {
+            role: crate::ciphertexts::Role::Output,
+            samples: inputs.samples,
+            indices: output_slots,
+            batches: results,
+        },
+        report,
+    ))
+}
+
+/// Readers of every value, in compressed rows.
+struct Graph {
+    /// Distinct operands of each op.
+    deps: Vec<u8>,
+    /// `readers[start[v]..start[v + 1]]`: the ops that read value `v` (each once).
+    start: Vec<usize>,
+    readers: Vec<u32>,
+}
+
+impl Graph {
+    fn new(program: &Program) -> Graph {
+        let n = program.instrs.len();
+        let mut deps = vec![0u8; n];
+        let mut count = vec![0usize; n + 1];
+        for (i, instr) in program.instrs.iter().enumerate() {
+            for v in distinct(&instr.op) {
+                count[v.0 as usize + 1] += 1;
+                deps[i] += 1;
+            }
+        }
+        for v in 0..n {
+            count[v + 1] += count[v];
+        }
+        let start = count.clone();
+        let mut fill = count;
+        let mut readers = vec![0u32; start[n]];
+        for (i, instr) in program.instrs.iter().enumerate() {
+            for v in distinct(&instr.op) {
+                readers[fill[v.0 as usize]] = i as u32;
+                fill[v.0 as usize] += 1;
+            }
+        }
+        Graph {
+            deps,
+            start,
+            readers,
+        }
+    }
+
+    fn readers(&self, v: usize) -> &[u32] {
+        &self.readers[self.start[v]..self.start[v + 1]]
+    }
+}
+
+fn distinct(op: &HeOp) -> impl Iterator<Item = ValueId> {
+    let mut ops = op.operands();
+    let a = ops.next();
+    let b = ops.next().filter(|b| Some(*b) != a);
+    a.into_iter().chain(b)
+}
+
+/// Encoded weights, least recently used evicted first.
+struct PlainCache {
+    map: Mutex<lru::LruCache<u32, Arc<Plaintext>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl PlainCache {
+    fn new(entries: usize) -> PlainCache {
+        PlainCache {
+            map: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(entries).expect("at least 16"),
+            )),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn get(
+        &self,
+        id: u32,
+        encode: impl FnOnce() -> Result<Plaintext, SealError>,
+    ) -> Result<Arc<Plaintext>, SealError> {
+        if let Some(p) = self.map.lock().expect("cache lock").get(&id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(p.clone());
+        }
+        // Encode outside the lock; two threads may both encode one weight.
+        let p = Arc::new(encode()?);
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.map.lock().expect("cache lock").put(id, p.clone());
+        Ok(p)
+    }
+}
+
+/// Counters the workers share.
+struct Stats {
+    kind_count: Vec<AtomicU64>,
+    kind_nanos: Vec<AtomicU64>,
+    layer_count: Vec<AtomicU64>,
+    live: AtomicU64,
+    live_bytes: AtomicU64,
+    peak: AtomicU64,
+    peak_bytes: AtomicU64,
+}
+
+impl Stats {
+    fn new(layers: usize) -> Stats {
+        let zeros = |n: usize| (0..n).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
+        Stats {
+            kind_count: zeros(KINDS.len()),
+            kind_nanos: zeros(KINDS.len()),
+            layer_count: zeros(layers),
+            live: AtomicU64::new(0),
+            live_bytes: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            peak_bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn born(&self, bytes: u64) {
+        let n = self.live.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(n, Ordering::Relaxed);
+        let b = self.live_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak_bytes.fetch_max(b, Ordering::Relaxed);
+    }
+
+    fn died(&self, bytes: u64) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.live_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    fn report(
+        &self,
+        program: &Program,
+        wall: f64,
+        threads: usize,
+        batches: usize,
+        times: &OpTimes,
+        cache: &PlainCache,
+    ) -> Report {
+        let ops: Vec<KindReport> = KINDS
+            .iter()
+            .enumerate()
+            .map(|(k, &kind)| KindReport {
+                kind,
+                count: self.kind_count[k].load(Ordering::Relaxed),
+                seconds: self.kind_nanos[k].load(Ordering::Relaxed) as f64 * 1e-9,
+            })
+            .collect();
+        // The server does not encrypt: its `encrypt_input` ops only pick up
+        // the client's ciphertexts, and `output` marks results.
+        let floor: f64 = ops
+            .iter()
+            .zip(&times.seconds)
+            .filter(|(o, _)| o.kind != "encrypt_input" && o.kind != "output")
+            .map(|(o, t)| o.count as f64 * t)
+            .sum();
+        Report {
+            wall_seconds: wall,
+            threads,
+            batches,
+            layers: program
+                .layers
+                .iter()
+                .zip(&self.layer_count)
+                .map(|(l, c)| (l.to_string(), c.load(Ordering::Relaxed)))
+                .filter(|(_, c)| *c > 0)
+                .collect(),
+            ops,
+            peak_ciphertexts: self.peak.load(Ordering::Relaxed),
+            peak_ciphertext_bytes: self.peak_bytes.load(Ordering::Relaxed),
+            peak_rss_bytes: peak_rss(),
+            plain_cache_hits: cache.hits.load(Ordering::Relaxed),
+            plain_encodings: cache.misses.load(Ordering::Relaxed),
+            floor_seconds: floor,
+            floor_ratio: if wall > 0.0 {
+                floor / (threads as f64 * wall)
+            } else {
+                0.0
+            },
+            op_times_source: times.source.to_string(),
+        }
+    }
+}
+
+/// The process's peak resident set, from `/proc/self/status`.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Everything one batch's workers share.
+struct Job<'a> {
+    context: &'a Context,
+    program: &'a Program,
+    keys: &'a EvalKeys,
+    graph: &'a Graph,
+    bytes: &'a [u64],
+    encoder: &'a Encoder,
+    evaluator: &'a Evaluator,
+    cache: &'a PlainCache,
+    stats: &'a Stats,
+    output_slots: &'a [u32],
+    window: usize,
+    progress: &'a (dyn Fn(u64) + Sync),
+    done_before: &'a AtomicU64,
+}
+
+/// Scheduling state, under one lock.
+struct Sched {
+    ready: BTreeSet<u32>,
+    pending: Vec<u8>,
+    finished: Vec<bool>,
+    /// Earliest unfinished op.
+    low: usize,
+    left: usize,
+    failed: bool,
+}
+
+/// Per-batch values.
+struct Values {
+    slots: Vec<Mutex<Option<Arc<Ciphertext>>>>,
+    readers_left: Vec<AtomicU32>,
+    inputs: Vec<Mutex<Option<Ciphertext>>>,
+    input_reads: Vec<AtomicU32>,
+    outputs: Vec<Mutex<Option<Ciphertext>>>,
+}
+
+impl Job<'_> {
+    fn run(
+        &self,
+        pool: &rayon::ThreadPool,
+        threads: usize,
+        batch: Vec<Ciphertext>,
+        features: &[u32],
+    ) -> Result<Vec<Ciphertext>, RuntimeError> {
+        let n = self.program.instrs.len();
+        let program = self.program;
+        let mut input_at = vec![usize::MAX; program.input_shape.numel()];
+        for (k, &f) in features.iter().enumerate() {
+            input_at[f as usize] = k;
+        }
+        let input_reads: Vec<AtomicU32> = features.iter().map(|_| AtomicU32::new(0)).collect();
+        for instr in &program.instrs {
+            if let HeOp::EncryptInput { feature } = instr.op {
+                input_reads[input_at[feature as usize]].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let values = Values {
+            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            readers_left: (0..n)
+                .map(|v| AtomicU32::new(self.graph.readers(v).len() as u32))
+                .collect(),
+            inputs: batch.into_iter().map(|c| Mutex::new(Some(c))).collect(),
+            input_reads,
+            outputs: self.output_slots.iter().map(|_| Mutex::new(None)).collect(),
+        };
+        let sched = Mutex::new(Sched {
+            ready: (0..n as u32)
+                .filter(|&i| self.graph.deps[i as usize] == 0)
+                .collect(),
+            pending: self.graph.deps.clone(),
+            finished: vec![false; n],
+            low: 0,
+            left: n,
+            failed: false,
+        });
+        let wake = Condvar::new();
+        let error: Mutex<Option<RuntimeError>> = Mutex::new(None);
+        let failed = AtomicBool::new(false);
+        let done = AtomicUsize::new(0);
+        pool.scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|_| {
+                    let mem = match MemoryPool::new() {
+                        Ok(m) => m,
+                        Err(e) => {
+                            fail(&error, &failed, &sched, &wake, e.into());
+                            return;
+                        }
+                    };
+                    while let Some(i) = self.next(&sched, &wake) {
+                        let t = Instant::now();
+                        if let Err(e) = self.execute(i, &values, &input_at, &mem) {
+                            fail(&error, &failed, &sched, &wake, e);
+                            return;
+                        }
+                        let instr = &program.instrs[i];
+                        let k = instr.op.kind_index();
+                        self.stats.kind_nanos[k]
+                            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        self.stats.kind_count[k].fetch_add(1, Ordering::Relaxed);
+                        self.stats.layer_count[instr.layer.0 as usize]
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.finish(i, &sched, &wake);
+                        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if d % 256 == 0 || d == n {
+                            (self.progress)(self.done_before.load(Ordering::Relaxed) + d as u64);
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = error.into_inner().expect("error lock") {
+            return Err(e);
+        }
+        values
+            .outputs
+            .into_iter()
+            .zip(self.output_slots)
+            .map(|(o, index)| {
+                o.into_inner().expect("output lock").ok_or_else(|| {
+                    RuntimeError::Refused(format!("the program never wrote output {index}"))
+                })
+            })
+            .collect()
+    }
+
+    /// The next op this worker runs, or `None` when all are done or one failed.
+    fn next(&self, sched: &Mutex<Sched>, wake: &Condvar) -> Option<usize> {
+        let mut s = sched.lock().expect("scheduler lock");
+        loop {
+            if s.failed || s.left == 0 {
+                return None;
+            }
+            let limit = s.low + self.window;
+            if let Some(&i) = s.ready.first() {
+                if (i as usize) < limit {
+                    s.ready.remove(&i);
+                    return Some(i as usize);
+                }
+            }
+            s = wake.wait(s).expect("scheduler lock");
+        }
+    }
+
+    fn finish(&self, i: usize, sched: &Mutex<Sched>, wake: &Condvar) {
+        let mut s = sched.lock().expect("scheduler lock");
+        s.finished[i] = true;
+        s.left -= 1;
+        while s.low < s.finished.len() && s.finished[s.low] {
+            s.low += 1;
+        }
+        for &r in self.graph.readers(i) {
+            s.pending[r as usize] -= 1;
+            if s.pending[r as usize] == 0 {
+                s.ready.insert(r);
+            }
+        }
+        drop(s);
+        wake.notify_all();
+    }
+
+    /// Operand `v` for op reading it: owned when this op is its last reader
+    /// (the memory is reused in place), shared otherwise.
+    fn operand(&self, values: &Values, v: ValueId) -> Operand {
+        let v = v.0 as usize;
+        let mut slot = values.slots[v].lock().expect("value lock");
+        if values.readers_left[v].load(Ordering::Acquire) == 1 {
+            let arc = slot
+                .take()
+                .expect("operands exist before their readers run");
+            drop(slot);
+            self.stats.died(self.bytes[v]);
+            match Arc::try_unwrap(arc) {
+                Ok(ct) => Operand::Owned(ct),
+                Err(arc) => Operand::Shared(arc, None),
+            }
+        } else {
+            Operand::Shared(
+                slot.clone()
+                    .expect("operands exist before their readers run"),
+                Some(v),
+            )
+        }
+    }
+
+    /// Done reading a shared operand: the last reader frees it.
+    fn release(&self, values: &Values, op: Option<Operand>) {
+        if let Some(Operand::Shared(arc, Some(v))) = op {
+            drop(arc);
+            if values.readers_left[v].fetch_sub(1, Ordering::AcqRel) == 1 {
+                values.slots[v].lock().expect("value lock").take();
+                self.stats.died(self.bytes[v]);
+            }
+        }
+    }
+
+    fn plain(
+        &self,
+        id: hepack_backend::program::PlainId,
+        mem: &MemoryPool,
+    ) -> Result<Arc<Plaintext>, SealError> {
+        let p = &self.program.plains[id.0 as usize];
+        self.cache.get(id.0, || match *p {
+            Plain::Scalar {
+                value,
+                scale,
+                depth,
+            } => {
+                let parms = self.context.parms_id(depth).expect("levels were checked");
+                self.encoder.encode_scalar(value, &parms, scale, Some(mem))
+            }
+        })
+    }
+
+    fn execute(
+        &self,
+        i: usize,
+        values: &Values,
+        input_at: &[usize],
+        mem: &MemoryPool,
+    ) -> Result<(), RuntimeError> {
+        let instr = &self.program.instrs[i];
+        let ev = self.evaluator;
+        let pool = Some(mem);
+        let wrap = |e: SealError| RuntimeError::Op {
+            index: i,
+            kind: instr.op.kind(),
+            layer: self.program.layers[instr.layer.0 as usize].to_string(),
+            source: e,
+        };
+        let result: Ciphertext = match instr.op {
+            HeOp::EncryptInput { feature } => {
+                let k = input_at[feature as usize];
+                let mut slot = values.inputs[k].lock().expect("input lock");
+                if values.input_reads[k].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    slot.take().expect("each input is read as often as counted")
+                } else {
+                    slot.as_ref()
+                        .expect("each input is read as often as counted")
+                        .try_clone()
+                        .map_err(wrap)?
+                }
+            }
+            HeOp::Output { value, index } => {
+                let op = self.operand(values, value);
+                let ct = op.into_owned().map_err(wrap)?;
+                let at = self
+                    .output_slots
+                    .binary_search(&index)
+                    .expect("output indices come from the program");
+                *values.outputs[at].lock().expect("output lock") = Some(ct.0);
+                self.release(values, ct.1);
+                return Ok(());
+            }
+            HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) => {
+                let (x, y) = (self.operand(values, a), self.operand(values, b));
+                let sub = matches!(instr.op, HeOp::Sub(..));
+                // Reuse whichever operand is owned; a product or sum commutes,
+                // and a difference is computed the other way round.
+                let (mut dest, other, swapped) = match (x, y) {
+                    (x, y) if x.is_owned() || !y.is_owned() => {
+                        let (d, rest) = x.into_owned().map_err(wrap)?;
+                        self.release(values, rest);
+                        (d, y, false)
+                    }
+                    (x, y) => {
+                        let (d, rest) = y.into_owned().map_err(wrap)?;
+                        self.release(values, rest);
+                        (d, x, true)
+                    }
+                };
+                match instr.op {
+                    HeOp::Add(..) => ev.add_inplace(&mut dest, other.get()),
+                    HeOp::Mul(..) => ev.multiply_inplace(&mut dest, other.get(), pool),
+                    _ if sub && swapped => ev.sub_from_inplace(&mut dest, other.get()),
+                    _ => ev.sub_inplace(&mut dest, other.get()),
+                }
+                .map_err(wrap)?;
+                self.release(values, Some(other));
+                dest
+            }
+            HeOp::AddPlain(a, p) | HeOp::MulPlain(a, p) => {
+                let plain = self.plain(p, mem).map_err(wrap)?;
+                let (mut dest, rest) = self.operand(values, a).into_owned().map_err(wrap)?;
+                self.release(values, rest);
+                match instr.op {
+                    HeOp::AddPlain(..) => ev.add_plain_inplace(&mut dest, &plain),
+                    _ => ev.multiply_plain_inplace(&mut dest, &plain, pool),
+                }
+                .map_err(wrap)?;
+                dest
+            }
+            HeOp::Square(a)
+            | HeOp::Relinearize(a)
+            | HeOp::Rescale(a)
+            | HeOp::ModSwitch(a)
+            | HeOp::Rotate(a, _) => {
+                let (mut dest, rest) = self.operand(values, a).into_owned().map_err(wrap)?;
+                self.release(values, rest);
+                match instr.op {
+                    HeOp::Square(_) => ev.square_inplace(&mut dest, pool),
+                    HeOp::Relinearize(_) => {
+                        ev.relinearize_inplace(&mut dest, &self.keys.relin, pool)
+                    }
+                    HeOp::Rescale(_) => ev.rescale_to_next_inplace(&mut dest, pool),
+                    HeOp::ModSwitch(_) => ev.mod_switch_to_next_inplace(&mut dest, pool),
+                    HeOp::Rotate(_, steps) => match &self.keys.galois {
+                        Some(g) => ev.rotate_vector_inplace(&mut dest, steps, g, pool),
+                        None => unreachable!("rotation keys were checked"),
+                    },
+                    _ => unreachable!("matched above"),
+                }
+                .map_err(wrap)?;
+                dest
+            }
+        };
+        self.stats.born(self.bytes[i]);
+        *values.slots[i].lock().expect("value lock") = Some(Arc::new(result));
+        Ok(())
+    }
+}
+
+/// An op's view of one operand.
+enum Operand {
+    /// This op is the last reader: it may overwrite the ciphertext.
+    Owned(Ciphertext),
+    /// Others read it too (`Some(v)`: release value `v` when done).
+    Shared(Arc<Ciphertext>, Option<usize>),
+}
+
+impl Operand {
+    fn is_owned(&self) -> bool {
+        matches!(self, Operand::Owned(_))
+    }
+
+    fn get(&self) -> &Ciphertext {
+        match self {
+            Operand::Owned(c) => c,
+            Operand::Shared(a, _) => a,
+        }
+    }
+
+    /// A ciphertext this op may overwrite (a copy when shared), and the
+    /// shared operand still to release.
+    fn into_owned(self) -> Result<(Ciphertext, Option<Operand>), SealError> {
+        match self {
+            Operand::Owned(c) => Ok((c, None)),
+            Operand::Shared(a, v) => Ok((a.try_clone()?, Some(Operand::Shared(a, v)))),
+        }
+    }
+}
+
+fn fail(
+    error: &Mutex<Option<RuntimeError>>,
+    failed: &AtomicBool,
+    sched: &Mutex<Sched>,
+    wake: &Condvar,
+    e: RuntimeError,
+) {
+    if !failed.swap(true, Ordering::AcqRel) {
+        *error.lock().expect("error lock") = Some(e);
+    }
+    sched.lock().expect("scheduler lock").failed = true;
+    wake.notify_all();
+}

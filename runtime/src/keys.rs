@@ -1,0 +1,161 @@
+//! Key generation and key files. The client keeps `secret.key` (mode 0600);
+//! the server gets `eval.keys`: the public key, relinearization keys and
+//! Galois keys for exactly the program's rotation steps.
+
+use hepack_backend::{CkksParams, Program};
+
+use crate::error::RuntimeError;
+use crate::framing::{header, put_blob, seal_file, Reader};
+use crate::seal::{
+    Context, GaloisKeys, KeyGenerator, PublicKey, RelinKeys, SealError, SecretKey, Security,
+};
+
+/// Magic bytes of a secret key file.
+pub const SECRET_MAGIC: &[u8; 8] = b"HPK-SKEY";
+/// Magic bytes of an evaluation key file.
+pub const EVAL_MAGIC: &[u8; 8] = b"HPK-EKEY";
+
+const OTHERS: [(&[u8; 8], &str); 3] = [
+    (SECRET_MAGIC, "a secret key file"),
+    (EVAL_MAGIC, "an evaluation key file"),
+    (crate::ciphertexts::MAGIC, "a ciphertext file"),
+];
+
+/// The SEAL context for a program's parameters. SEAL checks 128-bit
+/// security itself unless the program was compiled `--insecure`.
+pub fn context(params: &CkksParams) -> Result<Context, RuntimeError> {
+    let security = match params.security_bits {
+        Some(_) => Security::Tc128,
+        None => Security::None,
+    };
+    Ok(Context::new(params.degree, &params.primes, security)?)
+}
+
+/// What the server needs: evaluation keys, never the secret key.
+#[derive(Debug)]
+pub struct EvalKeys {
+    /// The public key (for anyone who encrypts on the client's behalf).
+    pub public: PublicKey,
+    /// Relinearization keys.
+    pub relin: RelinKeys,
+    /// Galois keys for `steps` (`None` when the program rotates nothing).
+    pub galois: Option<GaloisKeys>,
+    /// The rotation steps the Galois keys cover.
+    pub steps: Vec<i32>,
+}
+
+/// A fresh key set for `program`, for use in this process.
+pub fn generate(
+    context: &Context,
+    program: &Program,
+) -> Result<(SecretKey, EvalKeys), RuntimeError> {
+    let keygen = KeyGenerator::new(context)?;
+    let eval = eval_keys(&keygen, &program.rotation_steps(), false)?;
+    Ok((keygen.secret_key()?, eval))
+}
+
+fn eval_keys(keygen: &KeyGenerator, steps: &[i32], seeded: bool) -> Result<EvalKeys, SealError> {
+    Ok(EvalKeys {
+        public: keygen.public_key(seeded)?,
+        relin: keygen.relin_keys(seeded)?,
+        galois: if steps.is_empty() {
+            None
+        } else {
+            Some(keygen.galois_keys(steps, seeded)?)
+        },
+        steps: steps.to_vec(),
+    })
+}
+
+/// The bytes of a fresh `secret.key` and `eval.keys` for `program`. Keys
+/// are saved seeded, which halves the evaluation keys' size.
+pub fn generate_files(
+    context: &Context,
+    program: &Program,
+) -> Result<(Vec<u8>, Vec<u8>), RuntimeError> {
+    let keygen = KeyGenerator::new(context)?;
+    let params = &program.params;
+    let mut secret = header(SECRET_MAGIC, params);
+    put_blob(&mut secret, &keygen.secret_key()?.save()?);
+    let steps = program.rotation_steps();
+    let keys = eval_keys(&keygen, &steps, true)?;
+    let mut eval = header(EVAL_MAGIC, params);
+    eval.extend_from_slice(&(steps.len() as u32).to_le_bytes());
+    for s in &steps {
+        eval.extend_from_slice(&s.to_le_bytes());
+    }
+    put_blob(&mut eval, &keys.public.save()?);
+    put_blob(&mut eval, &keys.relin.save()?);
+    match &keys.galois {
+        Some(g) => put_blob(&mut eval, &g.save()?),
+        None => put_blob(&mut eval, &[]),
+    }
+    Ok((seal_file(secret), seal_file(eval)))
+}
+
+/// Reads `secret.key` for `params`.
+pub fn read_secret(
+    context: &Context,
+    params: &CkksParams,
+    bytes: &[u8],
+) -> Result<SecretKey, RuntimeError> {
+    let mut r = Reader::open(bytes, SECRET_MAGIC, "secret key file", &OTHERS, params)?;
+    let blob = r.blob()?;
+    let (key, _) = SecretKey::load(context, blob)
+        .map_err(|e| r.error(format!("SEAL could not read the key: {e}")))?;
+    r.finish()?;
+    Ok(key)
+}
+
+/// Reads `eval.keys` for `program`, checking it covers the program's rotations.
+pub fn read_eval(
+    context: &Context,
+    program: &Program,
+    bytes: &[u8],
+) -> Result<EvalKeys, RuntimeError> {
+    let mut r = Reader::open(
+        bytes,
+        EVAL_MAGIC,
+        "evaluation key file",
+        &OTHERS,
+        &program.params,
+    )?;
+    let count = r.u32()?;
+    if count > 1 << 16 {
+        return Err(r.error(format!("{count} rotation steps")));
+    }
+    let steps = (0..count).map(|_| r.i32()).collect::<Result<Vec<_>, _>>()?;
+    let missing: Vec<i32> = program
+        .rotation_steps()
+        .into_iter()
+        .filter(|s| !steps.contains(s))
+        .collect();
+    if !missing.is_empty() {
+        return Err(r.error(format!(
+            "no Galois keys for rotation steps {missing:?} that the program uses; run `hepack keygen` for this program"
+        )));
+    }
+    let seal = |e: SealError| format!("SEAL could not read the keys: {e}");
+    let (public, _) = PublicKey::load(context, r.blob()?).map_err(|e| r.error(seal(e)))?;
+    let (relin, _) = RelinKeys::load(context, r.blob()?).map_err(|e| r.error(seal(e)))?;
+    let g = r.blob()?;
+    let galois = if g.is_empty() {
+        None
+    } else {
+        Some(
+            GaloisKeys::load(context, g)
+                .map_err(|e| r.error(seal(e)))?
+                .0,
+        )
+    };
+    if galois.is_none() && !steps.is_empty() {
+        return Err(r.error("rotation steps are listed but no Galois keys follow".into()));
+    }
+    r.finish()?;
+    Ok(EvalKeys {
+        public,
+        relin,
+        galois,
+        steps,
+    })
+}

@@ -1,0 +1,244 @@
+//! Declarations of the SEAL C API functions hepack calls
+//! (`SEAL/native/src/seal/c/*.h` in the `sealy` crate source). sealy builds
+//! and links `libsealc`; only these declarations are ours. Every function
+//! returns an HRESULT; objects are opaque `void *` handles.
+
+use std::os::raw::{c_char, c_int, c_long, c_void};
+
+pub type Handle = *mut c_void;
+pub type HResult = c_long;
+
+extern "C" {
+    pub fn Modulus_Create1(value: u64, out: *mut Handle) -> HResult;
+    pub fn Modulus_Destroy(this: Handle) -> HResult;
+
+    pub fn EncParams_Create1(scheme: u8, out: *mut Handle) -> HResult;
+    pub fn EncParams_Destroy(this: Handle) -> HResult;
+    pub fn EncParams_SetPolyModulusDegree(this: Handle, degree: u64) -> HResult;
+    pub fn EncParams_SetCoeffModulus(this: Handle, length: u64, coeffs: *mut Handle) -> HResult;
+    pub fn EncParams_GetParmsId(this: Handle, parms_id: *mut u64) -> HResult;
+
+    pub fn SEALContext_Create(
+        params: Handle,
+        expand_mod_chain: bool,
+        sec_level: c_int,
+        out: *mut Handle,
+    ) -> HResult;
+    pub fn SEALContext_Destroy(this: Handle) -> HResult;
+    pub fn SEALContext_ParametersSet(this: Handle, set: *mut bool) -> HResult;
+    pub fn SEALContext_ParameterErrorMessage(
+        this: Handle,
+        out: *mut c_char,
+        length: *mut u64,
+    ) -> HResult;
+    pub fn SEALContext_FirstContextData(this: Handle, out: *mut Handle) -> HResult;
+    pub fn ContextData_NextContextData(this: Handle, out: *mut Handle) -> HResult;
+    pub fn ContextData_Parms(this: Handle, out: *mut Handle) -> HResult;
+
+    pub fn MemoryPoolHandle_New(clear_on_destruction: bool, out: *mut Handle) -> HResult;
+    pub fn MemoryPoolHandle_Destroy(this: Handle) -> HResult;
+    pub fn MemoryPoolHandle_AllocByteCount(this: Handle, count: *mut u64) -> HResult;
+
+    pub fn Plaintext_Create1(pool: Handle, out: *mut Handle) -> HResult;
+    pub fn Plaintext_Destroy(this: Handle) -> HResult;
+    pub fn Plaintext_IsZero(this: Handle, zero: *mut bool) -> HResult;
+
+    pub fn Ciphertext_Create1(pool: Handle, out: *mut Handle) -> HResult;
+    pub fn Ciphertext_Create2(copy: Handle, out: *mut Handle) -> HResult;
+    pub fn Ciphertext_Destroy(this: Handle) -> HResult;
+    pub fn Ciphertext_Size(this: Handle, size: *mut u64) -> HResult;
+    pub fn Ciphertext_CoeffModulusSize(this: Handle, count: *mut u64) -> HResult;
+    pub fn Ciphertext_ParmsId(this: Handle, parms_id: *mut u64) -> HResult;
+    pub fn Ciphertext_Scale(this: Handle, scale: *mut f64) -> HResult;
+    pub fn Ciphertext_SaveSize(this: Handle, compr_mode: u8, size: *mut i64) -> HResult;
+    pub fn Ciphertext_Save(
+        this: Handle,
+        out: *mut u8,
+        size: u64,
+        compr_mode: u8,
+        written: *mut i64,
+    ) -> HResult;
+    pub fn Ciphertext_Load(
+        this: Handle,
+        context: Handle,
+        data: *mut u8,
+        size: u64,
+        read: *mut i64,
+    ) -> HResult;
+
+    pub fn CKKSEncoder_Create(context: Handle, out: *mut Handle) -> HResult;
+    pub fn CKKSEncoder_Destroy(this: Handle) -> HResult;
+    pub fn CKKSEncoder_Encode1(
+        this: Handle,
+        count: u64,
+        values: *mut f64,
+        parms_id: *mut u64,
+        scale: f64,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+    pub fn CKKSEncoder_Encode3(
+        this: Handle,
+        value: f64,
+        parms_id: *mut u64,
+        scale: f64,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+    pub fn CKKSEncoder_Decode1(
+        this: Handle,
+        plain: Handle,
+        count: *mut u64,
+        values: *mut f64,
+        pool: Handle,
+    ) -> HResult;
+
+    pub fn KeyGenerator_Create1(context: Handle, out: *mut Handle) -> HResult;
+    pub fn KeyGenerator_Create2(context: Handle, secret: Handle, out: *mut Handle) -> HResult;
+    pub fn KeyGenerator_Destroy(this: Handle) -> HResult;
+    pub fn KeyGenerator_SecretKey(this: Handle, out: *mut Handle) -> HResult;
+    pub fn KeyGenerator_CreatePublicKey(this: Handle, save_seed: bool, out: *mut Handle)
+        -> HResult;
+    pub fn KeyGenerator_CreateRelinKeys(this: Handle, save_seed: bool, out: *mut Handle)
+        -> HResult;
+    pub fn KeyGenerator_CreateGaloisKeysFromSteps(
+        this: Handle,
+        count: u64,
+        steps: *mut c_int,
+        save_seed: bool,
+        out: *mut Handle,
+    ) -> HResult;
+
+    pub fn SecretKey_Create1(out: *mut Handle) -> HResult;
+    pub fn SecretKey_Destroy(this: Handle) -> HResult;
+    pub fn SecretKey_SaveSize(this: Handle, compr_mode: u8, size: *mut i64) -> HResult;
+    pub fn SecretKey_Save(
+        this: Handle,
+        out: *mut u8,
+        size: u64,
+        compr_mode: u8,
+        written: *mut i64,
+    ) -> HResult;
+    pub fn SecretKey_Load(
+        this: Handle,
+        context: Handle,
+        data: *mut u8,
+        size: u64,
+        read: *mut i64,
+    ) -> HResult;
+
+    pub fn PublicKey_Create1(out: *mut Handle) -> HResult;
+    pub fn PublicKey_Destroy(this: Handle) -> HResult;
+    pub fn PublicKey_SaveSize(this: Handle, compr_mode: u8, size: *mut i64) -> HResult;
+    pub fn PublicKey_Save(
+        this: Handle,
+        out: *mut u8,
+        size: u64,
+        compr_mode: u8,
+        written: *mut i64,
+    ) -> HResult;
+    pub fn PublicKey_Load(
+        this: Handle,
+        context: Handle,
+        data: *mut u8,
+        size: u64,
+        read: *mut i64,
+    ) -> HResult;
+
+    // Relinearization and Galois keys are both KSwitchKeys in the C API.
+    pub fn KSwitchKeys_Create1(out: *mut Handle) -> HResult;
+    pub fn KSwitchKeys_Destroy(this: Handle) -> HResult;
+    pub fn KSwitchKeys_SaveSize(this: Handle, compr_mode: u8, size: *mut i64) -> HResult;
+    pub fn KSwitchKeys_Save(
+        this: Handle,
+        out: *mut u8,
+        size: u64,
+        compr_mode: u8,
+        written: *mut i64,
+    ) -> HResult;
+    pub fn KSwitchKeys_Load(
+        this: Handle,
+        context: Handle,
+        data: *mut u8,
+        size: u64,
+        read: *mut i64,
+    ) -> HResult;
+
+    pub fn Encryptor_Create(
+        context: Handle,
+        public_key: Handle,
+        secret_key: Handle,
+        out: *mut Handle,
+    ) -> HResult;
+    pub fn Encryptor_Destroy(this: Handle) -> HResult;
+    pub fn Encryptor_Encrypt(
+        this: Handle,
+        plain: Handle,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+    pub fn Encryptor_EncryptSymmetric(
+        this: Handle,
+        plain: Handle,
+        save_seed: bool,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+
+    pub fn Decryptor_Create(context: Handle, secret_key: Handle, out: *mut Handle) -> HResult;
+    pub fn Decryptor_Destroy(this: Handle) -> HResult;
+    pub fn Decryptor_Decrypt(this: Handle, encrypted: Handle, destination: Handle) -> HResult;
+
+    pub fn Evaluator_Create(context: Handle, out: *mut Handle) -> HResult;
+    pub fn Evaluator_Destroy(this: Handle) -> HResult;
+    pub fn Evaluator_Add(this: Handle, a: Handle, b: Handle, destination: Handle) -> HResult;
+    pub fn Evaluator_Sub(this: Handle, a: Handle, b: Handle, destination: Handle) -> HResult;
+    pub fn Evaluator_AddPlain(
+        this: Handle,
+        a: Handle,
+        plain: Handle,
+        destination: Handle,
+    ) -> HResult;
+    pub fn Evaluator_MultiplyPlain(
+        this: Handle,
+        a: Handle,
+        plain: Handle,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+    pub fn Evaluator_Multiply(
+        this: Handle,
+        a: Handle,
+        b: Handle,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+    pub fn Evaluator_Square(this: Handle, a: Handle, destination: Handle, pool: Handle) -> HResult;
+    pub fn Evaluator_Relinearize(
+        this: Handle,
+        a: Handle,
+        relin_keys: Handle,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+    pub fn Evaluator_RescaleToNext(
+        this: Handle,
+        a: Handle,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+    pub fn Evaluator_ModSwitchToNext1(
+        this: Handle,
+        a: Handle,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+    pub fn Evaluator_RotateVector(
+        this: Handle,
+        a: Handle,
+        steps: c_int,
+        galois_keys: Handle,
+        destination: Handle,
+        pool: Handle,
+    ) -> HResult;
+}

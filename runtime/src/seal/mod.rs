@@ -1,0 +1,847 @@
+//! A small safe binding over Microsoft SEAL's C API: RAII handles and
+//! `Result` errors naming the SEAL call that failed. This module is the only
+//! place in hepack with `unsafe` code.
+//!
+//! Thread safety: SEAL objects may be read from many threads at once (the
+//! evaluator, encoder and keys are used through `const` references in SEAL),
+//! and this binding only mutates an object through `&mut self`, so every
+//! handle is `Send + Sync`.
+
+mod ffi;
+
+use std::os::raw::c_int;
+use std::ptr;
+
+use ffi::{HResult, Handle};
+use thiserror::Error;
+
+/// SEAL's parameter id of one level of the modulus chain.
+pub type ParmsId = [u64; 4];
+
+/// A failed SEAL call.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SealError {
+    /// A call returned an error code.
+    #[error("SEAL {op} failed: {}", meaning(*code))]
+    Call {
+        /// The C API function.
+        op: &'static str,
+        /// Its HRESULT.
+        code: i64,
+    },
+    /// `SEALContext` did not accept the parameters.
+    #[error("SEAL refused the encryption parameters: {0}")]
+    Parameters(String),
+}
+
+fn meaning(code: i64) -> String {
+    let name = match code as u32 {
+        0x8000_4003 => "null pointer (E_POINTER)",
+        0x8007_0057 => "invalid argument (E_INVALIDARG): SEAL rejected an operand, e.g. mismatched levels or scales, or data not valid for these parameters",
+        0x8007_000E => "out of memory (E_OUTOFMEMORY)",
+        0x8000_FFFF => "unexpected error (E_UNEXPECTED)",
+        0x8013_1620 => "I/O error (COR_E_IO): the data is truncated or corrupt",
+        0x8013_1509 => "invalid operation (COR_E_INVALIDOPERATION), e.g. a transparent result or a missing key",
+        _ => "unknown error",
+    };
+    format!("{name} [0x{:08x}]", code as u32)
+}
+
+// `c_long` is 64-bit here but 32-bit on some platforms.
+#[allow(clippy::useless_conversion)]
+fn check(op: &'static str, hr: HResult) -> Result<(), SealError> {
+    if hr < 0 {
+        Err(SealError::Call {
+            op,
+            code: i64::from(hr),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Calls a C API function by name, mapping its HRESULT to [`SealError`].
+macro_rules! call {
+    ($f:ident ( $($arg:expr),* $(,)? )) => {
+        // SAFETY: every handle passed is live (owned by a wrapper that
+        // outlives the call) and every out-pointer points to valid storage.
+        check(stringify!($f), unsafe { ffi::$f($($arg),*) })
+    };
+}
+
+/// Declares an owning wrapper that destroys its SEAL object on drop.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $destroy:ident) => {
+        $(#[$doc])*
+        pub struct $name(Handle);
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                // SAFETY: the handle was created by SEAL and is dropped once.
+                unsafe {
+                    ffi::$destroy(self.0);
+                }
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(stringify!($name))
+            }
+        }
+
+        // SAFETY: see the module documentation.
+        unsafe impl Send for $name {}
+        // SAFETY: see the module documentation.
+        unsafe impl Sync for $name {}
+    };
+}
+
+/// Creates an object through an out-pointer.
+fn create(op: &'static str, f: impl FnOnce(*mut Handle) -> HResult) -> Result<Handle, SealError> {
+    let mut h: Handle = ptr::null_mut();
+    check(op, f(&mut h))?;
+    if h.is_null() {
+        return Err(SealError::Call {
+            op,
+            code: 0x8000_4003,
+        });
+    }
+    Ok(h)
+}
+
+/// Serialization compression (SEAL's `compr_mode_type::zstd`).
+const ZSTD: u8 = 2;
+
+type SaveSize = unsafe extern "C" fn(Handle, u8, *mut i64) -> HResult;
+type Save = unsafe extern "C" fn(Handle, *mut u8, u64, u8, *mut i64) -> HResult;
+type Load = unsafe extern "C" fn(Handle, Handle, *mut u8, u64, *mut i64) -> HResult;
+
+fn save(
+    raw: Handle,
+    op: &'static str,
+    size_fn: SaveSize,
+    save_fn: Save,
+) -> Result<Vec<u8>, SealError> {
+    let mut size = 0i64;
+    // SAFETY: `raw` is live; `size` is valid storage.
+    check(op, unsafe { size_fn(raw, ZSTD, &mut size) })?;
+    let mut buf = vec![0u8; size.max(0) as usize];
+    let mut written = 0i64;
+    // SAFETY: `buf` holds `size` bytes, the bound SEAL was given.
+    check(op, unsafe {
+        save_fn(raw, buf.as_mut_ptr(), buf.len() as u64, ZSTD, &mut written)
+    })?;
+    buf.truncate(written.max(0) as usize);
+    Ok(buf)
+}
+
+fn load(
+    raw: Handle,
+    context: &Context,
+    bytes: &[u8],
+    op: &'static str,
+    load_fn: Load,
+) -> Result<usize, SealError> {
+    let mut read = 0i64;
+    // SAFETY: SEAL only reads `bytes.len()` bytes from the pointer (the C API
+    // declares it mutable, but `load` takes a const buffer); it checks the
+    // header, the sizes and that the object is valid for `context`.
+    check(op, unsafe {
+        load_fn(
+            raw,
+            context.raw,
+            bytes.as_ptr() as *mut u8,
+            bytes.len() as u64,
+            &mut read,
+        )
+    })?;
+    Ok(read.max(0) as usize)
+}
+
+/// Security level SEAL checks the parameters against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// 128-bit classical security (the HE standard's bound on the modulus).
+    Tc128,
+    /// No check: only for programs compiled with `--insecure`.
+    None,
+}
+
+handle!(
+    /// A CKKS context: parameters validated by SEAL and the modulus chain.
+    ContextHandle,
+    SEALContext_Destroy
+);
+
+/// A CKKS context and the parameter id of each level.
+pub struct Context {
+    raw: Handle,
+    _owner: ContextHandle,
+    degree: u32,
+    /// `parms_ids[d]`: the level after `d` rescales (0 = fresh ciphertexts).
+    parms_ids: Vec<ParmsId>,
+}
+
+// SAFETY: see the module documentation.
+unsafe impl Send for Context {}
+// SAFETY: see the module documentation.
+unsafe impl Sync for Context {}
+
+impl Context {
+    /// A CKKS context for degree `degree` and exactly these primes (data
+    /// primes, then the special prime), checked by SEAL at `security`.
+    pub fn new(degree: u32, primes: &[u64], security: Security) -> Result<Context, SealError> {
+        let params = create("EncParams_Create1", |o| {
+            // SAFETY: `o` is valid storage for the handle.
+            unsafe { ffi::EncParams_Create1(2, o) } // scheme_type::ckks
+        })?;
+        let params = ParamsHandle(params);
+        call!(EncParams_SetPolyModulusDegree(params.0, u64::from(degree)))?;
+        let moduli = primes
+            .iter()
+            .map(|&p| {
+                create("Modulus_Create1", |o| {
+                    // SAFETY: `o` is valid storage for the handle.
+                    unsafe { ffi::Modulus_Create1(p, o) }
+                })
+                .map(ModulusHandle)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut raw: Vec<Handle> = moduli.iter().map(|m| m.0).collect();
+        call!(EncParams_SetCoeffModulus(
+            params.0,
+            raw.len() as u64,
+            raw.as_mut_ptr()
+        ))?;
+        let level: c_int = match security {
+            Security::Tc128 => 128,
+            Security::None => 0,
+        };
+        let ctx = create("SEALContext_Create", |o| {
+            // SAFETY: `params` is live; SEAL copies it.
+            unsafe { ffi::SEALContext_Create(params.0, true, level, o) }
+        })?;
+        let owner = ContextHandle(ctx);
+        let mut set = false;
+        call!(SEALContext_ParametersSet(ctx, &mut set))?;
+        if !set {
+            let mut len = 0u64;
+            call!(SEALContext_ParameterErrorMessage(
+                ctx,
+                ptr::null_mut(),
+                &mut len
+            ))?;
+            let mut msg = vec![0u8; len as usize];
+            call!(SEALContext_ParameterErrorMessage(
+                ctx,
+                msg.as_mut_ptr().cast(),
+                &mut len
+            ))?;
+            return Err(SealError::Parameters(
+                String::from_utf8_lossy(&msg).into_owned(),
+            ));
+        }
+        let mut parms_ids = Vec::new();
+        let mut data: Handle = ptr::null_mut();
+        // The context data pointers belong to the context; they are not freed.
+        call!(SEALContext_FirstContextData(ctx, &mut data))?;
+        while !data.is_null() {
+            let parms = ParamsHandle(create("ContextData_Parms", |o| {
+                // SAFETY: `data` is live while the context is.
+                unsafe { ffi::ContextData_Parms(data, o) }
+            })?);
+            let mut id = [0u64; 4];
+            call!(EncParams_GetParmsId(parms.0, id.as_mut_ptr()))?;
+            parms_ids.push(id);
+            let mut next: Handle = ptr::null_mut();
+            call!(ContextData_NextContextData(data, &mut next))?;
+            data = next;
+        }
+        Ok(Context {
+            raw: ctx,
+            _owner: owner,
+            degree,
+            parms_ids,
+        })
+    }
+
+    /// The polynomial degree N.
+    pub fn degree(&self) -> u32 {
+        self.degree
+    }
+
+    /// Slots per ciphertext (N/2).
+    pub fn slots(&self) -> usize {
+        self.degree as usize / 2
+    }
+
+    /// The parameter id after `depth` levels consumed.
+    pub fn parms_id(&self, depth: u32) -> Option<ParmsId> {
+        self.parms_ids.get(depth as usize).copied()
+    }
+
+    /// Levels consumed by a ciphertext at `id`, if it belongs to this context.
+    pub fn depth_of(&self, id: &ParmsId) -> Option<u32> {
+        self.parms_ids
+            .iter()
+            .position(|p| p == id)
+            .map(|d| d as u32)
+    }
+}
+
+handle!(ParamsHandle, EncParams_Destroy);
+handle!(ModulusHandle, Modulus_Destroy);
+
+handle!(
+    /// A SEAL memory pool; one per worker thread avoids allocator contention.
+    MemoryPool,
+    MemoryPoolHandle_Destroy
+);
+
+impl MemoryPool {
+    /// A new, private pool.
+    pub fn new() -> Result<MemoryPool, SealError> {
+        create("MemoryPoolHandle_New", |o| {
+            // SAFETY: `o` is valid storage for the handle.
+            unsafe { ffi::MemoryPoolHandle_New(false, o) }
+        })
+        .map(MemoryPool)
+    }
+
+    /// Bytes the pool has allocated (it keeps them for reuse).
+    pub fn allocated_bytes(&self) -> u64 {
+        let mut n = 0u64;
+        call!(MemoryPoolHandle_AllocByteCount(self.0, &mut n)).map_or(0, |_| n)
+    }
+}
+
+fn pool_ptr(pool: Option<&MemoryPool>) -> Handle {
+    // A null pool makes SEAL use its global pool.
+    pool.map_or(ptr::null_mut(), |p| p.0)
+}
+
+handle!(
+    /// An encoded plaintext.
+    Plaintext,
+    Plaintext_Destroy
+);
+
+impl Plaintext {
+    fn new(pool: Option<&MemoryPool>) -> Result<Plaintext, SealError> {
+        create("Plaintext_Create1", |o| {
+            // SAFETY: the pool (or null) is live; `o` is valid storage.
+            unsafe { ffi::Plaintext_Create1(pool_ptr(pool), o) }
+        })
+        .map(Plaintext)
+    }
+
+    /// Whether every coefficient is zero (a product with it would be transparent).
+    pub fn is_zero(&self) -> bool {
+        let mut z = false;
+        call!(Plaintext_IsZero(self.0, &mut z)).is_ok() && z
+    }
+}
+
+handle!(
+    /// A ciphertext.
+    Ciphertext,
+    Ciphertext_Destroy
+);
+
+impl Ciphertext {
+    fn new(pool: Option<&MemoryPool>) -> Result<Ciphertext, SealError> {
+        create("Ciphertext_Create1", |o| {
+            // SAFETY: the pool (or null) is live; `o` is valid storage.
+            unsafe { ffi::Ciphertext_Create1(pool_ptr(pool), o) }
+        })
+        .map(Ciphertext)
+    }
+
+    /// A deep copy.
+    pub fn try_clone(&self) -> Result<Ciphertext, SealError> {
+        create("Ciphertext_Create2", |o| {
+            // SAFETY: `self` is live; `o` is valid storage.
+            unsafe { ffi::Ciphertext_Create2(self.0, o) }
+        })
+        .map(Ciphertext)
+    }
+
+    /// Number of polynomials (2, or 3 after a product).
+    pub fn size(&self) -> usize {
+        let mut n = 0u64;
+        call!(Ciphertext_Size(self.0, &mut n)).map_or(0, |_| n as usize)
+    }
+
+    /// Primes left in its modulus.
+    pub fn primes(&self) -> usize {
+        let mut n = 0u64;
+        call!(Ciphertext_CoeffModulusSize(self.0, &mut n)).map_or(0, |_| n as usize)
+    }
+
+    /// Its level's parameter id.
+    pub fn parms_id(&self) -> ParmsId {
+        let mut id = [0u64; 4];
+        let _ = call!(Ciphertext_ParmsId(self.0, id.as_mut_ptr()));
+        id
+    }
+
+    /// Its scale.
+    pub fn scale(&self) -> f64 {
+        let mut s = 0.0;
+        call!(Ciphertext_Scale(self.0, &mut s)).map_or(0.0, |_| s)
+    }
+
+    /// Serialized (zstd-compressed) bytes.
+    pub fn save(&self) -> Result<Vec<u8>, SealError> {
+        save(
+            self.0,
+            "Ciphertext_Save",
+            ffi::Ciphertext_SaveSize,
+            ffi::Ciphertext_Save,
+        )
+    }
+
+    /// Reads a ciphertext SEAL saved, checking it is valid for `context`;
+    /// returns it and the bytes read.
+    pub fn load(context: &Context, bytes: &[u8]) -> Result<(Ciphertext, usize), SealError> {
+        let ct = Ciphertext::new(None)?;
+        let n = load(
+            ct.0,
+            context,
+            bytes,
+            "Ciphertext_Load",
+            ffi::Ciphertext_Load,
+        )?;
+        Ok((ct, n))
+    }
+}
+
+handle!(
+    /// The secret key: only the client holds it.
+    SecretKey,
+    SecretKey_Destroy
+);
+
+handle!(
+    /// The public encryption key.
+    PublicKey,
+    PublicKey_Destroy
+);
+
+handle!(
+    /// Relinearization keys (evaluation keys for ciphertext products).
+    RelinKeys,
+    KSwitchKeys_Destroy
+);
+
+handle!(
+    /// Galois keys for the program's rotation steps.
+    GaloisKeys,
+    KSwitchKeys_Destroy
+);
+
+/// Save/load for the key types.
+macro_rules! serializable {
+    ($name:ident, $create:ident, $size:ident, $save:ident, $load:ident) => {
+        impl $name {
+            /// Serialized (zstd-compressed) bytes.
+            pub fn save(&self) -> Result<Vec<u8>, SealError> {
+                save(self.0, stringify!($save), ffi::$size, ffi::$save)
+            }
+
+            /// Reads a key SEAL saved, checking it is valid for `context`;
+            /// returns it and the bytes read.
+            pub fn load(context: &Context, bytes: &[u8]) -> Result<($name, usize), SealError> {
+                let k = $name(create(stringify!($create), |o| {
+                    // SAFETY: `o` is valid storage for the handle.
+                    unsafe { ffi::$create(o) }
+                })?);
+                let n = load(k.0, context, bytes, stringify!($load), ffi::$load)?;
+                Ok((k, n))
+            }
+        }
+    };
+}
+
+serializable!(
+    SecretKey,
+    SecretKey_Create1,
+    SecretKey_SaveSize,
+    SecretKey_Save,
+    SecretKey_Load
+);
+serializable!(
+    PublicKey,
+    PublicKey_Create1,
+    PublicKey_SaveSize,
+    PublicKey_Save,
+    PublicKey_Load
+);
+serializable!(
+    RelinKeys,
+    KSwitchKeys_Create1,
+    KSwitchKeys_SaveSize,
+    KSwitchKeys_Save,
+    KSwitchKeys_Load
+);
+serializable!(
+    GaloisKeys,
+    KSwitchKeys_Create1,
+    KSwitchKeys_SaveSize,
+    KSwitchKeys_Save,
+    KSwitchKeys_Load
+);
+
+handle!(
+    /// Key generation for one context.
+    KeyGenerator,
+    KeyGenerator_Destroy
+);
+
+impl KeyGenerator {
+    /// A generator with a fresh secret key.
+    pub fn new(context: &Context) -> Result<KeyGenerator, SealError> {
+        create("KeyGenerator_Create1", |o| {
+            // SAFETY: the context is live; `o` is valid storage.
+            unsafe { ffi::KeyGenerator_Create1(context.raw, o) }
+        })
+        .map(KeyGenerator)
+    }
+
+    /// A generator for an existing secret key.
+    pub fn with_secret(context: &Context, secret: &SecretKey) -> Result<KeyGenerator, SealError> {
+        create("KeyGenerator_Create2", |o| {
+            // SAFETY: the context and key are live; `o` is valid storage.
+            unsafe { ffi::KeyGenerator_Create2(context.raw, secret.0, o) }
+        })
+        .map(KeyGenerator)
+    }
+
+    /// A copy of the secret key.
+    pub fn secret_key(&self) -> Result<SecretKey, SealError> {
+        create("KeyGenerator_SecretKey", |o| {
+            // SAFETY: `self` is live; `o` is valid storage.
+            unsafe { ffi::KeyGenerator_SecretKey(self.0, o) }
+        })
+        .map(SecretKey)
+    }
+
+    /// A public key. `seeded` halves its saved size, but a seeded key can
+    /// only be saved, not used.
+    pub fn public_key(&self, seeded: bool) -> Result<PublicKey, SealError> {
+        create("KeyGenerator_CreatePublicKey", |o| {
+            // SAFETY: `self` is live; `o` is valid storage.
+            unsafe { ffi::KeyGenerator_CreatePublicKey(self.0, seeded, o) }
+        })
+        .map(PublicKey)
+    }
+
+    /// Relinearization keys (`seeded` as for [`public_key`](Self::public_key)).
+    pub fn relin_keys(&self, seeded: bool) -> Result<RelinKeys, SealError> {
+        create("KeyGenerator_CreateRelinKeys", |o| {
+            // SAFETY: `self` is live; `o` is valid storage.
+            unsafe { ffi::KeyGenerator_CreateRelinKeys(self.0, seeded, o) }
+        })
+        .map(RelinKeys)
+    }
+
+    /// Galois keys for exactly these rotation steps.
+    pub fn galois_keys(&self, steps: &[i32], seeded: bool) -> Result<GaloisKeys, SealError> {
+        let mut steps: Vec<c_int> = steps.to_vec();
+        create("KeyGenerator_CreateGaloisKeysFromSteps", |o| {
+            // SAFETY: `steps` holds `len` ints; `o` is valid storage.
+            unsafe {
+                ffi::KeyGenerator_CreateGaloisKeysFromSteps(
+                    self.0,
+                    steps.len() as u64,
+                    steps.as_mut_ptr(),
+                    seeded,
+                    o,
+                )
+            }
+        })
+        .map(GaloisKeys)
+    }
+}
+
+handle!(
+    /// The CKKS encoder.
+    Encoder,
+    CKKSEncoder_Destroy
+);
+
+impl Encoder {
+    /// An encoder for `context`.
+    pub fn new(context: &Context) -> Result<Encoder, SealError> {
+        create("CKKSEncoder_Create", |o| {
+            // SAFETY: the context is live; `o` is valid storage.
+            unsafe { ffi::CKKSEncoder_Create(context.raw, o) }
+        })
+        .map(Encoder)
+    }
+
+    /// `values` (at most N/2) in the slots, the rest zero, at `scale` for level `id`.
+    pub fn encode(
+        &self,
+        values: &[f64],
+        id: &ParmsId,
+        scale: f64,
+        pool: Option<&MemoryPool>,
+    ) -> Result<Plaintext, SealError> {
+        let p = Plaintext::new(pool)?;
+        let mut id = *id;
+        let mut values = values.to_vec();
+        call!(CKKSEncoder_Encode1(
+            self.0,
+            values.len() as u64,
+            values.as_mut_ptr(),
+            id.as_mut_ptr(),
+            scale,
+            p.0,
+            pool_ptr(pool)
+        ))?;
+        Ok(p)
+    }
+
+    /// `value` in every slot, at `scale` for level `id`.
+    pub fn encode_scalar(
+        &self,
+        value: f64,
+        id: &ParmsId,
+        scale: f64,
+        pool: Option<&MemoryPool>,
+    ) -> Result<Plaintext, SealError> {
+        let p = Plaintext::new(pool)?;
+        let mut id = *id;
+        call!(CKKSEncoder_Encode3(
+            self.0,
+            value,
+            id.as_mut_ptr(),
+            scale,
+            p.0,
+            pool_ptr(pool)
+        ))?;
+        Ok(p)
+    }
+
+    /// The N/2 slot values of `plain`.
+    pub fn decode(&self, plain: &Plaintext, slots: usize) -> Result<Vec<f64>, SealError> {
+        let mut out = vec![0.0; slots];
+        let mut n = slots as u64;
+        call!(CKKSEncoder_Decode1(
+            self.0,
+            plain.0,
+            &mut n,
+            out.as_mut_ptr(),
+            ptr::null_mut()
+        ))?;
+        out.truncate(n as usize);
+        Ok(out)
+    }
+}
+
+handle!(
+    /// Encryption with the public or the secret key.
+    Encryptor,
+    Encryptor_Destroy
+);
+
+impl Encryptor {
+    /// An encryptor with the public key (anyone may encrypt).
+    pub fn with_public(context: &Context, key: &PublicKey) -> Result<Encryptor, SealError> {
+        create("Encryptor_Create", |o| {
+            // SAFETY: the context and key are live; `o` is valid storage.
+            unsafe { ffi::Encryptor_Create(context.raw, key.0, ptr::null_mut(), o) }
+        })
+        .map(Encryptor)
+    }
+
+    /// An encryptor with the secret key (the client: seeded ciphertexts,
+    /// half the upload).
+    pub fn with_secret(context: &Context, key: &SecretKey) -> Result<Encryptor, SealError> {
+        create("Encryptor_Create", |o| {
+            // SAFETY: the context and key are live; `o` is valid storage.
+            unsafe { ffi::Encryptor_Create(context.raw, ptr::null_mut(), key.0, o) }
+        })
+        .map(Encryptor)
+    }
+
+    /// Public-key encryption.
+    pub fn encrypt(
+        &self,
+        plain: &Plaintext,
+        pool: Option<&MemoryPool>,
+    ) -> Result<Ciphertext, SealError> {
+        let c = Ciphertext::new(pool)?;
+        call!(Encryptor_Encrypt(self.0, plain.0, c.0, pool_ptr(pool)))?;
+        Ok(c)
+    }
+
+    /// Secret-key encryption. A `seeded` ciphertext saves at half the size but
+    /// can only be saved, not computed on, before it is loaded back.
+    pub fn encrypt_symmetric(
+        &self,
+        plain: &Plaintext,
+        seeded: bool,
+        pool: Option<&MemoryPool>,
+    ) -> Result<Ciphertext, SealError> {
+        let c = Ciphertext::new(pool)?;
+        call!(Encryptor_EncryptSymmetric(
+            self.0,
+            plain.0,
+            seeded,
+            c.0,
+            pool_ptr(pool)
+        ))?;
+        Ok(c)
+    }
+}
+
+handle!(
+    /// Decryption with the secret key.
+    Decryptor,
+    Decryptor_Destroy
+);
+
+impl Decryptor {
+    /// A decryptor for `key`.
+    pub fn new(context: &Context, key: &SecretKey) -> Result<Decryptor, SealError> {
+        create("Decryptor_Create", |o| {
+            // SAFETY: the context and key are live; `o` is valid storage.
+            unsafe { ffi::Decryptor_Create(context.raw, key.0, o) }
+        })
+        .map(Decryptor)
+    }
+
+    /// The plaintext inside `ct`.
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext, SealError> {
+        let p = Plaintext::new(None)?;
+        call!(Decryptor_Decrypt(self.0, ct.0, p.0))?;
+        Ok(p)
+    }
+}
+
+handle!(
+    /// Homomorphic operations. In-place forms reuse the operand's memory.
+    Evaluator,
+    Evaluator_Destroy
+);
+
+impl Evaluator {
+    /// An evaluator for `context`.
+    pub fn new(context: &Context) -> Result<Evaluator, SealError> {
+        create("Evaluator_Create", |o| {
+            // SAFETY: the context is live; `o` is valid storage.
+            unsafe { ffi::Evaluator_Create(context.raw, o) }
+        })
+        .map(Evaluator)
+    }
+
+    /// `a + b` into `a`.
+    pub fn add_inplace(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<(), SealError> {
+        call!(Evaluator_Add(self.0, a.0, b.0, a.0))
+    }
+
+    /// `a − b` into `a`.
+    pub fn sub_inplace(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<(), SealError> {
+        call!(Evaluator_Sub(self.0, a.0, b.0, a.0))
+    }
+
+    /// `b − a` into `a` (when only the second operand can be reused).
+    pub fn sub_from_inplace(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<(), SealError> {
+        call!(Evaluator_Sub(self.0, b.0, a.0, a.0))
+    }
+
+    /// `a + p` into `a`.
+    pub fn add_plain_inplace(&self, a: &mut Ciphertext, p: &Plaintext) -> Result<(), SealError> {
+        call!(Evaluator_AddPlain(self.0, a.0, p.0, a.0))
+    }
+
+    /// `a · p` into `a`.
+    pub fn multiply_plain_inplace(
+        &self,
+        a: &mut Ciphertext,
+        p: &Plaintext,
+        pool: Option<&MemoryPool>,
+    ) -> Result<(), SealError> {
+        call!(Evaluator_MultiplyPlain(
+            self.0,
+            a.0,
+            p.0,
+            a.0,
+            pool_ptr(pool)
+        ))
+    }
+
+    /// `a · b` into `a` (size 3 until relinearized).
+    pub fn multiply_inplace(
+        &self,
+        a: &mut Ciphertext,
+        b: &Ciphertext,
+        pool: Option<&MemoryPool>,
+    ) -> Result<(), SealError> {
+        call!(Evaluator_Multiply(self.0, a.0, b.0, a.0, pool_ptr(pool)))
+    }
+
+    /// `a²` into `a` (size 3 until relinearized).
+    pub fn square_inplace(
+        &self,
+        a: &mut Ciphertext,
+        pool: Option<&MemoryPool>,
+    ) -> Result<(), SealError> {
+        call!(Evaluator_Square(self.0, a.0, a.0, pool_ptr(pool)))
+    }
+
+    /// Back to size 2.
+    pub fn relinearize_inplace(
+        &self,
+        a: &mut Ciphertext,
+        keys: &RelinKeys,
+        pool: Option<&MemoryPool>,
+    ) -> Result<(), SealError> {
+        call!(Evaluator_Relinearize(
+            self.0,
+            a.0,
+            keys.0,
+            a.0,
+            pool_ptr(pool)
+        ))
+    }
+
+    /// Divide by the last prime (one level).
+    pub fn rescale_to_next_inplace(
+        &self,
+        a: &mut Ciphertext,
+        pool: Option<&MemoryPool>,
+    ) -> Result<(), SealError> {
+        call!(Evaluator_RescaleToNext(self.0, a.0, a.0, pool_ptr(pool)))
+    }
+
+    /// Drop the last prime without dividing.
+    pub fn mod_switch_to_next_inplace(
+        &self,
+        a: &mut Ciphertext,
+        pool: Option<&MemoryPool>,
+    ) -> Result<(), SealError> {
+        call!(Evaluator_ModSwitchToNext1(self.0, a.0, a.0, pool_ptr(pool)))
+    }
+
+    /// Rotate the slots left by `steps`.
+    pub fn rotate_vector_inplace(
+        &self,
+        a: &mut Ciphertext,
+        steps: i32,
+        keys: &GaloisKeys,
+        pool: Option<&MemoryPool>,
+    ) -> Result<(), SealError> {
+        call!(Evaluator_RotateVector(
+            self.0,
+            a.0,
+            steps,
+            keys.0,
+            a.0,
+            pool_ptr(pool)
+        ))
+    }
+}

@@ -1,0 +1,262 @@
+//! Encrypted inference on SEAL agrees with the plaintext reference, at the
+//! parameters the compiler chose (128-bit security), and bad keys,
+//! ciphertexts and parameters give errors.
+
+use std::path::PathBuf;
+
+use hepack_backend::{Lowering, OpTimes, ParamRequest, Program};
+use hepack_ir::{interp, Graph};
+use hepack_passes::prune::{BatchPacking, Block};
+use hepack_passes::{pipeline, PassOptions};
+use hepack_runtime::ciphertexts::{Ciphertexts, Role};
+use hepack_runtime::executor::{self, Options};
+use hepack_runtime::seal::{Context, SealError, Security};
+use hepack_runtime::{client, keys, RuntimeError};
+use ndarray::{ArrayD, Axis};
+use ndarray_npy::ReadNpyExt;
+
+const BATCH: BatchPacking = BatchPacking {
+    block: Block::Column,
+};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mnist_flat(samples: usize) -> ArrayD<f64> {
+    mnist_file("mnist_test_x_flat.npy", samples)
+}
+
+fn mnist_file(name: &str, samples: usize) -> ArrayD<f64> {
+    let cache = std::env::var_os("HEPACK_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".cache/hepack"));
+    let path = cache.join("mnist").join(name);
+    let x = ArrayD::<f32>::read_npy(std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run `python3 scripts/fetch_data.py`",
+            path.display()
+        )
+    }))
+    .unwrap();
+    x.slice_axis(Axis(0), (0..samples).into()).mapv(f64::from)
+}
+
+/// An example model made HE-friendly with the default passes (squares).
+fn he_friendly(name: &str) -> Graph {
+    let path = root().join("examples/models").join(format!("{name}.onnx"));
+    let mut g = hepack_frontend::load(&path).unwrap().graph;
+    pipeline("he-friendly", &PassOptions::default())
+        .unwrap()
+        .run(&mut g, |_, _| {})
+        .unwrap();
+    g
+}
+
+fn compile(g: &Graph) -> Program {
+    BATCH
+        .compile(g, &OpTimes::default(), &ParamRequest::default())
+        .unwrap()
+        .0
+}
+
+/// Keys, encryption, the threaded executor and decryption, all in process.
+fn encrypted_inference(program: &Program, x: &ArrayD<f64>, threads: usize) -> ArrayD<f64> {
+    let context = keys::context(&program.params).unwrap();
+    let (secret, eval) = keys::generate(&context, program).unwrap();
+    let inputs = client::encrypt(&context, program, &secret, x.view(), false).unwrap();
+    let options = Options {
+        threads,
+        ..Options::default()
+    };
+    let (outputs, report) = executor::run(
+        &context,
+        program,
+        &eval,
+        inputs,
+        &options,
+        &OpTimes::default(),
+        &|_| {},
+    )
+    .unwrap();
+    let executed: u64 = report.ops.iter().map(|k| k.count).sum();
+    assert_eq!(executed, (report.batches * program.instrs.len()) as u64);
+    client::decrypt(&context, program, &secret, &outputs).unwrap()
+}
+
+fn max_error(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f64::max)
+}
+
+fn argmax(row: ndarray::ArrayViewD<'_, f64>) -> usize {
+    row.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0
+}
+
+#[test]
+fn mlp_encrypted_matches_plaintext_within_1e_3() {
+    let g = he_friendly("mlp");
+    let program = compile(&g);
+    assert_eq!(program.params.security_bits, Some(128));
+    let x = mnist_flat(64);
+    let want = interp::run(&g, x.view()).unwrap();
+    let got = encrypted_inference(&program, &x, 2);
+    let err = max_error(&want, &got);
+    assert!(err <= 1e-3, "max |error| {err}");
+    for (a, b) in want.outer_iter().zip(got.outer_iter()) {
+        assert_eq!(argmax(a), argmax(b));
+    }
+}
+
+/// AE1 as a user compiles it: quadratics fitted on a calibration set, which
+/// also bounds the values for parameter selection.
+#[test]
+fn ae1_encrypted_matches_plaintext_within_1e_3() {
+    let path = root().join("examples/models/ae1.onnx");
+    let mut g = hepack_frontend::load(&path).unwrap().graph;
+    let calib = mnist_file("mnist_train_x_flat.npy", 1000);
+    let options = PassOptions {
+        act: Some("poly:2".parse().unwrap()),
+        calib: Some(calib.clone()),
+        ..PassOptions::default()
+    };
+    pipeline("he-friendly", &options)
+        .unwrap()
+        .run(&mut g, |_, _| {})
+        .unwrap();
+    let request = ParamRequest {
+        max_value: Some(2.0 * interp::max_abs(&g, calib.view()).unwrap()),
+        ..ParamRequest::default()
+    };
+    let program = BATCH.compile(&g, &OpTimes::default(), &request).unwrap().0;
+    assert_eq!(program.params.security_bits, Some(128));
+    let x = mnist_flat(16);
+    let want = interp::run(&g, x.view()).unwrap();
+    let got = encrypted_inference(&program, &x, 2);
+    let err = max_error(&want, &got);
+    assert!(err <= 1e-3, "max |error| {err}");
+}
+
+/// A tiny program (dense 4 → 3, square, dense 3 → 2) for the file tests.
+fn tiny() -> (Graph, Program) {
+    use hepack_ir::{Activation, Dense, Op, Shape};
+    use ndarray::{Array1, Array2};
+    let mut g = Graph::new("x", Shape::new([4]));
+    let d1 = Op::Dense(Dense {
+        weight: Array2::from_shape_fn((4, 3), |(i, j)| 0.1 * (i as f64 + 1.0) - 0.07 * j as f64),
+        bias: Array1::from_vec(vec![0.1, -0.2, 0.3]),
+    });
+    let a = g.add("d1", d1, &[g.input()]).unwrap();
+    let s = g
+        .add("sq", Op::Activation(Activation::Square), &[a])
+        .unwrap();
+    let d2 = Op::Dense(Dense {
+        weight: Array2::from_shape_fn((3, 2), |(i, j)| 0.2 * i as f64 - 0.3 * j as f64 + 0.05),
+        bias: Array1::zeros(2),
+    });
+    let o = g.add("d2", d2, &[s]).unwrap();
+    g.set_output(o);
+    let program = compile(&g);
+    (g, program)
+}
+
+#[test]
+fn a_batch_larger_than_the_slots_becomes_several_ciphertext_batches() {
+    let (g, program) = tiny();
+    let slots = program.params.slots() as usize;
+    let n = slots + 3;
+    let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[n, 4]), |ix| {
+        ((ix[0] * 7 + ix[1] * 3) % 11) as f64 / 11.0 - 0.5
+    });
+    let context = keys::context(&program.params).unwrap();
+    let (secret, _) = keys::generate(&context, &program).unwrap();
+    let cts = client::encrypt(&context, &program, &secret, x.view(), false).unwrap();
+    assert_eq!(cts.batches.len(), 2);
+    let want = interp::run(&g, x.view()).unwrap();
+    let got = encrypted_inference(&program, &x, 2);
+    assert!(max_error(&want, &got) <= 1e-3);
+}
+
+#[test]
+fn key_and_ciphertext_files_round_trip_and_bad_ones_are_refused() {
+    let (_, program) = tiny();
+    let context = keys::context(&program.params).unwrap();
+    let (secret_bytes, eval_bytes) = keys::generate_files(&context, &program).unwrap();
+    let secret = keys::read_secret(&context, &program.params, &secret_bytes).unwrap();
+    keys::read_eval(&context, &program, &eval_bytes).unwrap();
+
+    // A mix-up is named.
+    let err = keys::read_eval(&context, &program, &secret_bytes).unwrap_err();
+    assert!(
+        err.to_string().contains("this is a secret key file"),
+        "{err}"
+    );
+    // Every truncation is an error, never a panic.
+    for cut in (0..eval_bytes.len()).step_by(eval_bytes.len() / 97 + 1) {
+        assert!(keys::read_eval(&context, &program, &eval_bytes[..cut]).is_err());
+    }
+    for cut in (0..secret_bytes.len()).step_by(secret_bytes.len() / 97 + 1) {
+        assert!(keys::read_secret(&context, &program.params, &secret_bytes[..cut]).is_err());
+    }
+    // Corrupt key material: SEAL's own checks refuse it.
+    let mut bad = secret_bytes.clone();
+    let at = bad.len() - 20;
+    bad[at] ^= 0xff;
+    assert!(keys::read_secret(&context, &program.params, &bad).is_err());
+
+    // Ciphertexts round trip through the file; truncations are refused.
+    let x = ArrayD::from_elem(ndarray::IxDyn(&[5, 4]), 0.25);
+    let cts = client::encrypt(&context, &program, &secret, x.view(), true).unwrap();
+    let mut file = Vec::new();
+    cts.write(&program.params, &mut file).unwrap();
+    // A flipped bit anywhere is caught by the checksum.
+    let mut flipped = file.clone();
+    flipped[file.len() / 2] ^= 1;
+    let err = Ciphertexts::read(&context, &program.params, Role::Input, &flipped).unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    let back = Ciphertexts::read(&context, &program.params, Role::Input, &file).unwrap();
+    assert_eq!(back.indices, cts.indices);
+    assert_eq!(back.samples, 5);
+    for cut in (0..file.len()).step_by(file.len() / 97 + 1) {
+        assert!(Ciphertexts::read(&context, &program.params, Role::Input, &file[..cut]).is_err());
+    }
+    let err = Ciphertexts::read(&context, &program.params, Role::Output, &file).unwrap_err();
+    assert!(err.to_string().contains("encrypted inputs"), "{err}");
+
+    // Keys for other parameters: the fingerprint says so before SEAL reads them.
+    let mut other = program.clone();
+    other.params =
+        hepack_backend::params::select(program.params.levels() + 1, &ParamRequest::default())
+            .unwrap();
+    let other_context = keys::context(&other.params).unwrap();
+    let err = keys::read_eval(&other_context, &other, &eval_bytes).unwrap_err();
+    assert!(err.to_string().contains("other CKKS parameters"), "{err}");
+}
+
+#[test]
+fn seal_refuses_parameters_beyond_128_bit_security() {
+    // 200 bits at N = 4096: the standard allows 109.
+    let primes = hepack_backend::params::coeff_modulus(4096, &[50, 50, 50, 50]).unwrap();
+    let err = Context::new(4096, &primes, Security::Tc128).err().unwrap();
+    assert!(matches!(err, SealError::Parameters(_)), "{err}");
+    assert!(err.to_string().contains("parameters"), "{err}");
+    // Only an explicit opt-out gets past SEAL's check.
+    assert!(Context::new(4096, &primes, Security::None).is_ok());
+}
+
+#[test]
+fn inputs_of_the_wrong_shape_are_refused() {
+    let (_, program) = tiny();
+    let context = keys::context(&program.params).unwrap();
+    let (secret, _) = keys::generate(&context, &program).unwrap();
+    let x = ArrayD::from_elem(ndarray::IxDyn(&[2, 5]), 0.0);
+    let err = client::encrypt(&context, &program, &secret, x.view(), false).unwrap_err();
+    assert!(matches!(err, RuntimeError::Mismatch(_)), "{err}");
+}
