@@ -23,9 +23,11 @@ compiles it into a CKKS program that runs on encrypted data.\n\n\
 Today it reads and checks models (inspect, dump), makes them HE-friendly with a \
 pipeline of passes (export), prunes whole packed units and compresses the result \
 (prune, sweep), compiles them into scheduled CKKS programs with 128-bit \
-parameters (compile -o MODEL.hep; inspect MODEL.hep), and runs models in \
-plaintext with its reference interpreter (eval), the oracle every stage is \
-tested against."
+parameters (compile -o MODEL.hep; inspect MODEL.hep), runs them on encrypted \
+data with Microsoft SEAL (keygen, encrypt, run, decrypt; infer and demo do all \
+four), and runs models in plaintext with its reference interpreter (eval), the \
+oracle every stage is tested against.\n\n\
+Start with `hepack demo`."
 )]
 struct Cli {
     /// Log more (-v: info, -vv: debug). RUST_LOG overrides this.
@@ -198,6 +200,140 @@ enum Command {
         #[command(flatten)]
         units: UnitArgs,
     },
+    /// Client: make a key set for a program: KEYS/secret.key (mode 0600; keep
+    /// it on the client) and KEYS/eval.keys (public, relinearization and
+    /// Galois keys for exactly the program's rotations; give it to the server).
+    Keygen {
+        /// The program file.
+        program: PathBuf,
+        /// Directory to write the keys into (created if missing).
+        #[arg(long, value_name = "KEYS/")]
+        out_dir: PathBuf,
+    },
+    /// Client: pack an input batch per the program's layout and encrypt it
+    /// (one ciphertext per input feature per N/2 samples).
+    Encrypt {
+        /// The program file.
+        program: PathBuf,
+        /// The key directory written by `hepack keygen`.
+        #[arg(long, value_name = "KEYS/")]
+        keys: PathBuf,
+        /// Input batch, .npy (float32 or float64): [N, ...input shape].
+        #[arg(long)]
+        input: PathBuf,
+        /// The ciphertext file to write.
+        #[arg(long, short, value_name = "X.ct")]
+        output: PathBuf,
+    },
+    /// Server: run the program on encrypted inputs with the evaluation keys
+    /// only (no secret key is ever read), and write the encrypted outputs.
+    Run {
+        /// The program file.
+        program: PathBuf,
+        /// The evaluation keys (eval.keys from `hepack keygen`).
+        #[arg(long, value_name = "eval.keys")]
+        eval_keys: PathBuf,
+        /// Encrypted inputs from `hepack encrypt`.
+        #[arg(long, value_name = "X.ct")]
+        input: PathBuf,
+        /// The encrypted outputs to write.
+        #[arg(long, short, value_name = "Y.ct")]
+        output: PathBuf,
+        #[command(flatten)]
+        exec: ExecArgs,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Client: decrypt the server's outputs into a .npy file.
+    Decrypt {
+        /// The program file.
+        program: PathBuf,
+        /// The key directory written by `hepack keygen`.
+        #[arg(long, value_name = "KEYS/")]
+        keys: PathBuf,
+        /// Encrypted outputs from `hepack run`.
+        #[arg(long, value_name = "Y.ct")]
+        input: PathBuf,
+        /// Where to write the outputs (.npy, float64).
+        #[arg(long, short, value_name = "Y.npy")]
+        output: PathBuf,
+    },
+    /// keygen, encrypt, run and decrypt in one process: prints timings, the
+    /// run report, the error against plaintext and accuracy (or MSE).
+    Infer {
+        /// The program file.
+        program: PathBuf,
+        /// Input batch, .npy: [N, ...input shape].
+        #[arg(long)]
+        input: PathBuf,
+        /// Class ids [N] (accuracy) or expected outputs (MSE), .npy.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Where to write the decrypted outputs (.npy, float64).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        exec: ExecArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure single-thread SEAL op times at every level of a program's
+    /// parameters (or of --poly-degree/--levels) and store them in
+    /// $HEPACK_OP_TIMES or ~/.cache/hepack/op_times.json, where inspect, run
+    /// and infer read them.
+    Calibrate {
+        /// A program file whose parameters to measure.
+        program: Option<PathBuf>,
+        /// Polynomial degree N, with --levels, instead of a program.
+        #[arg(long)]
+        poly_degree: Option<u32>,
+        /// Rescaling levels, with --poly-degree.
+        #[arg(long)]
+        levels: Option<u32>,
+        /// Repetitions per op (the median is kept).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Print the measured times as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile the bundled LeNet-5, encrypt bundled MNIST test digits, run
+    /// encrypted and print accuracy, latency, throughput, HE ops and memory.
+    Demo {
+        /// How many bundled test digits to classify (at most 500; up to N/2
+        /// cost the same).
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+        #[command(flatten)]
+        exec: ExecArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How the executor runs.
+#[derive(clap::Args)]
+struct ExecArgs {
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Memory for cached encoded weights, in MiB.
+    #[arg(long, default_value_t = 512, value_name = "MiB")]
+    plain_cache_mib: u64,
+}
+
+impl ExecArgs {
+    fn options(&self) -> hepack_runtime::executor::Options {
+        let mut o = hepack_runtime::executor::Options::default();
+        if let Some(t) = self.threads {
+            o.threads = t.max(1);
+        }
+        o.plain_cache_bytes = self.plain_cache_mib << 20;
+        o
+    }
 }
 
 fn main() -> ExitCode {
@@ -303,6 +439,54 @@ fn main() -> ExitCode {
             &passes,
             &units,
         ),
+        Command::Keygen { program, out_dir } => commands::keygen::run(&program, &out_dir),
+        Command::Encrypt {
+            program,
+            keys,
+            input,
+            output,
+        } => commands::encrypt::run(&program, &keys, &input, &output),
+        Command::Run {
+            program,
+            eval_keys,
+            input,
+            output,
+            exec,
+            json,
+        } => commands::run::run(&program, &eval_keys, &input, &output, &exec.options(), json),
+        Command::Decrypt {
+            program,
+            keys,
+            input,
+            output,
+        } => commands::decrypt::run(&program, &keys, &input, &output),
+        Command::Infer {
+            program,
+            input,
+            labels,
+            output,
+            exec,
+            json,
+        } => commands::infer::run(
+            &program,
+            &input,
+            labels.as_deref(),
+            output.as_deref(),
+            &exec.options(),
+            json,
+        ),
+        Command::Calibrate {
+            program,
+            poly_degree,
+            levels,
+            reps,
+            json,
+        } => commands::calibrate::run(program.as_deref(), poly_degree, levels, reps, json),
+        Command::Demo {
+            samples,
+            exec,
+            json,
+        } => commands::demo::run(samples, &exec.options(), json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use hepack_backend::{cost, file, CkksParams, Cost, OpTimes, Program};
+use hepack_backend::{cost, file, CkksParams, Cost, Program};
 use serde::Serialize;
 
 use super::he_report;
@@ -33,7 +33,7 @@ struct Report<'a> {
 pub fn run(path: &Path, json: bool) -> Result<()> {
     let program = super::load_program(path)?;
     he_report::warn_if_insecure(&program.params);
-    let cost = cost::cost(&program, &OpTimes::default());
+    let cost = cost::cost(&program, &super::runtime_io::op_times(&program)?);
     let p = &program.params;
     let encrypted = program
         .outputs

@@ -1,16 +1,24 @@
 //! One module per CLI subcommand.
 
+pub mod calibrate;
 pub mod compile;
+pub mod decrypt;
+pub mod demo;
 pub mod dump;
+pub mod encrypt;
 pub mod eval;
 pub mod export;
 pub mod he_report;
+pub mod infer;
 pub mod inspect;
 pub mod inspect_program;
+pub mod keygen;
 pub mod param_args;
 pub mod passes;
 pub mod prune;
 pub mod prune_args;
+pub mod run;
+pub mod runtime_io;
 pub mod sweep;
 
 use std::path::Path;

@@ -77,3 +77,8 @@ pub fn pruned_to_widths(graph: &hepack_ir::Graph, kept: &[usize]) -> hepack_ir::
     compress(&mut g).unwrap();
     g
 }
+
+/// A float64 `.npy` file.
+pub fn read_f64(path: &Path) -> ArrayD<f64> {
+    ArrayD::<f64>::read_npy(std::fs::File::open(path).unwrap()).unwrap()
+}

@@ -1,0 +1,27 @@
+//! `hepack encrypt`: the client packs and encrypts an input batch.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::runtime_io::{read_secret, write_file};
+
+pub fn run(program_path: &Path, keys: &Path, input: &Path, output: &Path) -> Result<()> {
+    let program = super::load_program(program_path)?;
+    super::he_report::warn_if_insecure(&program.params);
+    let x = crate::npy::read_batch(input)?;
+    let context = hepack_runtime::keys::context(&program.params)?;
+    let secret = read_secret(&context, &program, keys)?;
+    // Seeded ciphertexts: half the upload.
+    let cts = hepack_runtime::client::encrypt(&context, &program, &secret, x.view(), true)?;
+    write_file(output, false, |w| Ok(cts.write(&program.params, w)?))?;
+    println!(
+        "encrypted {} samples into {} batch(es) of {} ciphertexts ({} input features) → {}",
+        cts.samples,
+        cts.batches.len(),
+        cts.indices.len(),
+        cts.indices.len(),
+        output.display()
+    );
+    Ok(())
+}

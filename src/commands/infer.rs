@@ -1,0 +1,161 @@
+//! `hepack infer`: keys, encryption, the encrypted run and decryption in one
+//! process, for demos and checks; prints accuracy (or MSE) with labels.
+
+use std::path::Path;
+
+use anyhow::Result;
+use hepack_backend::Program;
+use hepack_runtime::executor::{self, Options, Report};
+use ndarray::ArrayD;
+use serde::Serialize;
+
+use super::runtime_io::{op_times, progress, report_text};
+
+/// What `infer` prints with `--json`.
+#[derive(Serialize)]
+pub struct InferReport {
+    /// Samples run.
+    pub samples: usize,
+    /// Seconds for key generation, encryption, the run and decryption.
+    pub keygen_seconds: f64,
+    /// Client encryption.
+    pub encrypt_seconds: f64,
+    /// Client decryption.
+    pub decrypt_seconds: f64,
+    /// The server run.
+    pub run: Report,
+    /// Largest |encrypted − plaintext| over all outputs; the plaintext is
+    /// the program simulated in f64.
+    pub max_abs_error: f64,
+    /// Fraction of samples whose encrypted and plaintext argmax agree.
+    pub argmax_agreement: f64,
+    /// Fraction correct, with class labels.
+    pub accuracy: Option<f64>,
+    /// Number correct, with class labels.
+    pub correct: Option<usize>,
+    /// Mean squared error, with value labels.
+    pub mse: Option<f64>,
+}
+
+/// Runs `x` encrypted through `program`; returns the decrypted outputs.
+pub fn infer(
+    program: &Program,
+    x: &ArrayD<f64>,
+    options: &Options,
+) -> Result<(ArrayD<f64>, InferReport)> {
+    let t = std::time::Instant::now();
+    let context = hepack_runtime::keys::context(&program.params)?;
+    let (secret, eval) = hepack_runtime::keys::generate(&context, program)?;
+    let keygen_seconds = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let inputs = hepack_runtime::client::encrypt(&context, program, &secret, x.view(), false)?;
+    let encrypt_seconds = t.elapsed().as_secs_f64();
+    let times = op_times(program)?;
+    let bar = progress((inputs.batches.len() * program.instrs.len()) as u64);
+    let (outputs, run) = executor::run(&context, program, &eval, inputs, options, &times, &|n| {
+        bar.set_position(n)
+    })?;
+    bar.finish_and_clear();
+    let t = std::time::Instant::now();
+    let y = hepack_runtime::client::decrypt(&context, program, &secret, &outputs)?;
+    let decrypt_seconds = t.elapsed().as_secs_f64();
+    let plain = hepack_backend::simulate::simulate(program, x.view())?;
+    let max_abs_error = plain
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let samples = x.shape()[0];
+    let flat = |a: &ArrayD<f64>| {
+        a.to_shape((samples, a.len() / samples))
+            .expect("batch-first")
+            .to_owned()
+    };
+    let (p, e) = (flat(&plain), flat(&y));
+    let agree = p
+        .outer_iter()
+        .zip(e.outer_iter())
+        .filter(|(a, b)| argmax(a.iter()) == argmax(b.iter()))
+        .count();
+    Ok((
+        y,
+        InferReport {
+            samples: x.shape()[0],
+            keygen_seconds,
+            encrypt_seconds,
+            decrypt_seconds,
+            run,
+            max_abs_error,
+            argmax_agreement: agree as f64 / samples as f64,
+            accuracy: None,
+            correct: None,
+            mse: None,
+        },
+    ))
+}
+
+/// The report as text.
+pub fn text(report: &InferReport, program: &Program) -> String {
+    let mut out = format!(
+        "client: keys {:.2} s, encryption {:.2} s, decryption {:.2} s\nserver: ",
+        report.keygen_seconds, report.encrypt_seconds, report.decrypt_seconds
+    );
+    out.push_str(&report_text(&report.run, program, report.samples));
+    out.push_str(&format!(
+        "encrypted vs plaintext: max |error| {:.2e}, argmax agrees on {:.1}% of samples\n",
+        report.max_abs_error,
+        100.0 * report.argmax_agreement
+    ));
+    if let (Some(acc), Some(correct)) = (report.accuracy, report.correct) {
+        out.push_str(&format!(
+            "accuracy: {acc:.4} ({correct}/{})\n",
+            report.samples
+        ));
+    }
+    if let Some(mse) = report.mse {
+        out.push_str(&format!("mse: {mse:.6}\n"));
+    }
+    out
+}
+
+fn argmax<'a>(row: impl Iterator<Item = &'a f64>) -> usize {
+    row.enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+pub fn run(
+    program_path: &Path,
+    input: &Path,
+    labels: Option<&Path>,
+    output: Option<&Path>,
+    options: &Options,
+    json: bool,
+) -> Result<()> {
+    let program = super::load_program(program_path)?;
+    super::he_report::warn_if_insecure(&program.params);
+    let x = crate::npy::read_batch(input)?;
+    let labels = labels.map(crate::npy::read_labels).transpose()?;
+    let (y, mut report) = infer(&program, &x, options)?;
+    match labels
+        .as_ref()
+        .map(|l| super::eval::score(&y, l))
+        .transpose()?
+    {
+        Some(super::eval::Score::Accuracy { accuracy, correct }) => {
+            report.accuracy = Some(accuracy);
+            report.correct = Some(correct);
+        }
+        Some(super::eval::Score::Mse(mse)) => report.mse = Some(mse),
+        None => {}
+    }
+    if let Some(path) = output {
+        crate::npy::write_f64(path, &y)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&report, &program));
+    }
+    Ok(())
+}
