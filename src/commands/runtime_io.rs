@@ -49,38 +49,7 @@ pub fn read_ciphertexts(
         .with_context(|| format!("cannot load {}", path.display()))
 }
 
-/// Write a file through a temporary file beside it, renamed into place only
-/// when complete; `private` leaves it readable by its owner only (0600).
-pub fn write_file(
-    path: &Path,
-    private: bool,
-    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> Result<()>,
-) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    {
-        let mut w = std::io::BufWriter::new(tmp.as_file());
-        write(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
-        use std::io::Write;
-        w.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    // Temporary files are created 0600; only public outputs are opened up.
-    #[cfg(unix)]
-    if !private {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
+pub use crate::output::write_atomic_with as write_file;
 
 /// Where `hepack calibrate` stores op times: `$HEPACK_OP_TIMES`, else
 /// `$XDG_CACHE_HOME/hepack/op_times.json` (`~/.cache/...`).
