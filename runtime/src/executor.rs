@@ -630,6 +630,19 @@ impl Job<'_> {
                 self.release(values, ct.1);
                 return Ok(());
             }
+            HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) if a == b => {
+                // One value read twice counts as one reader: take it once.
+                let (mut dest, rest) = self.operand(values, a).into_owned().map_err(wrap)?;
+                self.release(values, rest);
+                let same = dest.try_clone().map_err(wrap)?;
+                match instr.op {
+                    HeOp::Add(..) => ev.add_inplace(&mut dest, &same),
+                    HeOp::Sub(..) => ev.sub_inplace(&mut dest, &same),
+                    _ => ev.multiply_inplace(&mut dest, &same, pool),
+                }
+                .map_err(wrap)?;
+                dest
+            }
             HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) => {
                 let (x, y) = (self.operand(values, a), self.operand(values, b));
                 let sub = matches!(instr.op, HeOp::Sub(..));
