@@ -112,11 +112,7 @@ pub fn run(
             features.len()
         )));
     }
-    let missing: Vec<i32> = program
-        .rotation_steps()
-        .into_iter()
-        .filter(|s| !keys.steps.contains(s))
-        .collect();
+    let missing = crate::keys::missing_steps(program, &keys.steps);
     if !missing.is_empty() {
         return Err(RuntimeError::Mismatch(format!(
             "the evaluation keys have no Galois keys for rotation steps {missing:?}"

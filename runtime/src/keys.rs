@@ -107,6 +107,15 @@ pub fn read_secret(
     Ok(key)
 }
 
+/// The rotation steps `program` uses that keys for `steps` do not cover.
+pub fn missing_steps(program: &Program, steps: &[i32]) -> Vec<i32> {
+    program
+        .rotation_steps()
+        .into_iter()
+        .filter(|s| !steps.contains(s))
+        .collect()
+}
+
 /// Reads `eval.keys` for `program`, checking it covers the program's rotations.
 pub fn read_eval(
     context: &Context,
@@ -125,11 +134,7 @@ pub fn read_eval(
         return Err(r.error(format!("{count} rotation steps")));
     }
     let steps = (0..count).map(|_| r.i32()).collect::<Result<Vec<_>, _>>()?;
-    let missing: Vec<i32> = program
-        .rotation_steps()
-        .into_iter()
-        .filter(|s| !steps.contains(s))
-        .collect();
+    let missing = missing_steps(program, &steps);
     if !missing.is_empty() {
         return Err(r.error(format!(
             "no Galois keys for rotation steps {missing:?} that the program uses; run `hepack keygen` for this program"

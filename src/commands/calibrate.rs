@@ -8,7 +8,8 @@ use anyhow::{bail, Result};
 use hepack_backend::params::{select, ParamRequest};
 use hepack_runtime::calibrate::{measure, Calibration, LevelTimes};
 
-use super::runtime_io::{calibration_path, write_file};
+use super::runtime_io::calibration_path;
+use crate::output::write_atomic_with;
 
 pub fn run(
     program: Option<&Path>,
@@ -40,7 +41,7 @@ pub fn run(
         std::fs::create_dir_all(dir)?;
     }
     let text = serde_json::to_string_pretty(&calibration)?;
-    write_file(&path, false, |w| {
+    write_atomic_with(&path, false, |w| {
         Ok(std::io::Write::write_all(w, text.as_bytes())?)
     })?;
     if json {

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::runtime_io::{read_secret, write_file};
+use super::runtime_io::read_secret;
+use crate::output::write_atomic_with;
 
 pub fn run(program_path: &Path, keys: &Path, input: &Path, output: &Path) -> Result<()> {
     let program = super::load_program(program_path)?;
@@ -14,12 +15,11 @@ pub fn run(program_path: &Path, keys: &Path, input: &Path, output: &Path) -> Res
     let secret = read_secret(&context, &program, keys)?;
     // Seeded ciphertexts: half the upload.
     let cts = hepack_runtime::client::encrypt(&context, &program, &secret, x.view(), true)?;
-    write_file(output, false, |w| Ok(cts.write(&program.params, w)?))?;
+    write_atomic_with(output, false, |w| Ok(cts.write(&program.params, w)?))?;
     println!(
-        "encrypted {} samples into {} batch(es) of {} ciphertexts ({} input features) → {}",
+        "encrypted {} samples into {} batch(es) of {} ciphertexts (one per input feature the program reads) → {}",
         cts.samples,
         cts.batches.len(),
-        cts.indices.len(),
         cts.indices.len(),
         output.display()
     );

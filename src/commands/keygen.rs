@@ -4,7 +4,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::runtime_io::{write_file, EVAL_FILE, SECRET_FILE};
+use super::runtime_io::{EVAL_FILE, SECRET_FILE};
+use crate::output::write_atomic_with;
 
 pub fn run(program_path: &Path, out_dir: &Path) -> Result<()> {
     let program = super::load_program(program_path)?;
@@ -15,10 +16,10 @@ pub fn run(program_path: &Path, out_dir: &Path) -> Result<()> {
     let (secret, eval) = hepack_runtime::keys::generate_files(&context, &program)?;
     let secret_path = out_dir.join(SECRET_FILE);
     let eval_path = out_dir.join(EVAL_FILE);
-    write_file(&secret_path, true, |w| {
+    write_atomic_with(&secret_path, true, |w| {
         Ok(std::io::Write::write_all(w, &secret)?)
     })?;
-    write_file(&eval_path, false, |w| {
+    write_atomic_with(&eval_path, false, |w| {
         Ok(std::io::Write::write_all(w, &eval)?)
     })?;
     let steps = program.rotation_steps();

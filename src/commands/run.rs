@@ -7,7 +7,8 @@ use anyhow::Result;
 use hepack_runtime::ciphertexts::Role;
 use hepack_runtime::executor::{self, Options};
 
-use super::runtime_io::{op_times, progress, read_ciphertexts, read_eval, report_text, write_file};
+use super::runtime_io::{op_times, progress, read_ciphertexts, read_eval, report_text};
+use crate::output::write_atomic_with;
 
 pub fn run(
     program_path: &Path,
@@ -30,7 +31,7 @@ pub fn run(
             bar.set_position(n)
         })?;
     bar.finish_and_clear();
-    write_file(output, false, |w| Ok(outputs.write(&program.params, w)?))?;
+    write_atomic_with(output, false, |w| Ok(outputs.write(&program.params, w)?))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -49,8 +49,6 @@ pub fn read_ciphertexts(
         .with_context(|| format!("cannot load {}", path.display()))
 }
 
-pub use crate::output::write_atomic_with as write_file;
-
 /// Where `hepack calibrate` stores op times: `$HEPACK_OP_TIMES`, else
 /// `$XDG_CACHE_HOME/hepack/op_times.json` (`~/.cache/...`).
 pub fn calibration_path() -> PathBuf {
