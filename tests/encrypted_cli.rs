@@ -92,6 +92,38 @@ fn client_server_flow_matches_plaintext_and_never_needs_the_secret_key_on_the_se
     assert!(ok, "{err}");
     assert!(out.contains("floor ratio"), "{out}");
 
+    // The same run, as JSON for a machine: every HE op of the program ran
+    // once (the count leaves out picking up inputs and marking outputs).
+    let (ok, out, err) = hepack(&[
+        "run",
+        path(&program),
+        "--eval-keys",
+        path(&server.join("eval.keys")),
+        "--input",
+        path(&cts),
+        "-o",
+        path(&dir.join("y2.ct")),
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (ok, inspected, err) = hepack(&["inspect", path(&program), "--json"]);
+    assert!(ok, "{err}");
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    let ran: u64 = report["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kind"] != "encrypt_input" && k["kind"] != "output")
+        .map(|k| k["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(ran), inspected["he"]["he_ops"].as_u64(), "{out}");
+    assert_eq!(report["threads"], 1);
+    assert!(report["wall_seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);
+
     let y = dir.join("y.npy");
     let (ok, _, err) = hepack(&[
         "decrypt",

@@ -197,8 +197,9 @@ fn activation(a: Activation, mut x: ArrayD<f64>) -> ArrayD<f64> {
     x
 }
 
-/// Input position for output position `o` and kernel tap `k`, if inside the input.
-fn tap(
+/// Input position for output position `o` and kernel tap `k` along one axis,
+/// if inside the input (not in the padding).
+pub fn tap(
     o: usize,
     k: usize,
     stride: usize,
@@ -284,30 +285,37 @@ fn pool_with(
         let xin = &xs[plane * h * w..][..h * w];
         for oy in 0..oh {
             for ox in 0..ow {
-                let mut taps = (0..p.kernel[0])
-                    .flat_map(|ky| (0..p.kernel[1]).map(move |kx| (ky, kx)))
-                    .map(|(ky, kx)| {
-                        let iy =
-                            (oy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
-                        let ix =
-                            (ox * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
-                        // A tap past the far padding (ceil mode) is outside the window.
-                        let beyond =
-                            iy >= (h + p.pads[2]) as isize || ix >= (w + p.pads[3]) as isize;
-                        if beyond {
-                            Err(())
-                        } else if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                            Ok(None)
-                        } else {
-                            Ok(Some(xin[iy as usize * w + ix as usize]))
-                        }
-                    })
-                    .filter_map(Result::ok);
+                let mut taps = pool_window(p, h, w, oy, ox).map(|t| t.map(|i| xin[i]));
                 os[plane * oh * ow + oy * ow + ox] = reduce(&mut taps);
             }
         }
     }
     out
+}
+
+/// The taps of pooling window `(oy, ox)` over an `h × w` plane: the flat
+/// index of each tap inside the input, `None` for one in the padding. Taps
+/// past the far padding (ceil mode) are outside the window and left out.
+pub fn pool_window(
+    p: &Pool,
+    h: usize,
+    w: usize,
+    oy: usize,
+    ox: usize,
+) -> impl Iterator<Item = Option<usize>> + '_ {
+    (0..p.kernel[0])
+        .flat_map(|ky| (0..p.kernel[1]).map(move |kx| (ky, kx)))
+        .filter_map(move |(ky, kx)| {
+            let iy = (oy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
+            let ix = (ox * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
+            if iy >= (h + p.pads[2]) as isize || ix >= (w + p.pads[3]) as isize {
+                None
+            } else if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                Some(None)
+            } else {
+                Some(Some(iy as usize * w + ix as usize))
+            }
+        })
 }
 
 fn max_pool(p: &Pool, x: &ArrayD<f64>, out_shape: &[usize]) -> ArrayD<f64> {

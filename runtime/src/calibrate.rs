@@ -145,7 +145,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         let x = fresh;
         let weight = encoder.encode_scalar(0.37, &id, scale, mem)?;
         let same_scale = encoder.encode_scalar(0.37, &id, x.scale(), mem)?;
-        let copy = |c: &Ciphertext| c.try_clone();
+        let copy = |c: &Ciphertext| context.copy(c);
         // Inputs are only ever encrypted on the top level.
         let encrypt = if depth == 0 {
             median(reps, || {

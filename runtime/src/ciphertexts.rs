@@ -8,7 +8,7 @@ use hepack_backend::CkksParams;
 
 use crate::error::RuntimeError;
 use crate::framing::{header, put_blob, Reader, SummingWriter};
-use crate::seal::{Ciphertext, Context};
+use crate::seal::{Ciphertext, Context, SealError};
 
 /// Magic bytes of a ciphertext file.
 pub const MAGIC: &[u8; 8] = b"HPK-CTXT";
@@ -31,6 +31,56 @@ impl Role {
     }
 }
 
+/// One ciphertext of a batch.
+#[derive(Debug)]
+pub enum Held {
+    /// In memory, ready to compute on.
+    Loaded(Ciphertext),
+    /// SEAL's compressed serialization, already checked, loaded when first
+    /// read: a server holds its whole upload until the program reads each
+    /// input, and a fresh seeded ciphertext takes a third of the memory
+    /// this way.
+    Packed(Vec<u8>),
+}
+
+impl Held {
+    /// The ciphertext, loading it if packed.
+    pub fn load(self, context: &Context) -> Result<Ciphertext, SealError> {
+        match self {
+            Held::Loaded(ct) => Ok(ct),
+            Held::Packed(bytes) => Ciphertext::load(context, &bytes).map(|(ct, _)| ct),
+        }
+    }
+
+    /// Calls `f` on the ciphertext, loading a packed one for the call.
+    pub fn with<R>(
+        &self,
+        context: &Context,
+        f: impl FnOnce(&Ciphertext) -> R,
+    ) -> Result<R, SealError> {
+        match self {
+            Held::Loaded(ct) => Ok(f(ct)),
+            Held::Packed(bytes) => Ciphertext::load(context, bytes).map(|(ct, _)| f(&ct)),
+        }
+    }
+}
+
+/// Why `ct` is not a fresh encryption a program can start from (on the top
+/// level, two polynomials, at the program's scale), if it is not.
+pub fn not_fresh(ct: &Ciphertext, context: &Context, params: &CkksParams) -> Option<String> {
+    let top = context.parms_id(0).expect("a context has a first level");
+    let scale = 2f64.powi(params.scale_bits as i32);
+    (ct.parms_id() != top
+        || ct.size() != 2
+        || !hepack_backend::levels::are_close(ct.scale(), scale))
+    .then(|| {
+        format!(
+            "not a fresh encryption at scale 2^{} on the top level",
+            params.scale_bits
+        )
+    })
+}
+
 /// Ciphertexts for several batches of samples.
 #[derive(Debug)]
 pub struct Ciphertexts {
@@ -42,7 +92,7 @@ pub struct Ciphertexts {
     /// ciphertext in a batch.
     pub indices: Vec<u32>,
     /// `batches[b][k]`: batch `b`'s ciphertext for `indices[k]`.
-    pub batches: Vec<Vec<Ciphertext>>,
+    pub batches: Vec<Vec<Held>>,
 }
 
 impl Ciphertexts {
@@ -71,9 +121,12 @@ impl Ciphertexts {
         };
         out.write_all(&head).map_err(io)?;
         for batch in &self.batches {
-            for ct in batch {
+            for held in batch {
                 let mut blob = Vec::new();
-                put_blob(&mut blob, &ct.save()?);
+                match held {
+                    Held::Loaded(ct) => put_blob(&mut blob, &ct.save()?),
+                    Held::Packed(bytes) => put_blob(&mut blob, bytes),
+                }
                 out.write_all(&blob).map_err(io)?;
             }
         }
@@ -81,7 +134,8 @@ impl Ciphertexts {
     }
 
     /// Reads a file of `role` for `params`; every ciphertext is checked by
-    /// SEAL against the parameters.
+    /// SEAL against the parameters (and inputs are checked to be fresh).
+    /// Outputs come back loaded, inputs packed (see [`Held::Packed`]).
     pub fn read(
         context: &Context,
         params: &CkksParams,
@@ -140,7 +194,17 @@ impl Ciphertexts {
                         blob.len() - used
                     )));
                 }
-                batch.push(ct);
+                batch.push(match role {
+                    Role::Input => {
+                        if let Some(why) = not_fresh(&ct, context, params) {
+                            return Err(
+                                r.error(format!("ciphertext for index {i} of batch {b}: {why}"))
+                            );
+                        }
+                        Held::Packed(blob.to_vec())
+                    }
+                    Role::Output => Held::Loaded(ct),
+                });
             }
             out.push(batch);
         }

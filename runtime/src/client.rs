@@ -7,7 +7,7 @@ use hepack_backend::{HeOp, OutputElement, Program};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use rayon::prelude::*;
 
-use crate::ciphertexts::{Ciphertexts, Role};
+use crate::ciphertexts::{Ciphertexts, Held, Role};
 use crate::error::RuntimeError;
 use crate::seal::{Context, Decryptor, Encoder, Encryptor, SecretKey};
 
@@ -85,7 +85,9 @@ pub fn encrypt(
                 .map(|&f| {
                     let column: Vec<f64> = chunk.column(f as usize).to_vec();
                     let plain = encoder.encode(&column, &top, scale, None)?;
-                    Ok(encryptor.encrypt_symmetric(&plain, seeded, None)?)
+                    Ok(Held::Loaded(
+                        encryptor.encrypt_symmetric(&plain, seeded, None)?,
+                    ))
                 })
                 .collect::<Result<Vec<_>, RuntimeError>>()
         })
@@ -130,8 +132,8 @@ pub fn decrypt(
         let count = slots.min(n - first);
         let columns = batch
             .par_iter()
-            .map(|ct| {
-                let plain = decryptor.decrypt(ct)?;
+            .map(|held| {
+                let plain = held.with(context, |ct| decryptor.decrypt(ct))??;
                 Ok(encoder.decode(&plain, slots)?)
             })
             .collect::<Result<Vec<_>, RuntimeError>>()?;

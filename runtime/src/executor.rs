@@ -22,7 +22,7 @@ use hepack_backend::program::{ValueId, KINDS};
 use hepack_backend::{HeOp, Plain, Program};
 use serde::Serialize;
 
-use crate::ciphertexts::Ciphertexts;
+use crate::ciphertexts::{not_fresh, Ciphertexts, Held};
 use crate::client::{input_features, output_indices};
 use crate::error::RuntimeError;
 use crate::keys::EvalKeys;
@@ -118,18 +118,15 @@ pub fn run(
             "the evaluation keys have no Galois keys for rotation steps {missing:?}"
         )));
     }
-    let scale = 2f64.powi(program.params.scale_bits as i32);
-    let top = context.parms_id(0).expect("a context has a first level");
+    // Packed inputs were checked when their file was read.
     for batch in &inputs.batches {
-        for (ct, f) in batch.iter().zip(&features) {
-            if ct.parms_id() != top
-                || ct.size() != 2
-                || !hepack_backend::levels::are_close(ct.scale(), scale)
-            {
-                return Err(RuntimeError::Mismatch(format!(
-                    "the ciphertext of input feature {f} is not a fresh encryption at scale 2^{} on the top level",
-                    program.params.scale_bits
-                )));
+        for (held, f) in batch.iter().zip(&features) {
+            if let Held::Loaded(ct) = held {
+                if let Some(why) = not_fresh(ct, context, &program.params) {
+                    return Err(RuntimeError::Mismatch(format!(
+                        "the ciphertext of input feature {f} is {why}"
+                    )));
+                }
             }
         }
     }
@@ -143,8 +140,10 @@ pub fn run(
         .iter()
         .map(|m| m.map_or(0, |m| program.params.ciphertext_bytes(m.depth, m.size)))
         .collect();
-    let slot_bytes = program.params.ciphertext_bytes(0, 1) / 2;
-    let cache_entries = (options.plain_cache_bytes / slot_bytes.max(1)).max(16) as usize;
+    // Every encoded weight reserves one top-level polynomial (see
+    // `Context::copy`).
+    let plain_bytes = program.params.ciphertext_bytes(0, 1);
+    let cache_entries = (options.plain_cache_bytes / plain_bytes.max(1)).max(16) as usize;
     let cache = PlainCache::new(cache_entries);
     let encoder = Encoder::new(context)?;
     let evaluator = Evaluator::new(context)?;
@@ -180,7 +179,10 @@ pub fn run(
             role: crate::ciphertexts::Role::Output,
             samples: inputs.samples,
             indices: output_slots,
-            batches: results,
+            batches: results
+                .into_iter()
+                .map(|b| b.into_iter().map(Held::Loaded).collect())
+                .collect(),
         },
         report,
     ))
@@ -403,7 +405,7 @@ struct Sched {
 struct Values {
     slots: Vec<Mutex<Option<Arc<Ciphertext>>>>,
     readers_left: Vec<AtomicU32>,
-    inputs: Vec<Mutex<Option<Ciphertext>>>,
+    inputs: Vec<Mutex<Option<Held>>>,
     input_reads: Vec<AtomicU32>,
     outputs: Vec<Mutex<Option<Ciphertext>>>,
 }
@@ -413,7 +415,7 @@ impl Job<'_> {
         &self,
         pool: &rayon::ThreadPool,
         threads: usize,
-        batch: Vec<Ciphertext>,
+        batch: Vec<Held>,
         features: &[u32],
     ) -> Result<Vec<Ciphertext>, RuntimeError> {
         let n = self.program.instrs.len();
@@ -606,18 +608,22 @@ impl Job<'_> {
             HeOp::EncryptInput { feature } => {
                 let k = input_at[feature as usize];
                 let mut slot = values.inputs[k].lock().expect("input lock");
+                let input = slot
+                    .take()
+                    .expect("each input is read as often as counted")
+                    .load(self.context)
+                    .map_err(wrap)?;
                 if values.input_reads[k].fetch_sub(1, Ordering::AcqRel) == 1 {
-                    slot.take().expect("each input is read as often as counted")
+                    input
                 } else {
-                    slot.as_ref()
-                        .expect("each input is read as often as counted")
-                        .try_clone()
-                        .map_err(wrap)?
+                    let copy = self.context.copy(&input).map_err(wrap)?;
+                    *slot = Some(Held::Loaded(input));
+                    copy
                 }
             }
             HeOp::Output { value, index } => {
                 let op = self.operand(values, value);
-                let ct = op.into_owned().map_err(wrap)?;
+                let ct = op.into_owned(self.context).map_err(wrap)?;
                 let at = self
                     .output_slots
                     .binary_search(&index)
@@ -628,9 +634,12 @@ impl Job<'_> {
             }
             HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) if a == b => {
                 // One value read twice counts as one reader: take it once.
-                let (mut dest, rest) = self.operand(values, a).into_owned().map_err(wrap)?;
+                let (mut dest, rest) = self
+                    .operand(values, a)
+                    .into_owned(self.context)
+                    .map_err(wrap)?;
                 self.release(values, rest);
-                let same = dest.try_clone().map_err(wrap)?;
+                let same = self.context.copy(&dest).map_err(wrap)?;
                 match instr.op {
                     HeOp::Add(..) => ev.add_inplace(&mut dest, &same),
                     HeOp::Sub(..) => ev.sub_inplace(&mut dest, &same),
@@ -646,12 +655,12 @@ impl Job<'_> {
                 // and a difference is computed the other way round.
                 let (mut dest, other, swapped) = match (x, y) {
                     (x, y) if x.is_owned() || !y.is_owned() => {
-                        let (d, rest) = x.into_owned().map_err(wrap)?;
+                        let (d, rest) = x.into_owned(self.context).map_err(wrap)?;
                         self.release(values, rest);
                         (d, y, false)
                     }
                     (x, y) => {
-                        let (d, rest) = y.into_owned().map_err(wrap)?;
+                        let (d, rest) = y.into_owned(self.context).map_err(wrap)?;
                         self.release(values, rest);
                         (d, x, true)
                     }
@@ -668,7 +677,10 @@ impl Job<'_> {
             }
             HeOp::AddPlain(a, p) | HeOp::MulPlain(a, p) => {
                 let plain = self.plain(p, mem).map_err(wrap)?;
-                let (mut dest, rest) = self.operand(values, a).into_owned().map_err(wrap)?;
+                let (mut dest, rest) = self
+                    .operand(values, a)
+                    .into_owned(self.context)
+                    .map_err(wrap)?;
                 self.release(values, rest);
                 match instr.op {
                     HeOp::AddPlain(..) => ev.add_plain_inplace(&mut dest, &plain),
@@ -682,7 +694,10 @@ impl Job<'_> {
             | HeOp::Rescale(a)
             | HeOp::ModSwitch(a)
             | HeOp::Rotate(a, _) => {
-                let (mut dest, rest) = self.operand(values, a).into_owned().map_err(wrap)?;
+                let (mut dest, rest) = self
+                    .operand(values, a)
+                    .into_owned(self.context)
+                    .map_err(wrap)?;
                 self.release(values, rest);
                 match instr.op {
                     HeOp::Square(_) => ev.square_inplace(&mut dest, pool),
@@ -729,10 +744,10 @@ impl Operand {
 
     /// A ciphertext this op may overwrite (a copy when shared), and the
     /// shared operand still to release.
-    fn into_owned(self) -> Result<(Ciphertext, Option<Operand>), SealError> {
+    fn into_owned(self, context: &Context) -> Result<(Ciphertext, Option<Operand>), SealError> {
         match self {
             Operand::Owned(c) => Ok((c, None)),
-            Operand::Shared(a, v) => Ok((a.try_clone()?, Some(Operand::Shared(a, v)))),
+            Operand::Shared(a, v) => Ok((context.copy(&a)?, Some(Operand::Shared(a, v)))),
         }
     }
 }

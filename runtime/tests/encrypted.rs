@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use hepack_backend::{Lowering, OpTimes, ParamRequest, Program};
+use hepack_backend::program::{Instr, ValueId};
+use hepack_backend::{HeOp, Lowering, OpTimes, ParamRequest, Program};
 use hepack_ir::{interp, Graph};
 use hepack_passes::prune::{BatchPacking, Block};
 use hepack_passes::{pipeline, PassOptions};
@@ -69,6 +70,7 @@ fn encrypted_inference(program: &Program, x: &ArrayD<f64>, threads: usize) -> Ar
         threads,
         ..Options::default()
     };
+    let seen = std::sync::Mutex::new(Vec::new());
     let (outputs, report) = executor::run(
         &context,
         program,
@@ -76,11 +78,15 @@ fn encrypted_inference(program: &Program, x: &ArrayD<f64>, threads: usize) -> Ar
         inputs,
         &options,
         &OpTimes::default(),
-        &|_| {},
+        &|n| seen.lock().unwrap().push(n),
     )
     .unwrap();
     let executed: u64 = report.ops.iter().map(|k| k.count).sum();
-    assert_eq!(executed, (report.batches * program.instrs.len()) as u64);
+    let total = (report.batches * program.instrs.len()) as u64;
+    assert_eq!(executed, total);
+    // Progress (the bar's position) only moves forward and ends at the total.
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.iter().max(), Some(&total), "{seen:?}");
     client::decrypt(&context, program, &secret, &outputs).unwrap()
 }
 
@@ -113,6 +119,47 @@ fn mlp_encrypted_matches_plaintext_within_1e_3() {
     for (a, b) in want.outer_iter().zip(got.outer_iter()) {
         assert_eq!(argmax(a), argmax(b));
     }
+}
+
+/// An op that reads one value twice (`x + x`) takes it once: the executor
+/// counts it as one reader and must not free it before the op has run.
+#[test]
+fn an_op_reading_one_value_twice_runs_on_it_once() {
+    let g = he_friendly("mlp");
+    let mut program = compile(&g);
+    let x = mnist_flat(8);
+    let want = interp::run(&g, x.view()).unwrap();
+    // Turn the first output `o = v` into `o = v + v`: the output op becomes
+    // the sum (defining a value at its position) and a new output reads it.
+    let at = program
+        .instrs
+        .iter()
+        .position(|i| matches!(i.op, HeOp::Output { .. }))
+        .unwrap();
+    let HeOp::Output { value, index } = program.instrs[at].op else {
+        unreachable!()
+    };
+    let layer = program.instrs[at].layer;
+    program.instrs[at].op = HeOp::Add(value, value);
+    program.instrs.push(Instr {
+        op: HeOp::Output {
+            value: ValueId(at as u32),
+            index,
+        },
+        layer,
+    });
+    let got = encrypted_inference(&program, &x, 2);
+    let err = (0..x.shape()[0])
+        .map(|s| {
+            (0..want.shape()[1])
+                .map(|j| {
+                    let factor = if j == index as usize { 2.0 } else { 1.0 };
+                    (got[[s, j]] - factor * want[[s, j]]).abs()
+                })
+                .fold(0.0, f64::max)
+        })
+        .fold(0.0, f64::max);
+    assert!(err <= 1e-3, "max |error| {err}");
 }
 
 /// AE1 as a user compiles it: quadratics fitted on a calibration set, which

@@ -39,12 +39,24 @@ extern "C" {
     pub fn MemoryPoolHandle_Destroy(this: Handle) -> HResult;
     pub fn MemoryPoolHandle_AllocByteCount(this: Handle, count: *mut u64) -> HResult;
 
-    pub fn Plaintext_Create1(pool: Handle, out: *mut Handle) -> HResult;
+    pub fn Plaintext_Create3(
+        capacity: u64,
+        coeff_count: u64,
+        pool: Handle,
+        out: *mut Handle,
+    ) -> HResult;
     pub fn Plaintext_Destroy(this: Handle) -> HResult;
     pub fn Plaintext_IsZero(this: Handle, zero: *mut bool) -> HResult;
 
     pub fn Ciphertext_Create1(pool: Handle, out: *mut Handle) -> HResult;
-    pub fn Ciphertext_Create2(copy: Handle, out: *mut Handle) -> HResult;
+    pub fn Ciphertext_Create5(
+        context: Handle,
+        parms_id: *mut u64,
+        capacity: u64,
+        pool: Handle,
+        out: *mut Handle,
+    ) -> HResult;
+    pub fn Ciphertext_Set(this: Handle, assign: Handle) -> HResult;
     pub fn Ciphertext_Destroy(this: Handle) -> HResult;
     pub fn Ciphertext_Size(this: Handle, size: *mut u64) -> HResult;
     pub fn Ciphertext_CoeffModulusSize(this: Handle, count: *mut u64) -> HResult;
