@@ -178,14 +178,17 @@ pub fn fit(
     Ok(log)
 }
 
+/// Samples per part of a mini-batch whose gradients one thread computes. A
+/// fixed size (not one part per thread) keeps the order of the float sums,
+/// and so the trained weights, the same on every machine.
+const PART: usize = 16;
+
 /// The mean loss of the samples `idx` and its gradients, computed in parts
 /// on rayon's threads.
 fn batch_grads(graph: &Graph, data: &Data<'_>, idx: &[usize]) -> Result<(f64, Grads), TuneError> {
     let n = idx.len() as f64;
-    let threads = rayon::current_num_threads().max(1);
-    let part = idx.len().div_ceil(threads).max(1);
     let parts = idx
-        .par_chunks(part)
+        .par_chunks(PART)
         .map(|ids| {
             let x = data.x.select(Axis(0), ids);
             match &data.target {
