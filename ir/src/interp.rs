@@ -182,7 +182,8 @@ fn eval(graph: &Graph, id: NodeId, x: ArrayD<f64>) -> ArrayD<f64> {
 }
 
 /// Reshape in row-major order, copying only if the array is not contiguous.
-fn to_shape(x: ArrayD<f64>, shape: &[usize]) -> ArrayD<f64> {
+/// The element count must match.
+pub fn to_shape(x: ArrayD<f64>, shape: &[usize]) -> ArrayD<f64> {
     let x = if x.is_standard_layout() {
         x
     } else {

@@ -6,7 +6,7 @@
 //! op, written as directly as the interpreter's loops and checked against
 //! finite differences of the interpreter.
 
-use hepack_ir::interp::{pool_window, run_with_taps, tap};
+use hepack_ir::interp::{pool_window, run_with_taps, tap, to_shape};
 use hepack_ir::op::{Activation, Conv, Op, Patches, Pool};
 use hepack_ir::{Graph, NodeId};
 use ndarray::{Array1, Array2, Array4, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Ix2, IxDyn, Zip};
@@ -143,14 +143,14 @@ pub fn backward(
         Op::Dense(d) => {
             let k = d.weight.nrows();
             let rows = x.len() / k;
-            let x2 = reshape(x.clone(), &[rows, k]).into_dimensionality::<Ix2>()?;
+            let x2 = to_shape(x.clone(), &[rows, k]).into_dimensionality::<Ix2>()?;
             let n = d.weight.ncols();
-            let dy2 = reshape(dy, &[rows, n]).into_dimensionality::<Ix2>()?;
+            let dy2 = to_shape(dy, &[rows, n]).into_dimensionality::<Ix2>()?;
             let dw: Array2<f64> = x2.t().dot(&dy2);
             let db: Array1<f64> = dy2.sum_axis(Axis(0));
             let dx = dy2.dot(&d.weight.t());
             (
-                reshape(dx.into_dyn(), x.shape()),
+                to_shape(dx.into_dyn(), x.shape()),
                 vec![dw.into_dyn(), db.into_dyn()],
             )
         }
@@ -177,13 +177,13 @@ pub fn backward(
         Op::GlobalAvgPool => {
             let (b, c) = (x.shape()[0], x.shape()[1]);
             let per = x.len() / (b * c);
-            let dy = reshape(dy, &[b, c, 1]);
+            let dy = to_shape(dy, &[b, c, 1]);
             let dx = dy
                 .broadcast(IxDyn(&[b, c, per]))
                 .expect("broadcast")
                 .to_owned()
                 / per as f64;
-            (reshape(dx, x.shape()), Vec::new())
+            (to_shape(dx, x.shape()), Vec::new())
         }
         Op::BatchNorm(bn) => {
             let (a, _) = bn.affine();
@@ -193,7 +193,7 @@ pub fn backward(
             }
             (dx, Vec::new())
         }
-        Op::Flatten | Op::Reshape(_) => (reshape(dy, x.shape()), Vec::new()),
+        Op::Flatten | Op::Reshape(_) => (to_shape(dy, x.shape()), Vec::new()),
         Op::Transpose(perm) => {
             let mut full = vec![0];
             full.extend(perm.iter().map(|p| p + 1));
@@ -232,16 +232,6 @@ pub fn backward(
         }
         Op::Patches(p) => (patches(p, x, &dy), Vec::new()),
     })
-}
-
-fn reshape(x: ArrayD<f64>, shape: &[usize]) -> ArrayD<f64> {
-    let x = if x.is_standard_layout() {
-        x
-    } else {
-        x.as_standard_layout().into_owned()
-    };
-    x.into_shape_with_order(IxDyn(shape))
-        .expect("a gradient has its value's element count")
 }
 
 /// `f'(x)` of an activation.
