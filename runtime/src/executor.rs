@@ -559,15 +559,33 @@ impl Job<'_> {
         }
     }
 
-    /// Done reading a shared operand: the last reader frees it.
-    fn release(&self, values: &Values, op: Option<Operand>) {
-        if let Some(Operand::Shared(arc, Some(v))) = op {
+    /// Done reading an operand: the last reader of a shared one frees it.
+    fn release(&self, values: &Values, op: Operand) {
+        if let Operand::Shared(arc, Some(v)) = op {
             drop(arc);
             if values.readers_left[v].fetch_sub(1, Ordering::AcqRel) == 1 {
                 values.slots[v].lock().expect("value lock").take();
                 self.stats.died(self.bytes[v]);
             }
         }
+    }
+
+    /// A ciphertext this op may overwrite: `op` itself when this op is its
+    /// last reader, else a copy (and the shared operand is released).
+    fn own(&self, values: &Values, op: Operand) -> Result<Ciphertext, SealError> {
+        match op {
+            Operand::Owned(ct) => Ok(ct),
+            Operand::Shared(ref shared, _) => {
+                let copy = self.context.copy(shared)?;
+                self.release(values, op);
+                Ok(copy)
+            }
+        }
+    }
+
+    /// [`Job::own`] of value `v`.
+    fn owned(&self, values: &Values, v: ValueId) -> Result<Ciphertext, SealError> {
+        self.own(values, self.operand(values, v))
     }
 
     fn plain(
@@ -622,23 +640,17 @@ impl Job<'_> {
                 }
             }
             HeOp::Output { value, index } => {
-                let op = self.operand(values, value);
-                let ct = op.into_owned(self.context).map_err(wrap)?;
+                let ct = self.owned(values, value).map_err(wrap)?;
                 let at = self
                     .output_slots
                     .binary_search(&index)
                     .expect("output indices come from the program");
-                *values.outputs[at].lock().expect("output lock") = Some(ct.0);
-                self.release(values, ct.1);
+                *values.outputs[at].lock().expect("output lock") = Some(ct);
                 return Ok(());
             }
             HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) if a == b => {
                 // One value read twice counts as one reader: take it once.
-                let (mut dest, rest) = self
-                    .operand(values, a)
-                    .into_owned(self.context)
-                    .map_err(wrap)?;
-                self.release(values, rest);
+                let mut dest = self.owned(values, a).map_err(wrap)?;
                 let same = self.context.copy(&dest).map_err(wrap)?;
                 match instr.op {
                     HeOp::Add(..) => ev.add_inplace(&mut dest, &same),
@@ -655,15 +667,9 @@ impl Job<'_> {
                 // and a difference is computed the other way round.
                 let (mut dest, other, swapped) = match (x, y) {
                     (x, y) if x.is_owned() || !y.is_owned() => {
-                        let (d, rest) = x.into_owned(self.context).map_err(wrap)?;
-                        self.release(values, rest);
-                        (d, y, false)
+                        (self.own(values, x).map_err(wrap)?, y, false)
                     }
-                    (x, y) => {
-                        let (d, rest) = y.into_owned(self.context).map_err(wrap)?;
-                        self.release(values, rest);
-                        (d, x, true)
-                    }
+                    (x, y) => (self.own(values, y).map_err(wrap)?, x, true),
                 };
                 match instr.op {
                     HeOp::Add(..) => ev.add_inplace(&mut dest, other.get()),
@@ -672,16 +678,12 @@ impl Job<'_> {
                     _ => ev.sub_inplace(&mut dest, other.get()),
                 }
                 .map_err(wrap)?;
-                self.release(values, Some(other));
+                self.release(values, other);
                 dest
             }
             HeOp::AddPlain(a, p) | HeOp::MulPlain(a, p) => {
                 let plain = self.plain(p, mem).map_err(wrap)?;
-                let (mut dest, rest) = self
-                    .operand(values, a)
-                    .into_owned(self.context)
-                    .map_err(wrap)?;
-                self.release(values, rest);
+                let mut dest = self.owned(values, a).map_err(wrap)?;
                 match instr.op {
                     HeOp::AddPlain(..) => ev.add_plain_inplace(&mut dest, &plain),
                     _ => ev.multiply_plain_inplace(&mut dest, &plain, pool),
@@ -694,11 +696,7 @@ impl Job<'_> {
             | HeOp::Rescale(a)
             | HeOp::ModSwitch(a)
             | HeOp::Rotate(a, _) => {
-                let (mut dest, rest) = self
-                    .operand(values, a)
-                    .into_owned(self.context)
-                    .map_err(wrap)?;
-                self.release(values, rest);
+                let mut dest = self.owned(values, a).map_err(wrap)?;
                 match instr.op {
                     HeOp::Square(_) => ev.square_inplace(&mut dest, pool),
                     HeOp::Relinearize(_) => {
@@ -739,15 +737,6 @@ impl Operand {
         match self {
             Operand::Owned(c) => c,
             Operand::Shared(a, _) => a,
-        }
-    }
-
-    /// A ciphertext this op may overwrite (a copy when shared), and the
-    /// shared operand still to release.
-    fn into_owned(self, context: &Context) -> Result<(Ciphertext, Option<Operand>), SealError> {
-        match self {
-            Operand::Owned(c) => Ok((c, None)),
-            Operand::Shared(a, v) => Ok((context.copy(&a)?, Some(Operand::Shared(a, v)))),
         }
     }
 }
