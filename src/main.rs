@@ -145,6 +145,16 @@ enum Command {
         #[command(flatten)]
         passes: PassArgs,
     },
+    /// Fine-tune a model into an HE-friendly, block-pruned one (MOFHEI's two
+    /// steps): max pools then activations replaced one at a time, latest
+    /// first, each followed by training; then units pruned on Zhu & Gupta's
+    /// gradual schedule while training, the model compressed and fine-tuned.
+    /// Writes ONNX that `hepack compile` reads.
+    ///
+    /// Example: hepack tune lenet5.onnx --data x.npy --labels y.npy --act
+    /// square --sparsity 0.9 --test-data tx.npy --test-labels ty.npy --log
+    /// tune.csv -o lenet5.tuned.onnx
+    Tune(commands::tune::TuneArgs),
     /// Prune whole packed units (filters/neurons or blocks of them), remove
     /// what became dead, and write the model as ONNX and/or the masks as JSON.
     ///
@@ -439,6 +449,7 @@ fn main() -> ExitCode {
             &passes,
             &units,
         ),
+        Command::Tune(args) => commands::tune::run(&args),
         Command::Keygen { program, out_dir } => commands::keygen::run(&program, &out_dir),
         Command::Encrypt {
             program,

@@ -20,6 +20,7 @@ pub mod prune_args;
 pub mod run;
 pub mod runtime_io;
 pub mod sweep;
+pub mod tune;
 
 use std::path::Path;
 

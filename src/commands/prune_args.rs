@@ -48,7 +48,8 @@ pub struct UnitArgs {
     /// How units are ranked; the weakest are pruned first.
     #[arg(long, value_enum, default_value_t = CriterionArg::MeanAbs)]
     pub criterion: CriterionArg,
-    /// Seed for `--criterion random`.
+    /// Seed for `--criterion random` (and, in `tune`, of the shuffling: tuning
+    /// is deterministic given it).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Prune the output layer at --sparsity too (MOFHEI keeps it whole).

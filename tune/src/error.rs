@@ -17,6 +17,9 @@ pub enum TuneError {
     /// Something training does not support yet.
     #[error("cannot train through {0}")]
     Unsupported(String),
+    /// A pruning schedule that does not fit the training run.
+    #[error("pruning schedule: {0}")]
+    Schedule(String),
     /// A pruning step failed.
     #[error(transparent)]
     Pass(#[from] hepack_passes::PassError),

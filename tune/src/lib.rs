@@ -1,6 +1,8 @@
 //! Training on hepack's IR, in Rust: the gradients of every IR op, Adam, and
-//! mini-batch training with early stopping, so that HE-friendly conversion
-//! and block pruning can be fine-tuned (MOFHEI §IV) without a Python stack.
+//! mini-batch training with early stopping ([`train`]), and on top of them
+//! MOFHEI's two fine-tuning steps (§IV) without a Python stack: HE-friendly
+//! conversion ([`convert`]) and iterative block pruning on Zhu & Gupta's
+//! schedule ([`prune`], [`schedule`]).
 //!
 //! What is trained is exactly the [`hepack_ir::Graph`] that is compiled: the
 //! forward pass is the reference interpreter, and the backward pass is
@@ -8,14 +10,20 @@
 //! the IR's op set (sum pools, patches, trainable polynomials) is small, and
 //! a crate's graph would need an exact round trip to and from the IR.
 
+pub mod convert;
 pub mod error;
 pub mod grad;
 pub mod loss;
 pub mod optim;
+pub mod prune;
+pub mod schedule;
 pub mod train;
 
+pub use convert::{he_friendly, ConvertOptions, Replacement};
 pub use error::TuneError;
 pub use grad::{loss_and_grads, Grads};
 pub use loss::Loss;
 pub use optim::Adam;
-pub use train::{evaluate, fit, Data, Epoch, FitOptions, Target};
+pub use prune::{prune_while_training, BlockPruning, PruneOptions, PruneRun};
+pub use schedule::PruneSchedule;
+pub use train::{evaluate, fit, fit_with, Data, Epoch, FitOptions, Hooks, NoHooks, Target};

@@ -59,6 +59,19 @@ impl Adam {
         }
     }
 
+    /// Holds every convolution or dense weight of `graph` that is zero now
+    /// at zero from here on (called after new masks were applied).
+    pub fn freeze_zeros(&mut self, graph: &Graph) {
+        for id in graph.topo_order() {
+            let op = &graph.node(id).op;
+            if !matches!(op, Op::Conv(_) | Op::Dense(_)) {
+                continue;
+            }
+            let weights = &params(op)[0];
+            self.frozen[id.index()][0] = Some(weights.mapv(|w| w == 0.0));
+        }
+    }
+
     /// One update of `graph` along `grads`.
     pub fn step(&mut self, graph: &mut Graph, grads: &Grads) {
         self.step += 1;

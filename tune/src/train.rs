@@ -80,7 +80,45 @@ pub struct Epoch {
     pub val_metric: Option<f64>,
     /// The step size used.
     pub lr: f64,
+    /// The layer sparsity the pruning schedule had reached (when pruning).
+    pub sparsity: Option<f64>,
 }
+
+/// What a training run does around its optimiser steps besides descending
+/// the loss: a pruning schedule, a regulariser. Every method has a default
+/// that does nothing, so plain training is `fit_with(.., &mut NoHooks, ..)`.
+pub trait Hooks {
+    /// Called before optimiser step `step` (0-based, counted over the whole
+    /// run). Returns `true` when it changed the model's structure (new
+    /// masks): the optimiser then holds the new zeros at zero.
+    fn before_step(&mut self, step: usize, graph: &mut Graph) -> Result<bool, TuneError> {
+        let _ = (step, graph);
+        Ok(false)
+    }
+
+    /// Adds a regulariser's gradient to `grads` (already divided by the batch).
+    fn regularise(&mut self, graph: &Graph, grads: &mut Grads) {
+        let _ = (graph, grads);
+    }
+
+    /// Whether the model is final in structure at `step`. Until it is, no
+    /// epoch counts as the best and early stopping waits: the best
+    /// validation loss of a less pruned model says nothing about this one.
+    fn settled(&self, step: usize) -> bool {
+        let _ = step;
+        true
+    }
+
+    /// The layer sparsity reached, for the log.
+    fn sparsity(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// Plain training: no schedule, no regulariser.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
 
 /// The loss and metric (accuracy or MSE) of `graph` on `data`.
 pub fn evaluate(graph: &Graph, data: &Data<'_>) -> Result<(f64, f64), TuneError> {
@@ -122,9 +160,23 @@ pub fn fit(
     val: Option<&Data<'_>>,
     options: &FitOptions,
     trains: impl Fn(NodeId, &Op) -> bool,
+    on_epoch: impl FnMut(&Epoch),
+) -> Result<Vec<Epoch>, TuneError> {
+    fit_with(graph, train, val, options, trains, &mut NoHooks, on_epoch)
+}
+
+/// [`fit`] with `hooks` called around every optimiser step.
+pub fn fit_with(
+    graph: &mut Graph,
+    train: &Data<'_>,
+    val: Option<&Data<'_>>,
+    options: &FitOptions,
+    trains: impl Fn(NodeId, &Op) -> bool,
+    hooks: &mut dyn Hooks,
     mut on_epoch: impl FnMut(&Epoch),
 ) -> Result<Vec<Epoch>, TuneError> {
     let mut adam = Adam::new(graph, options.lr, options.freeze_zeros, trains);
+    let mut step = 0;
     let mut rng = SplitMix(options.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut log = Vec::new();
@@ -135,8 +187,13 @@ pub fn fit(
         let mut total = 0.0;
         let mut batches = 0;
         for idx in order.chunks(options.batch_size.max(1)) {
-            let (loss, grads) = batch_grads(graph, train, idx)?;
+            if hooks.before_step(step, graph)? {
+                adam.freeze_zeros(graph);
+            }
+            let (loss, mut grads) = batch_grads(graph, train, idx)?;
+            hooks.regularise(graph, &mut grads);
             adam.step(graph, &grads);
+            step += 1;
             total += loss;
             batches += 1;
         }
@@ -153,10 +210,14 @@ pub fn fit(
             val_loss,
             val_metric,
             lr: adam.lr,
+            sparsity: hooks.sparsity(),
         };
         on_epoch(&entry);
         log.push(entry);
         let Some(loss) = val_loss else { continue };
+        if !hooks.settled(step) {
+            continue;
+        }
         if best.as_ref().is_none_or(|(b, _)| loss < *b) {
             best = Some((loss, graph.clone()));
             stale = 0;

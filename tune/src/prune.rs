@@ -1,0 +1,257 @@
+//! MOFHEI step 2, iterative block pruning (§IV-B): while the model trains,
+//! the packing's units (blocks of W̄, the pruning engine's [`Packing`]) are
+//! ranked by mean |w| and the weakest masked to zero, at the sparsities of a
+//! [`PruneSchedule`]; masked blocks are frozen in the backward pass. Then
+//! the dead filters/neurons are removed ([`compress`]) and the smaller model
+//! is fine-tuned. An optional Artemis-style group lasso over the same units
+//! pushes whole blocks towards zero before they are cut.
+
+use hepack_ir::{Graph, NodeId, Op};
+use hepack_passes::prune::{
+    apply_masks, compress, find_masks, linear_layers, CompressReport, Criterion, Packing, Targets,
+};
+use ndarray::IxDyn;
+use serde::Serialize;
+
+use crate::error::TuneError;
+use crate::grad::Grads;
+use crate::schedule::PruneSchedule;
+use crate::train::{fit_with, Data, Epoch, FitOptions, Hooks, NoHooks};
+
+/// A [`Hooks`] that prunes on a schedule and adds a group-lasso gradient.
+pub struct BlockPruning<'a> {
+    packing: &'a dyn Packing,
+    criterion: Criterion,
+    targets: Targets,
+    schedule: PruneSchedule,
+    group_lasso: f64,
+    /// Each prunable layer's units as weight-tensor indices, for the lasso.
+    groups: Option<Vec<(NodeId, Vec<Vec<IxDyn>>)>>,
+    reached: Option<f64>,
+}
+
+impl<'a> BlockPruning<'a> {
+    /// Prune `packing`'s units ranked by `criterion` up to `targets` (the
+    /// final sparsities; `targets.sparsity` is the schedule's `s_f`) along
+    /// `schedule`, adding `group_lasso · Σ_units ‖w_unit‖₂` to the loss.
+    pub fn new(
+        packing: &'a dyn Packing,
+        criterion: Criterion,
+        targets: Targets,
+        schedule: PruneSchedule,
+        group_lasso: f64,
+    ) -> Self {
+        BlockPruning {
+            packing,
+            criterion,
+            targets,
+            schedule,
+            group_lasso,
+            groups: None,
+            reached: None,
+        }
+    }
+
+    /// The per-layer targets at pruning step `t`.
+    fn targets_at(&self, t: usize) -> Option<Targets> {
+        let sparsity = self.schedule.sparsity_at(t, self.targets.sparsity)?;
+        let per_layer = self
+            .targets
+            .per_layer
+            .iter()
+            .map(|(name, &s)| (name.clone(), self.schedule.sparsity_at(t, s).unwrap_or(s)))
+            .collect();
+        Some(Targets {
+            sparsity,
+            per_layer,
+            prune_output: self.targets.prune_output,
+        })
+    }
+
+    /// The units of every layer with a target above zero, as indices into
+    /// the layer's weight tensor.
+    fn groups(&self, graph: &Graph) -> Vec<(NodeId, Vec<Vec<IxDyn>>)> {
+        let layers = linear_layers(graph);
+        let output = layers.last().map(|l| l.id);
+        layers
+            .iter()
+            .filter(|l| {
+                let target = match self.targets.per_layer.get(l.name.as_str()) {
+                    Some(&s) => s,
+                    None if Some(l.id) == output && !self.targets.prune_output => 0.0,
+                    None => self.targets.sparsity,
+                };
+                target > 0.0
+            })
+            .map(|l| {
+                let op = &graph.node(l.id).op;
+                let units = self
+                    .packing
+                    .units(l)
+                    .iter()
+                    .map(|u| u.cells.iter().map(|&c| weight_index(op, c)).collect())
+                    .collect();
+                (l.id, units)
+            })
+            .collect()
+    }
+}
+
+/// Where cell `[m, f]` of a layer's W̄ lives in its weight tensor: a conv's
+/// filter `f` at `(channel, ky, kx)` = `m` row-major, a dense layer's `[m, f]`.
+fn weight_index(op: &Op, [m, f]: [usize; 2]) -> IxDyn {
+    match op {
+        Op::Conv(c) => {
+            let (_, _, kh, kw) = c.weight.dim();
+            IxDyn(&[f, m / (kh * kw), (m / kw) % kh, m % kw])
+        }
+        _ => IxDyn(&[m, f]),
+    }
+}
+
+impl Hooks for BlockPruning<'_> {
+    fn before_step(&mut self, step: usize, graph: &mut Graph) -> Result<bool, TuneError> {
+        let Some(targets) = self.targets_at(step) else {
+            return Ok(false);
+        };
+        let masks = find_masks(graph, self.packing, self.criterion, &targets)?;
+        apply_masks(graph, &masks)?;
+        self.reached = Some(targets.sparsity);
+        tracing::debug!(step, sparsity = targets.sparsity, "pruning step");
+        Ok(true)
+    }
+
+    fn regularise(&mut self, graph: &Graph, grads: &mut Grads) {
+        if self.group_lasso == 0.0 {
+            return;
+        }
+        if self.groups.is_none() {
+            self.groups = Some(self.groups(graph));
+        }
+        let lambda = self.group_lasso;
+        for (id, units) in self.groups.as_ref().expect("set above") {
+            let op = &graph.node(*id).op;
+            let weight = &crate::grad::params(op)[0];
+            let grad = &mut grads.nodes[id.index()][0];
+            for unit in units {
+                let norm = unit
+                    .iter()
+                    .map(|i| weight[i] * weight[i])
+                    .sum::<f64>()
+                    .sqrt();
+                // ‖w‖₂ has no gradient at 0; a zeroed unit stays where it is.
+                if norm > 0.0 {
+                    for i in unit {
+                        grad[i] += lambda * weight[i] / norm;
+                    }
+                }
+            }
+        }
+    }
+
+    fn settled(&self, step: usize) -> bool {
+        step > self.schedule.end()
+    }
+
+    fn sparsity(&self) -> Option<f64> {
+        self.reached
+    }
+}
+
+/// How to prune while training.
+#[derive(Clone, Debug)]
+pub struct PruneOptions {
+    /// Units ranked by this; the weakest go first.
+    pub criterion: Criterion,
+    /// Final sparsities (`sparsity` is `s_f`; per-layer overrides follow the
+    /// same curve to their own targets).
+    pub targets: Targets,
+    /// When to prune; its `target` is replaced by `targets.sparsity`.
+    pub schedule: PruneSchedule,
+    /// Group-lasso weight λ over the packing's units (0 turns it off).
+    pub group_lasso: f64,
+    /// The pruning run: its epochs must cover the schedule.
+    pub train: FitOptions,
+    /// The fine-tuning of the compressed model.
+    pub fine: FitOptions,
+}
+
+/// What pruning did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PruneRun {
+    /// Epochs of the pruning run.
+    pub pruning: Vec<Epoch>,
+    /// What compression removed.
+    pub compress: CompressReport,
+    /// Epochs of the final fine-tuning.
+    pub fine: Vec<Epoch>,
+}
+
+/// Training steps (mini-batches) per epoch on `samples` samples.
+pub fn steps_per_epoch(samples: usize, batch_size: usize) -> usize {
+    samples.div_ceil(batch_size.max(1))
+}
+
+/// Prunes `graph` while training it (MOFHEI step 2), compresses it and
+/// fine-tunes what is left. `on_epoch` gets `"prune"` or `"fine-tune"` and
+/// each epoch's numbers.
+pub fn prune_while_training(
+    graph: &mut Graph,
+    packing: &dyn Packing,
+    train: &Data<'_>,
+    val: Option<&Data<'_>>,
+    options: &PruneOptions,
+    mut on_epoch: impl FnMut(&str, &Epoch),
+) -> Result<PruneRun, TuneError> {
+    let schedule = PruneSchedule {
+        target: options.targets.sparsity,
+        ..options.schedule
+    };
+    let steps =
+        options.train.epochs * steps_per_epoch(train.x.shape()[0], options.train.batch_size);
+    if schedule.end() >= steps {
+        return Err(TuneError::Schedule(format!(
+            "the last pruning step is training step {} (t0 {} + {} steps x every {}), but {} epochs make only {steps} steps: raise the pruning epochs or prune more often",
+            schedule.end(),
+            schedule.start,
+            schedule.steps,
+            schedule.every,
+            options.train.epochs
+        )));
+    }
+    let mut hooks = BlockPruning::new(
+        packing,
+        options.criterion,
+        options.targets.clone(),
+        schedule,
+        options.group_lasso,
+    );
+    let pruning = fit_with(
+        graph,
+        train,
+        val,
+        &options.train,
+        |_, _| true,
+        &mut hooks,
+        |e| on_epoch("prune", e),
+    )?;
+    let compress = compress(graph)?;
+    let fine_options = FitOptions {
+        freeze_zeros: true,
+        ..options.fine.clone()
+    };
+    let fine = fit_with(
+        graph,
+        train,
+        val,
+        &fine_options,
+        |_, _| true,
+        &mut NoHooks,
+        |e| on_epoch("fine-tune", e),
+    )?;
+    Ok(PruneRun {
+        pruning,
+        compress,
+        fine,
+    })
+}
