@@ -10,7 +10,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use hepack_frontend::to_onnx;
 use hepack_ir::Graph;
-use hepack_passes::prune::{linear_params, model_sparsity, BatchPacking, Block, Targets};
+use hepack_passes::prune::{
+    find_masks, linear_params, model_sparsity, BatchPacking, Block, Targets,
+};
 use hepack_passes::{pipeline, ActChoice, PassOptions};
 use hepack_tune::convert::needs_conversion;
 use hepack_tune::prune::steps_per_epoch;
@@ -328,6 +330,44 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         lr: args.fine_lr,
         ..head.clone()
     };
+    // Pruning options are checked before any training, so a typo in a
+    // layer name or a schedule that cannot fit fails at once.
+    let prune = if args.sparsity.is_some() || !args.layer.is_empty() {
+        let (packing, criterion) = args.units.resolve()?;
+        let targets: Targets = args
+            .units
+            .targets(args.sparsity.unwrap_or(0.0), &args.layer)?;
+        find_masks(&graph, packing.as_ref(), criterion, &targets)?;
+        let spe = steps_per_epoch(train.x.shape()[0], args.batch_size);
+        let every = args.prune_every.unwrap_or_else(|| {
+            (args.prune_epochs * spe / 2).saturating_sub(args.prune_start) / args.prune_steps.max(1)
+        });
+        if args.prune_steps == 0 || every == 0 {
+            bail!("--prune-steps and --prune-every must be at least 1 (raise --prune-epochs for the default --prune-every)");
+        }
+        let options = PruneOptions {
+            criterion,
+            targets,
+            schedule: PruneSchedule {
+                initial: args.initial_sparsity,
+                target: args.sparsity.unwrap_or(0.0),
+                steps: args.prune_steps,
+                start: args.prune_start,
+                every,
+            },
+            group_lasso: args.group_lasso,
+            train: FitOptions {
+                epochs: args.prune_epochs,
+                ..head.clone()
+            },
+            fine: fine.clone(),
+        };
+        options.check(train.x.shape()[0])?;
+        Some((packing, options))
+    } else {
+        None
+    };
+
     let plan = Plan::new(&graph, args);
     let bar = ProgressBar::new(plan.total() as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} epochs, {elapsed} | {msg}")
@@ -378,47 +418,20 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         Vec::new()
     };
 
-    let pruning = if args.sparsity.is_some() || !args.layer.is_empty() {
-        let (packing, criterion) = args.units.resolve()?;
-        let targets: Targets = args
-            .units
-            .targets(args.sparsity.unwrap_or(0.0), &args.layer)?;
-        let spe = steps_per_epoch(train.x.shape()[0], args.batch_size);
-        let every = args.prune_every.unwrap_or_else(|| {
-            (args.prune_epochs * spe / 2).saturating_sub(args.prune_start) / args.prune_steps.max(1)
-        });
-        if args.prune_steps == 0 || every == 0 {
-            bail!("--prune-steps and --prune-every must be at least 1 (raise --prune-epochs for the default --prune-every)");
+    let pruning = match &prune {
+        Some((packing, options)) => {
+            let run = prune_while_training(
+                &mut graph,
+                packing.as_ref(),
+                &train_data,
+                Some(&val_data),
+                options,
+                &mut on_epoch,
+            )?;
+            checkpoints.push(checkpoint("pruned", &graph)?);
+            Some(run)
         }
-        let options = PruneOptions {
-            criterion,
-            targets,
-            schedule: PruneSchedule {
-                initial: args.initial_sparsity,
-                target: args.sparsity.unwrap_or(0.0),
-                steps: args.prune_steps,
-                start: args.prune_start,
-                every,
-            },
-            group_lasso: args.group_lasso,
-            train: FitOptions {
-                epochs: args.prune_epochs,
-                ..head.clone()
-            },
-            fine: fine.clone(),
-        };
-        let run = prune_while_training(
-            &mut graph,
-            packing.as_ref(),
-            &train_data,
-            Some(&val_data),
-            &options,
-            &mut on_epoch,
-        )?;
-        checkpoints.push(checkpoint("pruned", &graph)?);
-        Some(run)
-    } else {
-        None
+        None => None,
     };
     if replacements.is_empty() && pruning.is_none() {
         fit(

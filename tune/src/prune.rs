@@ -176,6 +176,34 @@ pub struct PruneOptions {
     pub fine: FitOptions,
 }
 
+impl PruneOptions {
+    /// The schedule, ending at `targets.sparsity`.
+    fn schedule(&self) -> PruneSchedule {
+        PruneSchedule {
+            target: self.targets.sparsity,
+            ..self.schedule
+        }
+    }
+
+    /// Refuses a schedule that does not end within the pruning run on
+    /// `samples` training samples, before any training.
+    pub fn check(&self, samples: usize) -> Result<(), TuneError> {
+        let schedule = self.schedule();
+        let steps = self.train.epochs * steps_per_epoch(samples, self.train.batch_size);
+        if schedule.end() >= steps {
+            return Err(TuneError::Schedule(format!(
+                "the last pruning step is training step {} (t0 {} + {} steps x every {}), but {} epochs make only {steps} steps: raise the pruning epochs or prune more often",
+                schedule.end(),
+                schedule.start,
+                schedule.steps,
+                schedule.every,
+                self.train.epochs
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What pruning did.
 #[derive(Clone, Debug, Serialize)]
 pub struct PruneRun {
@@ -203,22 +231,8 @@ pub fn prune_while_training(
     options: &PruneOptions,
     mut on_epoch: impl FnMut(&str, &Epoch),
 ) -> Result<PruneRun, TuneError> {
-    let schedule = PruneSchedule {
-        target: options.targets.sparsity,
-        ..options.schedule
-    };
-    let steps =
-        options.train.epochs * steps_per_epoch(train.x.shape()[0], options.train.batch_size);
-    if schedule.end() >= steps {
-        return Err(TuneError::Schedule(format!(
-            "the last pruning step is training step {} (t0 {} + {} steps x every {}), but {} epochs make only {steps} steps: raise the pruning epochs or prune more often",
-            schedule.end(),
-            schedule.start,
-            schedule.steps,
-            schedule.every,
-            options.train.epochs
-        )));
-    }
+    options.check(train.x.shape()[0])?;
+    let schedule = options.schedule();
     let mut hooks = BlockPruning::new(
         packing,
         options.criterion,
