@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 
+use ndarray_npy::ReadNpyExt;
 use serde_json::Value;
 
 fn s(p: &Path) -> &str {
@@ -176,4 +177,41 @@ fn tune_refuses_bad_input_and_writes_nothing() {
         "{err}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn the_bundled_tuned_lenet_reproduces_its_recorded_accuracy() {
+    let metrics: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("examples/models/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let m = &metrics["lenet5_tuned"];
+    let graph = hepack_frontend::load(&common::model("lenet5_tuned"))
+        .unwrap()
+        .graph;
+    assert!(!hepack_tune::convert::needs_conversion(&graph));
+    let widths: Vec<u64> = hepack_passes::prune::linear_layers(&graph)
+        .iter()
+        .map(|l| l.matrix.ncols() as u64)
+        .collect();
+    let recorded: Vec<u64> = m["widths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_u64().unwrap())
+        .collect();
+    assert_eq!(widths, recorded);
+    let x = common::read_f32(&common::mnist("mnist_test_x.npy"));
+    let labels: Vec<i64> = ndarray::ArrayD::<i64>::read_npy(
+        std::fs::File::open(common::mnist("mnist_test_y.npy")).unwrap(),
+    )
+    .unwrap()
+    .iter()
+    .copied()
+    .collect();
+    let y = hepack_ir::interp::run(&graph, x.view()).unwrap();
+    assert_eq!(
+        hepack_ir::interp::count_correct(&y, &labels) as u64,
+        m["hepack_correct"].as_u64().unwrap()
+    );
 }

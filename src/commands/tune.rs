@@ -275,6 +275,9 @@ pub fn run(args: &TuneArgs) -> Result<()> {
                 );
             }
             let n = all.x.shape()[0];
+            if n < 2 {
+                bail!("{} holds {n} sample: --val needs at least 2 to hold some out (or give --val-data)", args.data.display());
+            }
             let keep = n - ((n as f64 * args.val).round() as usize).clamp(1, n - 1);
             all.split(keep)
         }
@@ -368,8 +371,8 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         None
     };
 
-    let plan = Plan::new(&graph, args);
-    let bar = ProgressBar::new(plan.total() as u64).with_style(
+    let mut plan = Plan::new(&graph, args);
+    let bar = ProgressBar::new(plan.total as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} epochs, {elapsed} | {msg}")
             .expect("valid template"),
     );
@@ -484,8 +487,9 @@ struct Plan {
     head: usize,
     fine: usize,
     prune: usize,
-    state: std::cell::Cell<(usize, usize)>,
-    phase: std::cell::RefCell<String>,
+    /// Bar position where the current phase started.
+    base: usize,
+    phase: String,
 }
 
 impl Plan {
@@ -513,13 +517,9 @@ impl Plan {
             head: args.head_epochs,
             fine: args.epochs,
             prune: args.prune_epochs,
-            state: std::cell::Cell::new((0, 0)),
-            phase: std::cell::RefCell::new(String::new()),
+            base: 0,
+            phase: String::new(),
         }
-    }
-
-    fn total(&self) -> usize {
-        self.total
     }
 
     fn planned(&self, phase: &str) -> usize {
@@ -532,17 +532,14 @@ impl Plan {
         }
     }
 
-    fn advance(&self, bar: &ProgressBar, phase: &str, epoch: usize) {
-        let (mut base, _) = self.state.get();
-        let mut current = self.phase.borrow_mut();
-        if *current != phase {
-            if !current.is_empty() {
-                base += self.planned(&current);
+    fn advance(&mut self, bar: &ProgressBar, phase: &str, epoch: usize) {
+        if self.phase != phase {
+            if !self.phase.is_empty() {
+                self.base += self.planned(&self.phase);
             }
-            *current = phase.to_string();
+            self.phase = phase.to_string();
         }
-        self.state.set((base, epoch));
-        bar.set_position((base + epoch) as u64);
+        bar.set_position((self.base + epoch) as u64);
     }
 }
 
