@@ -159,7 +159,7 @@ fn tune_refuses_bad_input_and_writes_nothing() {
     }
 
     // Training inputs and labels of different lengths.
-    let (x, _) = (common::mnist("mnist_train_x_flat.npy"), ());
+    let x = common::mnist("mnist_train_x_flat.npy");
     let model = common::model("mlp");
     let (ok, _, err) = common::hepack(&[
         "tune",

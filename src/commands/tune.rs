@@ -249,15 +249,18 @@ fn he_ops(graph: &Graph) -> Option<u64> {
     if needs_conversion(graph) {
         return None;
     }
-    let mut g = graph.clone();
-    pipeline("he-friendly", &PassOptions::default())
-        .ok()?
-        .run(&mut g, |_, _| {})
-        .ok()?;
-    let packing = BatchPacking {
-        block: Block::Column,
+    let count = || -> Result<u64> {
+        let mut g = graph.clone();
+        pipeline("he-friendly", &PassOptions::default())?.run(&mut g, |_, _| {})?;
+        let packing = BatchPacking {
+            block: Block::Column,
+        };
+        Ok(super::he_report::count(&g, &packing)?.he_ops)
     };
-    super::he_report::count(&g, &packing).ok().map(|c| c.he_ops)
+    // The report shows "-" for a model that cannot be lowered; say why.
+    count()
+        .inspect_err(|e| tracing::warn!("cannot count the tuned model's HE ops: {e:#}"))
+        .ok()
 }
 
 /// Run the flow and write the tuned model.
