@@ -47,6 +47,8 @@ extern "C" {
     ) -> HResult;
     pub fn Plaintext_Destroy(this: Handle) -> HResult;
     pub fn Plaintext_IsZero(this: Handle, zero: *mut bool) -> HResult;
+    pub fn Plaintext_CoeffCount(this: Handle, count: *mut u64) -> HResult;
+    pub fn Plaintext_CoeffAt(this: Handle, index: u64, coeff: *mut u64) -> HResult;
 
     pub fn Ciphertext_Create1(pool: Handle, out: *mut Handle) -> HResult;
     pub fn Ciphertext_Create5(
@@ -203,6 +205,22 @@ extern "C" {
 
     pub fn Evaluator_Create(context: Handle, out: *mut Handle) -> HResult;
     pub fn Evaluator_Destroy(this: Handle) -> HResult;
+
+    /// hepack's own (`runtime/shim/fused.cpp`): `dest = a·x + b·y` for
+    /// scalars `a` (null for 1) and `b` given as residues at `parms_id`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn Hepack_FusedMultiplyAdd(
+        context: Handle,
+        parms_id: *mut u64,
+        primes: u64,
+        x: Handle,
+        a: *const u64,
+        a_scale: f64,
+        y: Handle,
+        b: *const u64,
+        b_scale: f64,
+        dest: Handle,
+    ) -> HResult;
     pub fn Evaluator_Add(this: Handle, a: Handle, b: Handle, destination: Handle) -> HResult;
     pub fn Evaluator_Sub(this: Handle, a: Handle, b: Handle, destination: Handle) -> HResult;
     pub fn Evaluator_AddPlain(

@@ -47,10 +47,18 @@ fn meaning(code: i64) -> String {
     format!("{name} [0x{:08x}]", code as u32)
 }
 
+/// Whether an HRESULT reports a failure. SEAL's C API writes its codes as
+/// `(long)0x80070057L`: negative where `long` is 32-bit (Windows), but a
+/// positive 64-bit number on Linux, so the test is the 32-bit severity bit,
+/// not the sign.
+fn failed(hr: HResult) -> bool {
+    hr < 0 || (hr as u64) & 0x8000_0000 != 0
+}
+
 // `c_long` is 64-bit here but 32-bit on some platforms.
 #[allow(clippy::useless_conversion)]
 fn check(op: &'static str, hr: HResult) -> Result<(), SealError> {
-    if hr < 0 {
+    if failed(hr) {
         Err(SealError::Call {
             op,
             code: i64::from(hr),
@@ -292,15 +300,20 @@ impl Context {
     /// ciphertexts never exceeded 1.5 GiB); buffers of one size are
     /// interchangeable, and in-place operations keep a buffer's capacity.
     pub fn copy(&self, ct: &Ciphertext) -> Result<Ciphertext, SealError> {
+        let copy = self.top_level_buffer()?;
+        call!(Ciphertext_Set(copy.0, ct.0))?;
+        Ok(copy)
+    }
+
+    /// An empty ciphertext with room for a fresh one of size 2.
+    fn top_level_buffer(&self) -> Result<Ciphertext, SealError> {
         let mut top = self.parms_ids[0];
-        let copy = create("Ciphertext_Create5", |o| {
+        create("Ciphertext_Create5", |o| {
             // SAFETY: the context is live, `top` is one of its parameter
             // ids, the null pool is SEAL's global pool; `o` is valid storage.
             unsafe { ffi::Ciphertext_Create5(self.raw, top.as_mut_ptr(), 2, ptr::null_mut(), o) }
         })
-        .map(Ciphertext)?;
-        call!(Ciphertext_Set(copy.0, ct.0))?;
-        Ok(copy)
+        .map(Ciphertext)
     }
 
     /// Coefficients of a fresh ciphertext's polynomial (N × primes): every
@@ -596,6 +609,8 @@ pub struct Encoder {
     raw: EncoderHandle,
     /// Capacity of every plaintext it makes (see [`Context::plain_words`]).
     words: u64,
+    /// The polynomial degree N.
+    degree: u32,
 }
 
 impl Encoder {
@@ -609,6 +624,7 @@ impl Encoder {
         Ok(Encoder {
             raw,
             words: context.plain_words(),
+            degree: context.degree,
         })
     }
 
@@ -874,5 +890,115 @@ impl Evaluator {
             a.0,
             pool_ptr(pool)
         ))
+    }
+}
+
+/// One number as SEAL's CKKS encoder writes it for one level: its residue
+/// modulo each prime there (the same in every slot), and its scale. The
+/// operand of the fused multiply-accumulate, a few bytes where a
+/// [`Plaintext`] holds N of them per prime.
+#[derive(Clone, Debug)]
+pub struct Scalar {
+    parms_id: ParmsId,
+    scale: f64,
+    residues: Box<[u64]>,
+}
+
+impl Encoder {
+    /// `value` at `scale` for level `id`, as a [`Scalar`]: exactly the
+    /// residues [`Encoder::encode_scalar`] writes.
+    pub fn scalar(
+        &self,
+        value: f64,
+        id: &ParmsId,
+        scale: f64,
+        pool: Option<&MemoryPool>,
+    ) -> Result<Scalar, SealError> {
+        let plain = self.encode_scalar(value, id, scale, pool)?;
+        let mut words = 0u64;
+        call!(Plaintext_CoeffCount(plain.0, &mut words))?;
+        let degree = u64::from(self.degree);
+        let residues = (0..words / degree)
+            .map(|j| {
+                let mut r = 0u64;
+                call!(Plaintext_CoeffAt(plain.0, j * degree, &mut r)).map(|_| r)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Scalar {
+            parms_id: *id,
+            scale,
+            residues,
+        })
+    }
+}
+
+/// Fused multiply-accumulate by scalars (hepack's shim, `runtime/shim/`):
+/// one pass over the operands where SEAL needs a copy, a `multiply_plain`
+/// and an `add`, with bit-for-bit SEAL's result. Operands must be at the
+/// scalars' level and share their size, and the two products must have the
+/// same scale, as SEAL's `add` demands; a zero scalar is refused, as SEAL
+/// refuses a transparent product.
+impl Context {
+    fn fused(
+        &self,
+        x: Handle,
+        a: Option<&Scalar>,
+        y: Handle,
+        b: &Scalar,
+        dest: Handle,
+    ) -> Result<(), SealError> {
+        if a.is_some_and(|a| a.parms_id != b.parms_id) {
+            return Err(SealError::Call {
+                op: "Hepack_FusedMultiplyAdd",
+                code: 0x8007_0057,
+            });
+        }
+        let mut id = b.parms_id;
+        call!(Hepack_FusedMultiplyAdd(
+            self.raw,
+            id.as_mut_ptr(),
+            b.residues.len() as u64,
+            x,
+            a.map_or(ptr::null(), |a| a.residues.as_ptr()),
+            a.map_or(1.0, |a| a.scale),
+            y,
+            b.residues.as_ptr(),
+            b.scale,
+            dest
+        ))
+    }
+
+    /// `acc + b·y` into `acc`.
+    pub fn multiply_add_inplace(
+        &self,
+        acc: &mut Ciphertext,
+        y: &Ciphertext,
+        b: &Scalar,
+    ) -> Result<(), SealError> {
+        self.fused(acc.0, None, y.0, b, acc.0)
+    }
+
+    /// `a·x + b·y` into `x`.
+    pub fn multiply_multiply_add_inplace(
+        &self,
+        x: &mut Ciphertext,
+        a: &Scalar,
+        y: &Ciphertext,
+        b: &Scalar,
+    ) -> Result<(), SealError> {
+        self.fused(x.0, Some(a), y.0, b, x.0)
+    }
+
+    /// `a·x + b·y` in a new buffer (sized like [`Context::copy`]'s).
+    pub fn multiply_multiply_add(
+        &self,
+        x: &Ciphertext,
+        a: &Scalar,
+        y: &Ciphertext,
+        b: &Scalar,
+    ) -> Result<Ciphertext, SealError> {
+        let dest = self.top_level_buffer()?;
+        self.fused(x.0, Some(a), y.0, b, dest.0)?;
+        Ok(dest)
     }
 }
