@@ -53,7 +53,8 @@ impl Lowering for BatchPacking {
             None,
             b.output_depth,
             times,
-        ))
+        )
+        .with_fused(b.fused, times))
     }
 }
 

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use crate::fuse::FusedCounts;
 use crate::program::{HeOp, Instr, LayerIdx, Plain, PlainId, ValueId, KINDS};
 
 /// A ciphertext as lowering sees it.
@@ -143,6 +144,8 @@ pub struct Builder {
     pub counts: Vec<[u64; KINDS.len()]>,
     /// The deepest output so far: the levels the program consumes.
     pub output_depth: u32,
+    /// Products and sums the runtime will fuse.
+    pub fused: FusedCounts,
     scales: Scales,
 }
 
@@ -158,6 +161,7 @@ impl Builder {
             muted: false,
             counts: vec![[0; KINDS.len()]; layers],
             output_depth: 0,
+            fused: FusedCounts::default(),
             scales,
         }
     }
@@ -341,7 +345,7 @@ impl Builder {
         if uniform && same_scale {
             let terms: Vec<Ct> = enc.iter().map(|&(c, _)| self.switch_to(c, depth)).collect();
             return Abs::Encrypted(Enc {
-                ct: self.add_tree(terms),
+                ct: self.add_tree(terms, false),
                 mult: weight,
                 offset: constant,
             });
@@ -368,7 +372,7 @@ impl Builder {
                 self.emit(HeOp::MulPlain(c.id, p), meta)
             })
             .collect();
-        let s = self.add_tree(products);
+        let s = self.add_tree(products, true);
         let s = if constant != 0.0 {
             self.add_constant(s, constant)
         } else {
@@ -379,17 +383,26 @@ impl Builder {
     }
 
     /// Add ciphertexts (all on one level and scale) in a balanced tree.
-    fn add_tree(&mut self, mut level: Vec<Ct>) -> Ct {
+    /// When the leaves are `products` read by nothing else, the sums the
+    /// runtime fuses with them are tallied in [`Builder::fused`] (the rule
+    /// of [`Fusion`](crate::fuse::Fusion), which finds the same ones in a
+    /// built program).
+    fn add_tree(&mut self, level: Vec<Ct>, products: bool) -> Ct {
+        let mut level: Vec<(Ct, bool)> = level.into_iter().map(|c| (c, products)).collect();
         while level.len() > 1 {
             let mut next = Vec::with_capacity(level.len().div_ceil(2));
             for pair in level.chunks(2) {
                 next.push(match *pair {
-                    [a, b] => {
+                    [(a, pa), (b, pb)] => {
                         let meta = Ct {
                             size: a.size.max(b.size),
                             ..a
                         };
-                        self.emit(HeOp::Add(a.id, b.id), meta)
+                        if (pa || pb) && a.size == b.size && !self.muted {
+                            self.fused.products += u64::from(pa) + u64::from(pb);
+                            self.fused.sums += 1;
+                        }
+                        (self.emit(HeOp::Add(a.id, b.id), meta), false)
                     }
                     [a] => a,
                     _ => unreachable!("chunks of two"),
@@ -397,7 +410,7 @@ impl Builder {
             }
             level = next;
         }
-        level[0]
+        level[0].0
     }
 
     /// `Σ cₖ·xᵏ`. What is pending on `x` is folded into the coefficients

@@ -5,6 +5,7 @@ use serde::{Serialize, Serializer};
 
 use hepack_ir::LayerName;
 
+use crate::fuse::{FusedCounts, Fusion};
 use crate::program::{HeOp, Program, KINDS};
 
 /// Ops per kind, indexed like [`KINDS`].
@@ -46,6 +47,10 @@ impl Serialize for OpCounts {
     }
 }
 
+/// The fused multiply-accumulate at N = 16384 with 8 levels on the 2-core
+/// development machine (`hepack calibrate`, see docs/BENCHMARKS.md).
+const FUSED_MS: f64 = 0.36;
+
 /// Single-thread seconds per op kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpTimes {
@@ -53,6 +58,32 @@ pub struct OpTimes {
     pub source: String,
     /// Seconds, indexed like [`KINDS`].
     pub seconds: [f64; KINDS.len()],
+    /// Seconds of one fused multiply-accumulate (an `add` whose product
+    /// operands the runtime computes inside it, see [`crate::fuse`]).
+    pub fused_multiply_add: f64,
+}
+
+impl OpTimes {
+    /// Single-thread seconds of the server's work: every op but encryption
+    /// (the client's) at its time, except `fused_sums` adds at the fused
+    /// op's time and `fused_products` products at none.
+    pub fn server_seconds(&self, counts: &OpCounts, fused: FusedCounts) -> f64 {
+        let k = |name: &str| {
+            KINDS
+                .iter()
+                .position(|&k| k == name)
+                .expect("a kind of KINDS")
+        };
+        let unfused: f64 = counts
+            .0
+            .iter()
+            .zip(self.seconds)
+            .skip(1)
+            .map(|(&n, t)| n as f64 * t)
+            .sum();
+        unfused - fused.products as f64 * self.seconds[k("mul_plain")]
+            + fused.sums as f64 * (self.fused_multiply_add - self.seconds[k("add")])
+    }
 }
 
 impl Default for OpTimes {
@@ -77,6 +108,7 @@ impl Default for OpTimes {
                 15.0 * ms,           // rotate
                 0.0,                 // output
             ],
+            fused_multiply_add: FUSED_MS * ms,
         }
     }
 }
@@ -119,7 +151,12 @@ pub struct Cost {
     /// on a path from an input to an output (each product on the path is
     /// followed by one rescale, so this is also its multiplicative depth).
     pub depth: u32,
-    /// Σ count × single-thread op time, server side (encryption excluded).
+    /// `mul_plain`s the runtime computes inside the sums that read them.
+    pub fused_products: u64,
+    /// `add`s the runtime executes as fused multiply-accumulates.
+    pub fused_sums: u64,
+    /// Σ count × single-thread op time, server side (encryption excluded),
+    /// fused sums at the fused op's time ([`OpTimes::server_seconds`]).
     pub predicted_seconds: f64,
     /// The per-op times used.
     pub op_times: OpTimes,
@@ -177,6 +214,10 @@ pub fn cost(program: &Program, times: &OpTimes) -> Cost {
         .max()
         .unwrap_or(0);
     let plaintexts = plain_used.iter().filter(|&&u| u).count();
+    // What the runtime fuses (nothing when the levels do not check).
+    let fused = crate::levels::check(program)
+        .map(|metas| Fusion::of(program, &metas).counts())
+        .unwrap_or_default();
     Cost::from_counts(
         &program.layers,
         &per_layer,
@@ -187,6 +228,7 @@ pub fn cost(program: &Program, times: &OpTimes) -> Cost {
         times,
     )
     .with_peak_bytes(peak_bytes)
+    .with_fused(fused, times)
 }
 
 /// Most ciphertexts alive at once running the ops in program order, each
@@ -231,6 +273,15 @@ impl Cost {
         self
     }
 
+    /// The same cost with `fused` products and sums priced as the runtime
+    /// executes them.
+    pub fn with_fused(mut self, fused: FusedCounts, times: &OpTimes) -> Cost {
+        self.fused_products = fused.products;
+        self.fused_sums = fused.sums;
+        self.predicted_seconds = times.server_seconds(&self.total, fused);
+        self
+    }
+
     /// Put a cost together from per-layer counts and ops removed (indexed like `layers`).
     pub fn from_counts(
         layers: &[LayerName],
@@ -258,13 +309,7 @@ impl Cost {
                 removed_by_dce: removed,
             });
         }
-        let predicted_seconds = total
-            .0
-            .iter()
-            .zip(times.seconds)
-            .skip(1)
-            .map(|(&n, t)| n as f64 * t)
-            .sum();
+        let predicted_seconds = times.server_seconds(&total, FusedCounts::default());
         Cost {
             layers: rows,
             he_ops: total.he_ops(),
@@ -274,6 +319,8 @@ impl Cost {
             peak_ciphertexts,
             peak_bytes: None,
             depth,
+            fused_products: 0,
+            fused_sums: 0,
             predicted_seconds,
             op_times: times.clone(),
         }

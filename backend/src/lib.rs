@@ -11,14 +11,16 @@
 //!
 //! Scheduling: [`levels`] checks every level and scale as SEAL would,
 //! [`params`] chooses 128-bit parameters, [`order`] puts the ops in an order
-//! that keeps few ciphertexts alive, and [`file`] reads and writes the
-//! program file. Implemented packing: batch.
+//! that keeps few ciphertexts alive, [`fuse`] says which products the
+//! runtime computes inside the sums that read them, and [`file`] reads and
+//! writes the program file. Implemented packing: batch.
 
 pub mod batch;
 pub mod builder;
 pub mod cost;
 pub mod error;
 pub mod file;
+pub mod fuse;
 pub mod levels;
 pub mod order;
 pub mod params;

@@ -27,6 +27,10 @@ pub struct LevelTimes {
     pub seconds: BTreeMap<String, Vec<f64>>,
     /// Scalar encode of a weight, per depth (part of add_plain/mul_plain).
     pub encode_scalar: Vec<f64>,
+    /// The fused multiply-accumulate `acc + w·x`, per depth (absent from
+    /// calibrations made before the runtime fused products).
+    #[serde(default)]
+    pub fused_multiply_add: Vec<f64>,
 }
 
 impl LevelTimes {
@@ -39,9 +43,14 @@ impl LevelTimes {
     /// at, so that Σ count × time is the level-aware single-thread floor.
     pub fn op_times_for(&self, program: &Program) -> OpTimes {
         let metas = hepack_backend::levels::check(program).ok();
+        let fusion = metas
+            .as_ref()
+            .map(|m| hepack_backend::fuse::Fusion::of(program, m))
+            .unwrap_or_default();
         let mut total = [0.0f64; KINDS.len()];
         let mut count = [0u64; KINDS.len()];
-        for instr in &program.instrs {
+        let (mut fused_total, mut fused_count) = (0.0, 0u64);
+        for (i, instr) in program.instrs.iter().enumerate() {
             let k = instr.op.kind_index();
             // The operand's depth decides the cost; a fresh input is at 0.
             let depth = instr
@@ -52,6 +61,10 @@ impl LevelTimes {
                 .map_or(0, |m| m.depth as usize);
             total[k] += self.time(k, depth);
             count[k] += 1;
+            if fusion.sum.get(i) == Some(&true) {
+                fused_total += self.fused_time(depth);
+                fused_count += 1;
+            }
         }
         let mut seconds = [0.0; KINDS.len()];
         for k in 0..KINDS.len() {
@@ -67,6 +80,27 @@ impl LevelTimes {
                 self.degree, self.levels
             ),
             seconds,
+            fused_multiply_add: if fused_count > 0 {
+                fused_total / fused_count as f64
+            } else {
+                self.fused_time(0)
+            },
+        }
+    }
+
+    /// The fused op at `depth`; a calibration without it prices it as the
+    /// `mul_plain` and `add` it replaces.
+    fn fused_time(&self, depth: usize) -> f64 {
+        match self
+            .fused_multiply_add
+            .get(depth)
+            .or(self.fused_multiply_add.last())
+        {
+            Some(&t) => t,
+            None => {
+                let k = |name| KINDS.iter().position(|&k| k == name).expect("a kind");
+                self.time(k("mul_plain"), depth) + self.time(k("add"), depth)
+            }
         }
     }
 
@@ -133,17 +167,35 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
     let levels = params.levels();
     let mut seconds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut encode_scalar = Vec::new();
+    let mut fused_multiply_add = Vec::new();
     let mut record = |kind: &str, t: f64| seconds.entry(kind.to_string()).or_default().push(t);
     for depth in 0..=levels {
         let id = context.parms_id(depth).expect("within the chain");
         let top = context.parms_id(0).expect("within the chain");
         let plain = encoder.encode(&values, &top, scale, mem)?;
-        let mut fresh = encryptor.encrypt_symmetric(&plain, false, mem)?;
-        for _ in 0..depth {
-            evaluator.mod_switch_to_next_inplace(&mut fresh, mem)?;
-        }
-        let x = fresh;
-        let weight = encoder.encode_scalar(0.37, &id, scale, mem)?;
+        let fresh = || -> Result<Ciphertext, RuntimeError> {
+            let mut c = encryptor.encrypt_symmetric(&plain, false, mem)?;
+            for _ in 0..depth {
+                evaluator.mod_switch_to_next_inplace(&mut c, mem)?;
+            }
+            Ok(c)
+        };
+        let x = fresh()?;
+        // A second encryption of the same values: `x − y` is not the
+        // transparent zero that SEAL refuses to return.
+        let y = fresh()?;
+        // Modulus bits left here (the special prime is not part of a
+        // ciphertext's): SEAL refuses a product whose scale does not fit,
+        // so the weight's scale is cut where Δ² would not, and a product of
+        // two ciphertexts, which never fits on the last level, costs nothing
+        // there (a program cannot contain one).
+        let chain = &params.chain_bits[..params.chain_bits.len() - 1];
+        let bits_left: u32 = chain[..chain.len() - depth as usize].iter().sum();
+        let weight_bits = params
+            .scale_bits
+            .min(bits_left.saturating_sub(params.scale_bits + 1));
+        let products_fit = 2 * params.scale_bits < bits_left;
+        let weight = encoder.encode_scalar(0.37, &id, 2f64.powi(weight_bits as i32), mem)?;
         let same_scale = encoder.encode_scalar(0.37, &id, x.scale(), mem)?;
         let copy = |c: &Ciphertext| context.copy(c);
         // Inputs are only ever encrypted on the top level.
@@ -172,7 +224,18 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         };
         let add = timed(&|c| evaluator.add_inplace(c, &x))?;
         record("add", add);
-        record("sub", timed(&|c| evaluator.sub_inplace(c, &x))?);
+        // acc + w·x, acc at the product's scale; the weight is the executor's
+        // cached scalar, so its encoding is not part of the op.
+        let scalar = encoder.scalar(0.37, &id, 2f64.powi(weight_bits as i32), mem)?;
+        let mut acc = copy(&x)?;
+        evaluator.multiply_plain_inplace(&mut acc, &weight, mem)?;
+        fused_multiply_add.push(median(reps, || {
+            let mut c = copy(&acc)?;
+            let t = Instant::now();
+            context.multiply_add_inplace(&mut c, &x, &scalar)?;
+            Ok(t.elapsed().as_secs_f64())
+        })?);
+        record("sub", timed(&|c| evaluator.sub_inplace(c, &y))?);
         record(
             "add_plain",
             timed(&|c| evaluator.add_plain_inplace(c, &same_scale))?,
@@ -181,15 +244,23 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
             "mul_plain",
             timed(&|c| evaluator.multiply_plain_inplace(c, &weight, mem))?,
         );
-        record("mul", timed(&|c| evaluator.multiply_inplace(c, &x, mem))?);
-        record("square", timed(&|c| evaluator.square_inplace(c, mem))?);
-        let relin_t = median(reps, || {
-            let mut c = copy(&x)?;
-            evaluator.square_inplace(&mut c, mem)?;
-            let t = Instant::now();
-            evaluator.relinearize_inplace(&mut c, &relin, mem)?;
-            Ok(t.elapsed().as_secs_f64())
-        })?;
+        let (mul, square, relin_t) = if products_fit {
+            (
+                timed(&|c| evaluator.multiply_inplace(c, &x, mem))?,
+                timed(&|c| evaluator.square_inplace(c, mem))?,
+                median(reps, || {
+                    let mut c = copy(&x)?;
+                    evaluator.square_inplace(&mut c, mem)?;
+                    let t = Instant::now();
+                    evaluator.relinearize_inplace(&mut c, &relin, mem)?;
+                    Ok(t.elapsed().as_secs_f64())
+                })?,
+            )
+        } else {
+            (0.0, 0.0, 0.0)
+        };
+        record("mul", mul);
+        record("square", square);
         record("relinearize", relin_t);
         let last = depth == levels;
         record(
@@ -225,6 +296,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         levels,
         seconds,
         encode_scalar,
+        fused_multiply_add,
     })
 }
 

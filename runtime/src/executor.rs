@@ -10,6 +10,11 @@
 //! memory (in-place SEAL calls). Plaintext weights are encoded on the fly
 //! into a bounded LRU cache. Every worker has its own SEAL memory pool.
 //! Only evaluation keys are taken: this module never sees a secret key.
+//!
+//! Products by a weight that only a sum reads ([`Fusion`]) are not computed
+//! on their own: the product keeps its operand, and the sum computes
+//! `acc + w·x` (or `a·x + b·y`) in one fused pass, with bit-for-bit the
+//! result of SEAL's `multiply_plain` and `add`.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -18,6 +23,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use hepack_backend::cost::OpTimes;
+use hepack_backend::fuse::Fusion;
 use hepack_backend::program::{ValueId, KINDS};
 use hepack_backend::{HeOp, Plain, Program};
 use serde::Serialize;
@@ -26,7 +32,9 @@ use crate::ciphertexts::{not_fresh, Ciphertexts, Held};
 use crate::client::{input_features, output_indices};
 use crate::error::RuntimeError;
 use crate::keys::EvalKeys;
-use crate::seal::{Ciphertext, Context, Encoder, Evaluator, MemoryPool, Plaintext, SealError};
+use crate::seal::{
+    Ciphertext, Context, Encoder, Evaluator, MemoryPool, Plaintext, Scalar, SealError,
+};
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -62,6 +70,11 @@ pub struct Report {
     pub ops: Vec<KindReport>,
     /// Ops executed per IR layer (all batches), in program order.
     pub layers: Vec<(String, u64)>,
+    /// `mul_plain`s computed inside the sum that reads them (all batches);
+    /// their time is counted under `add`.
+    pub fused_products: u64,
+    /// `add`s executed as one fused multiply-accumulate (all batches).
+    pub fused_sums: u64,
     /// Most ciphertexts alive at once.
     pub peak_ciphertexts: u64,
     /// Their bytes at the peak (size · N · primes left · 8 each).
@@ -72,7 +85,8 @@ pub struct Report {
     pub plain_cache_hits: u64,
     /// Weight encodings done.
     pub plain_encodings: u64,
-    /// Σ(op count × single-thread op time): the floor for one thread.
+    /// Σ(op count × single-thread op time), fused sums at the fused op's
+    /// time and their products free: the floor for one thread.
     pub floor_seconds: f64,
     /// floor / (threads × wall): 1.0 means no executor overhead.
     pub floor_ratio: f64,
@@ -136,6 +150,7 @@ pub fn run(
         .build()
         .map_err(|e| RuntimeError::Refused(format!("cannot start {threads} threads: {e}")))?;
     let graph = Graph::new(program);
+    let fusion = Fusion::of(program, &metas);
     let bytes: Vec<u64> = metas
         .iter()
         .map(|m| m.map_or(0, |m| program.params.ciphertext_bytes(m.depth, m.size)))
@@ -144,7 +159,9 @@ pub fn run(
     // `Context::copy`).
     let plain_bytes = program.params.ciphertext_bytes(0, 1);
     let cache_entries = (options.plain_cache_bytes / plain_bytes.max(1)).max(16) as usize;
-    let cache = PlainCache::new(cache_entries);
+    let cache = Cache::new(cache_entries);
+    // A scalar is a few words per prime: every weight's fits.
+    let scalars = Cache::new(program.plains.len().max(16));
     let encoder = Encoder::new(context)?;
     let evaluator = Evaluator::new(context)?;
     let output_slots = output_indices(program);
@@ -162,6 +179,8 @@ pub fn run(
             encoder: &encoder,
             evaluator: &evaluator,
             cache: &cache,
+            scalars: &scalars,
+            fusion: &fusion,
             stats: &stats,
             output_slots: &output_slots,
             window: options.window.max(threads),
@@ -173,7 +192,15 @@ pub fn run(
         results.push(out);
     }
     let wall = started.elapsed().as_secs_f64();
-    let report = stats.report(program, wall, threads, results.len(), times, &cache);
+    let report = stats.report(
+        program,
+        &fusion,
+        wall,
+        threads,
+        results.len(),
+        times,
+        &cache,
+    );
     Ok((
         Ciphertexts {
             role: crate::ciphertexts::Role::Output,
@@ -240,15 +267,15 @@ fn distinct(op: &HeOp) -> impl Iterator<Item = ValueId> {
 }
 
 /// Encoded weights, least recently used evicted first.
-struct PlainCache {
-    map: Mutex<lru::LruCache<u32, Arc<Plaintext>>>,
+struct Cache<T> {
+    map: Mutex<lru::LruCache<u32, Arc<T>>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
-impl PlainCache {
-    fn new(entries: usize) -> PlainCache {
-        PlainCache {
+impl<T> Cache<T> {
+    fn new(entries: usize) -> Cache<T> {
+        Cache {
             map: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(entries).expect("at least 16"),
             )),
@@ -260,8 +287,8 @@ impl PlainCache {
     fn get(
         &self,
         id: u32,
-        encode: impl FnOnce() -> Result<Plaintext, SealError>,
-    ) -> Result<Arc<Plaintext>, SealError> {
+        encode: impl FnOnce() -> Result<T, SealError>,
+    ) -> Result<Arc<T>, SealError> {
         if let Some(p) = self.map.lock().expect("cache lock").get(&id) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(p.clone());
@@ -311,14 +338,16 @@ impl Stats {
         self.live_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
         program: &Program,
+        fusion: &Fusion,
         wall: f64,
         threads: usize,
         batches: usize,
         times: &OpTimes,
-        cache: &PlainCache,
+        cache: &Cache<Plaintext>,
     ) -> Report {
         let ops: Vec<KindReport> = KINDS
             .iter()
@@ -329,14 +358,16 @@ impl Stats {
                 seconds: self.kind_nanos[k].load(Ordering::Relaxed) as f64 * 1e-9,
             })
             .collect();
-        // The server does not encrypt: its `encrypt_input` ops only pick up
-        // the client's ciphertexts, and `output` marks results.
-        let floor: f64 = ops
-            .iter()
-            .zip(&times.seconds)
-            .filter(|(o, _)| o.kind != "encrypt_input" && o.kind != "output")
-            .map(|(o, t)| o.count as f64 * t)
-            .sum();
+        let mut counts = hepack_backend::OpCounts::default();
+        for (c, o) in counts.0.iter_mut().zip(&ops) {
+            *c = o.count;
+        }
+        let per_batch = fusion.counts();
+        let fused = hepack_backend::fuse::FusedCounts {
+            products: per_batch.products * batches as u64,
+            sums: per_batch.sums * batches as u64,
+        };
+        let floor = times.server_seconds(&counts, fused);
         Report {
             wall_seconds: wall,
             threads,
@@ -349,6 +380,8 @@ impl Stats {
                 .filter(|(_, c)| *c > 0)
                 .collect(),
             ops,
+            fused_products: fused.products,
+            fused_sums: fused.sums,
             peak_ciphertexts: self.peak.load(Ordering::Relaxed),
             peak_ciphertext_bytes: self.peak_bytes.load(Ordering::Relaxed),
             peak_rss_bytes: peak_rss(),
@@ -382,7 +415,9 @@ struct Job<'a> {
     bytes: &'a [u64],
     encoder: &'a Encoder,
     evaluator: &'a Evaluator,
-    cache: &'a PlainCache,
+    cache: &'a Cache<Plaintext>,
+    scalars: &'a Cache<Scalar>,
+    fusion: &'a Fusion,
     stats: &'a Stats,
     output_slots: &'a [u32],
     window: usize,
@@ -408,6 +443,16 @@ struct Values {
     inputs: Vec<Mutex<Option<Held>>>,
     input_reads: Vec<AtomicU32>,
     outputs: Vec<Mutex<Option<Ciphertext>>>,
+    /// Fused products, waiting for the sum that reads them.
+    products: Vec<Mutex<Option<Product>>>,
+}
+
+/// A product `w·x` not yet computed: the sum that reads it will.
+struct Product {
+    /// The product's own value id (its bytes, when it holds `x`'s memory).
+    id: usize,
+    x: Operand,
+    w: Arc<Scalar>,
 }
 
 impl Job<'_> {
@@ -438,6 +483,7 @@ impl Job<'_> {
             inputs: batch.into_iter().map(|c| Mutex::new(Some(c))).collect(),
             input_reads,
             outputs: self.output_slots.iter().map(|_| Mutex::new(None)).collect(),
+            products: (0..n).map(|_| Mutex::new(None)).collect(),
         };
         let sched = Mutex::new(Sched {
             ready: (0..n as u32)
@@ -588,6 +634,85 @@ impl Job<'_> {
         self.own(values, self.operand(values, v))
     }
 
+    /// Weight `id` as the fused op's scalar.
+    fn scalar(
+        &self,
+        id: hepack_backend::program::PlainId,
+        mem: &MemoryPool,
+    ) -> Result<Arc<Scalar>, SealError> {
+        let Plain::Scalar {
+            value,
+            scale,
+            depth,
+        } = self.program.plains[id.0 as usize];
+        self.scalars.get(id.0, || {
+            let parms = self.context.parms_id(depth).expect("levels were checked");
+            self.encoder.scalar(value, &parms, scale, Some(mem))
+        })
+    }
+
+    /// The fused product `v`, taken by the sum that reads it.
+    fn take_product(&self, values: &Values, v: ValueId) -> Product {
+        values.products[v.0 as usize]
+            .lock()
+            .expect("product lock")
+            .take()
+            .expect("a fused product is computed before its sum")
+    }
+
+    /// Done with a product: release its operand, or drop it if owned.
+    fn consume(&self, values: &Values, p: Product) {
+        match p.x {
+            Operand::Owned(_) => self.stats.died(self.bytes[p.id]),
+            shared => self.release(values, shared),
+        }
+    }
+
+    /// A product's owned operand, to become the sum's result.
+    fn reuse(&self, p: Product) -> (Ciphertext, Arc<Scalar>) {
+        self.stats.died(self.bytes[p.id]);
+        match p.x {
+            Operand::Owned(ct) => (ct, p.w),
+            Operand::Shared(..) => unreachable!("only owned operands are reused"),
+        }
+    }
+
+    /// `a + b` where one or both are fused products.
+    fn fused_sum(&self, values: &Values, a: ValueId, b: ValueId) -> Result<Ciphertext, SealError> {
+        let fused = |v: ValueId| self.fusion.product[v.0 as usize];
+        let ctx = self.context;
+        match (fused(a), fused(b)) {
+            (true, true) => {
+                let (p, q) = (self.take_product(values, a), self.take_product(values, b));
+                // Reuse an owned operand's memory; a sum commutes.
+                let (p, q) = if !p.x.is_owned() && q.x.is_owned() {
+                    (q, p)
+                } else {
+                    (p, q)
+                };
+                let dest = if p.x.is_owned() {
+                    let (mut dest, w) = self.reuse(p);
+                    ctx.multiply_multiply_add_inplace(&mut dest, &w, q.x.get(), &q.w)?;
+                    dest
+                } else {
+                    let dest = ctx.multiply_multiply_add(p.x.get(), &p.w, q.x.get(), &q.w)?;
+                    self.consume(values, p);
+                    dest
+                };
+                self.consume(values, q);
+                Ok(dest)
+            }
+            (pa, _) => {
+                let (acc, p) = if pa { (b, a) } else { (a, b) };
+                let p = self.take_product(values, p);
+                let mut dest = self.owned(values, acc)?;
+                ctx.multiply_add_inplace(&mut dest, p.x.get(), &p.w)?;
+                self.consume(values, p);
+                Ok(dest)
+            }
+        }
+    }
+
     fn plain(
         &self,
         id: hepack_backend::program::PlainId,
@@ -648,6 +773,17 @@ impl Job<'_> {
                 *values.outputs[at].lock().expect("output lock") = Some(ct);
                 return Ok(());
             }
+            HeOp::MulPlain(a, p) if self.fusion.product[i] => {
+                let w = self.scalar(p, mem).map_err(wrap)?;
+                let x = self.operand(values, a);
+                if x.is_owned() {
+                    // It now lives on as the product's.
+                    self.stats.born(self.bytes[i]);
+                }
+                *values.products[i].lock().expect("product lock") = Some(Product { id: i, x, w });
+                return Ok(());
+            }
+            HeOp::Add(a, b) if self.fusion.sum[i] => self.fused_sum(values, a, b).map_err(wrap)?,
             HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) if a == b => {
                 // One value read twice counts as one reader: take it once.
                 let mut dest = self.owned(values, a).map_err(wrap)?;

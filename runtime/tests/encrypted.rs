@@ -84,6 +84,11 @@ fn encrypted_inference(program: &Program, x: &ArrayD<f64>, threads: usize) -> Ar
     let executed: u64 = report.ops.iter().map(|k| k.count).sum();
     let total = (report.batches * program.instrs.len()) as u64;
     assert_eq!(executed, total);
+    // The executor fuses what the cost model priced as fused.
+    let cost = hepack_backend::cost(program, &OpTimes::default());
+    let batches = report.batches as u64;
+    assert_eq!(report.fused_sums, cost.fused_sums * batches);
+    assert_eq!(report.fused_products, cost.fused_products * batches);
     // Progress (the bar's position) only moves forward and ends at the total.
     let seen = seen.into_inner().unwrap();
     assert_eq!(seen.iter().max(), Some(&total), "{seen:?}");
@@ -111,6 +116,10 @@ fn mlp_encrypted_matches_plaintext_within_1e_3() {
     let g = he_friendly("mlp");
     let program = compile(&g);
     assert_eq!(program.params.security_bits, Some(128));
+    // Every product of a dense layer is fused into its sum.
+    let cost = hepack_backend::cost(&program, &OpTimes::default());
+    assert_eq!(cost.fused_products, cost.total.get("mul_plain"));
+    assert!(cost.fused_sums > 0);
     let x = mnist_flat(64);
     let want = interp::run(&g, x.view()).unwrap();
     let got = encrypted_inference(&program, &x, 2);
