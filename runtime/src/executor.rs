@@ -192,6 +192,11 @@ pub fn run(
         results.push(out);
     }
     let wall = started.elapsed().as_secs_f64();
+    // Weights: encoded plaintexts and fused products' scalars together.
+    let weights = (
+        cache.hits() + scalars.hits(),
+        cache.misses() + scalars.misses(),
+    );
     let report = stats.report(
         program,
         &fusion,
@@ -199,7 +204,7 @@ pub fn run(
         threads,
         results.len(),
         times,
-        &cache,
+        weights,
     );
     Ok((
         Ciphertexts {
@@ -284,6 +289,14 @@ impl<T> Cache<T> {
         }
     }
 
+    fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
     fn get(
         &self,
         id: u32,
@@ -338,6 +351,7 @@ impl Stats {
         self.live_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
+    /// `weights`: (served from a cache, encoded).
     #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
@@ -347,7 +361,7 @@ impl Stats {
         threads: usize,
         batches: usize,
         times: &OpTimes,
-        cache: &Cache<Plaintext>,
+        weights: (u64, u64),
     ) -> Report {
         let ops: Vec<KindReport> = KINDS
             .iter()
@@ -385,8 +399,8 @@ impl Stats {
             peak_ciphertexts: self.peak.load(Ordering::Relaxed),
             peak_ciphertext_bytes: self.peak_bytes.load(Ordering::Relaxed),
             peak_rss_bytes: peak_rss(),
-            plain_cache_hits: cache.hits.load(Ordering::Relaxed),
-            plain_encodings: cache.misses.load(Ordering::Relaxed),
+            plain_cache_hits: weights.0,
+            plain_encodings: weights.1,
             floor_seconds: floor,
             floor_ratio: if wall > 0.0 {
                 floor / (threads as f64 * wall)
