@@ -75,10 +75,12 @@ fn sealy_source() -> PathBuf {
 }
 
 /// SEAL's `seal/util/config.h` as sealy's CMake configuration produces it
-/// on Linux, with the compiler-intrinsic switches left off: they only pick
-/// faster inline arithmetic, which the shim does not use.
+/// on Linux with GCC or Clang. The arithmetic switches matter: without
+/// them SEAL's inline helpers (the kernel's Barrett reduction) multiply
+/// 64-bit words by 32-bit halves, several times slower.
 fn config_h() -> String {
     let debug = std::env::var("PROFILE").as_deref() != Ok("release");
+    let x86 = std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64");
     format!(
         "#pragma once\n\
          #define SEAL_VERSION \"4.0.0\"\n\
@@ -96,8 +98,16 @@ fn config_h() -> String {
          #define SEAL_THROW_ON_TRANSPARENT_CIPHERTEXT\n\
          #define SEAL_USE_GAUSSIAN_NOISE\n\
          #define SEAL_DEFAULT_PRNG Blake2xb\n\
+         #define SEAL_USE___BUILTIN_CLZLL\n\
+         #define SEAL_USE___INT128\n\
+         {}\n\
          #define SEAL_USE_ZLIB\n\
          #define SEAL_USE_ZSTD\n",
-        if debug { "#define SEAL_DEBUG" } else { "" }
+        if debug { "#define SEAL_DEBUG" } else { "" },
+        if x86 {
+            "#define SEAL_USE_INTRIN\n#define SEAL_USE__ADDCARRY_U64\n#define SEAL_USE__SUBBORROW_U64"
+        } else {
+            ""
+        }
     )
 }

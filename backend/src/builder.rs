@@ -127,6 +127,17 @@ pub enum Mode {
     Naive,
 }
 
+/// What a value of an add tree is to the runtime's fusion.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Term {
+    /// A ciphertext computed on its own.
+    Plain,
+    /// A product by a weight that only the tree reads.
+    Product,
+    /// A sum folded into a linear combination.
+    Sum,
+}
+
 /// Builds the op list for one program, or only counts it.
 pub struct Builder {
     mode: Mode,
@@ -144,7 +155,7 @@ pub struct Builder {
     pub counts: Vec<[u64; KINDS.len()]>,
     /// The deepest output so far: the levels the program consumes.
     pub output_depth: u32,
-    /// Products and sums the runtime will fuse.
+    /// Products and sums the runtime will fuse (counted unless recording).
     pub fused: FusedCounts,
     scales: Scales,
 }
@@ -383,26 +394,39 @@ impl Builder {
     }
 
     /// Add ciphertexts (all on one level and scale) in a balanced tree.
-    /// When the leaves are `products` read by nothing else, the sums the
-    /// runtime fuses with them are tallied in [`Builder::fused`] (the rule
-    /// of [`Fusion`](crate::fuse::Fusion), which finds the same ones in a
-    /// built program).
+    /// When the leaves are `products` read by nothing else, the products and
+    /// sums the runtime folds into linear combinations are tallied in
+    /// [`Builder::fused`] (the rule of [`Fusion`](crate::fuse::Fusion),
+    /// which finds the same ones in a built program).
     fn add_tree(&mut self, level: Vec<Ct>, products: bool) -> Ct {
-        let mut level: Vec<(Ct, bool)> = level.into_iter().map(|c| (c, products)).collect();
+        let leaf = if products { Term::Product } else { Term::Plain };
+        let mut level: Vec<(Ct, Term)> = level.into_iter().map(|c| (c, leaf)).collect();
         while level.len() > 1 {
             let mut next = Vec::with_capacity(level.len().div_ceil(2));
             for pair in level.chunks(2) {
                 next.push(match *pair {
-                    [(a, pa), (b, pb)] => {
+                    [(a, ta), (b, tb)] => {
                         let meta = Ct {
                             size: a.size.max(b.size),
                             ..a
                         };
-                        if (pa || pb) && a.size == b.size && !self.muted {
-                            self.fused.products += u64::from(pa) + u64::from(pb);
-                            self.fused.sums += 1;
+                        let fused = (ta != Term::Plain || tb != Term::Plain) && a.size == b.size;
+                        for t in [ta, tb] {
+                            match t {
+                                Term::Product if fused => self.tally(|f| f.products += 1),
+                                // A fused sum read by an add that is not
+                                // fused is computed there.
+                                Term::Sum if !fused => self.tally(|f| f.combinations += 1),
+                                _ => {}
+                            }
                         }
-                        (self.emit(HeOp::Add(a.id, b.id), meta), false)
+                        let term = if fused {
+                            self.tally(|f| f.sums += 1);
+                            Term::Sum
+                        } else {
+                            Term::Plain
+                        };
+                        (self.emit(HeOp::Add(a.id, b.id), meta), term)
                     }
                     [a] => a,
                     _ => unreachable!("chunks of two"),
@@ -410,7 +434,19 @@ impl Builder {
             }
             level = next;
         }
-        level[0].0
+        let (root, term) = level[0];
+        if term == Term::Sum {
+            self.tally(|f| f.combinations += 1);
+        }
+        root
+    }
+
+    /// Counts a fusion, unless the ops are muted or recorded (a recorded
+    /// program's fusion is [`Fusion::of`](crate::fuse::Fusion::of) it).
+    fn tally(&mut self, count: impl FnOnce(&mut FusedCounts)) {
+        if !self.muted && self.mode != Mode::Record {
+            count(&mut self.fused);
+        }
     }
 
     /// `Σ cₖ·xᵏ`. What is pending on `x` is folded into the coefficients

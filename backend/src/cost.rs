@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 use hepack_ir::LayerName;
 
 use crate::fuse::{FusedCounts, Fusion};
-use crate::program::{HeOp, Program, KINDS};
+use crate::program::{kind_index, HeOp, Program, KINDS};
 
 /// Ops per kind, indexed like [`KINDS`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,10 +15,7 @@ pub struct OpCounts(pub [u64; KINDS.len()]);
 impl OpCounts {
     /// Count of one kind by name.
     pub fn get(&self, kind: &str) -> u64 {
-        KINDS
-            .iter()
-            .position(|&k| k == kind)
-            .map_or(0, |i| self.0[i])
+        kind_index(kind).map_or(0, |i| self.0[i])
     }
 
     /// Homomorphic operations: everything but encryption and output (which
@@ -47,9 +44,10 @@ impl Serialize for OpCounts {
     }
 }
 
-/// The fused multiply-accumulate at N = 16384 with 8 levels on the 2-core
-/// development machine (`hepack calibrate`, see docs/BENCHMARKS.md).
-const FUSED_MS: f64 = 0.36;
+/// A linear combination at N = 16384 with 8 levels, top level, on the
+/// 2-core development machine, per call and per term, in milliseconds
+/// (`hepack calibrate --poly-degree 16384 --levels 8`).
+const COMBINATION_MS: (f64, f64) = (1.14, 0.204);
 
 /// Single-thread seconds per op kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -58,22 +56,20 @@ pub struct OpTimes {
     pub source: String,
     /// Seconds, indexed like [`KINDS`].
     pub seconds: [f64; KINDS.len()],
-    /// Seconds of one fused multiply-accumulate (an `add` whose product
-    /// operands the runtime computes inside it, see [`crate::fuse`]).
-    pub fused_multiply_add: f64,
+    /// Seconds of one linear combination the runtime computes in one call
+    /// ([`crate::fuse`]), besides its terms'.
+    pub combination: f64,
+    /// Seconds per term of a linear combination.
+    pub combination_term: f64,
 }
 
 impl OpTimes {
     /// Single-thread seconds of the server's work: every op but encryption
-    /// (the client's) at its time, except `fused_sums` adds at the fused
-    /// op's time and `fused_products` products at none.
+    /// (the client's) at its time, except the products and sums folded into
+    /// linear combinations, which are priced per combination and per term.
+    /// With no fusion, this is SEAL's op-by-op floor.
     pub fn server_seconds(&self, counts: &OpCounts, fused: FusedCounts) -> f64 {
-        let k = |name: &str| {
-            KINDS
-                .iter()
-                .position(|&k| k == name)
-                .expect("a kind of KINDS")
-        };
+        let k = |name: &str| kind_index(name).expect("a kind of KINDS");
         let unfused: f64 = counts
             .0
             .iter()
@@ -81,8 +77,11 @@ impl OpTimes {
             .skip(1)
             .map(|(&n, t)| n as f64 * t)
             .sum();
-        unfused - fused.products as f64 * self.seconds[k("mul_plain")]
-            + fused.sums as f64 * (self.fused_multiply_add - self.seconds[k("add")])
+        unfused
+            - fused.products as f64 * self.seconds[k("mul_plain")]
+            - fused.sums as f64 * self.seconds[k("add")]
+            + fused.combinations as f64 * self.combination
+            + fused.terms() as f64 * self.combination_term
     }
 }
 
@@ -108,7 +107,8 @@ impl Default for OpTimes {
                 15.0 * ms,           // rotate
                 0.0,                 // output
             ],
-            fused_multiply_add: FUSED_MS * ms,
+            combination: COMBINATION_MS.0 * ms,
+            combination_term: COMBINATION_MS.1 * ms,
         }
     }
 }
@@ -151,13 +151,19 @@ pub struct Cost {
     /// on a path from an input to an output (each product on the path is
     /// followed by one rescale, so this is also its multiplicative depth).
     pub depth: u32,
-    /// `mul_plain`s the runtime computes inside the sums that read them.
+    /// `mul_plain`s the runtime computes inside the linear combinations
+    /// that read them.
     pub fused_products: u64,
-    /// `add`s the runtime executes as fused multiply-accumulates.
+    /// `add`s the runtime folds into linear combinations.
     pub fused_sums: u64,
+    /// Linear combinations the runtime computes, one kernel call each.
+    pub combinations: u64,
     /// Σ count × single-thread op time, server side (encryption excluded),
-    /// fused sums at the fused op's time ([`OpTimes::server_seconds`]).
+    /// as the runtime executes the ops ([`OpTimes::server_seconds`]).
     pub predicted_seconds: f64,
+    /// The same ops priced one by one at SEAL's times, nothing fused: the
+    /// floor of an op-by-op executor.
+    pub seal_seconds: f64,
     /// The per-op times used.
     pub op_times: OpTimes,
 }
@@ -278,6 +284,7 @@ impl Cost {
     pub fn with_fused(mut self, fused: FusedCounts, times: &OpTimes) -> Cost {
         self.fused_products = fused.products;
         self.fused_sums = fused.sums;
+        self.combinations = fused.combinations;
         self.predicted_seconds = times.server_seconds(&self.total, fused);
         self
     }
@@ -321,7 +328,9 @@ impl Cost {
             depth,
             fused_products: 0,
             fused_sums: 0,
+            combinations: 0,
             predicted_seconds,
+            seal_seconds: predicted_seconds,
             op_times: times.clone(),
         }
     }

@@ -1,32 +1,63 @@
-//! Which products the runtime fuses into the sum that reads them.
+//! Which products and sums the runtime computes as one linear combination.
 //!
-//! A `mul_plain` whose only reader is an `add` of two distinct values of
-//! one size is not computed on its own: the add computes `acc + w·x` (or
-//! `a·x + b·y` when both of its operands are such products) in one pass
-//! over the ciphertexts, with the runtime's fused multiply-accumulate. The
-//! program and its op counts stay as they are; this only says how the
-//! runtime executes them, and the cost model prices them accordingly.
+//! A dot product `Σ wᵢ·xᵢ` is a tree of `add`s over `mul_plain`s. The
+//! runtime does not compute its nodes one by one: it computes the whole
+//! tree in one pass over the operands (`runtime/shim/fused.cpp`), which
+//! reads each `xᵢ` once and writes the sum once, bit for bit the result of
+//! SEAL's ops. The program and its op counts stay as they are; this module
+//! says which ops are folded into which combination, so that the runtime,
+//! the cost model and the builder's fast count agree.
+//!
+//! The rule, over `add(a, b)` with `a ≠ b` of one size (a *fusable* add):
+//! - a `mul_plain` whose only reader is a fusable add is a *term*: it is not
+//!   computed, its operand and weight are handed to the sum;
+//! - a fusable add with an operand that is a term or a fused sum read only
+//!   by it is a *fused sum*: it collects its operands' terms (a plain
+//!   ciphertext operand is a term of weight 1);
+//! - a fused sum read only by another fused sum stays lazy; any other is a
+//!   *combination*, computed in one kernel call.
 
 use crate::levels::Meta;
-use crate::program::{HeOp, Program};
+use crate::program::{HeOp, Program, ValueId};
 
 /// How many products and sums are fused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FusedCounts {
-    /// `mul_plain`s computed inside the sum that reads them.
+    /// `mul_plain`s computed inside the combination that reads them.
     pub products: u64,
-    /// `add`s executed as one fused multiply-accumulate.
+    /// `add`s folded into a combination (the combinations' own included).
     pub sums: u64,
+    /// Combinations computed: kernel calls. Each has one more term than it
+    /// has sums, so terms = `sums + combinations`.
+    pub combinations: u64,
+}
+
+impl FusedCounts {
+    /// Terms summed by all combinations.
+    pub fn terms(&self) -> u64 {
+        self.sums + self.combinations
+    }
+
+    /// The counts of `batches` runs of the same program.
+    pub fn times(self, batches: u64) -> FusedCounts {
+        FusedCounts {
+            products: self.products * batches,
+            sums: self.sums * batches,
+            combinations: self.combinations * batches,
+        }
+    }
 }
 
 /// How a program's products and sums are executed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fusion {
-    /// Per op: a `mul_plain` computed inside the add that reads it.
+    /// Per op: a `mul_plain` computed inside the combination that reads it.
     pub product: Vec<bool>,
-    /// Per op: an `add` with at least one fused product operand, executed as
-    /// one fused multiply-accumulate.
+    /// Per op: an `add` folded into a combination.
     pub sum: Vec<bool>,
+    /// Per op: a fused sum that another fused sum reads (not computed on its
+    /// own). A fused sum that is not lazy is a combination.
+    pub lazy: Vec<bool>,
 }
 
 impl Fusion {
@@ -46,31 +77,50 @@ impl Fusion {
                 reader[v.0 as usize] = i as u32;
             }
         }
-        let size =
-            |v: crate::program::ValueId| metas.get(v.0 as usize).copied().flatten().map(|m| m.size);
+        let size = |v: ValueId| metas.get(v.0 as usize).copied().flatten().map(|m| m.size);
+        let fusable = |op: &HeOp| match *op {
+            HeOp::Add(a, b) => a != b && size(a).is_some() && size(a) == size(b),
+            _ => false,
+        };
+        let only_reader = |v: ValueId, i: usize| {
+            readers[v.0 as usize] == 1 && reader[v.0 as usize] as usize == i
+        };
         let mut product = vec![false; n];
         let mut sum = vec![false; n];
+        let mut lazy = vec![false; n];
+        // Operands come before their readers, so one pass in program order
+        // sees every operand's status before the add that reads it.
         for (i, instr) in program.instrs.iter().enumerate() {
-            if !matches!(instr.op, HeOp::MulPlain(..)) || readers[i] != 1 {
-                continue;
-            }
-            let r = reader[i] as usize;
-            if let HeOp::Add(a, b) = program.instrs[r].op {
-                if a != b && size(a).is_some() && size(a) == size(b) {
-                    product[i] = true;
-                    sum[r] = true;
+            match instr.op {
+                HeOp::MulPlain(..) if readers[i] == 1 => {
+                    product[i] = fusable(&program.instrs[reader[i] as usize].op);
                 }
+                HeOp::Add(a, b) if fusable(&instr.op) => {
+                    let folds =
+                        |v: ValueId| product[v.0 as usize] || (sum[v.0 as usize] && only_reader(v, i));
+                    if folds(a) || folds(b) {
+                        sum[i] = true;
+                        for v in [a, b] {
+                            if sum[v.0 as usize] && only_reader(v, i) {
+                                lazy[v.0 as usize] = true;
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
         }
-        Fusion { product, sum }
+        Fusion { product, sum, lazy }
     }
 
     /// How many of each.
     pub fn counts(&self) -> FusedCounts {
         let count = |v: &[bool]| v.iter().filter(|&&f| f).count() as u64;
+        let sums = count(&self.sum);
         FusedCounts {
             products: count(&self.product),
-            sums: count(&self.sum),
+            sums,
+            combinations: sums - count(&self.lazy),
         }
     }
 }

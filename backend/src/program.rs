@@ -74,6 +74,11 @@ pub const KINDS: [&str; 12] = [
     "output",
 ];
 
+/// Where kind `name` is in [`KINDS`].
+pub fn kind_index(name: &str) -> Option<usize> {
+    KINDS.iter().position(|&k| k == name)
+}
+
 impl HeOp {
     /// The op's kind, as written in the text form.
     pub fn kind(&self) -> &'static str {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use hepack_backend::cost::OpTimes;
-use hepack_backend::program::KINDS;
+use hepack_backend::program::{kind_index, KINDS};
 use hepack_backend::{CkksParams, Program};
 use serde::{Deserialize, Serialize};
 
@@ -27,10 +27,14 @@ pub struct LevelTimes {
     pub seconds: BTreeMap<String, Vec<f64>>,
     /// Scalar encode of a weight, per depth (part of add_plain/mul_plain).
     pub encode_scalar: Vec<f64>,
-    /// The fused multiply-accumulate `acc + w·x`, per depth (absent from
-    /// calibrations made before the runtime fused products).
+    /// A linear combination `Σ wᵢ·xᵢ` in one kernel call, per depth: the
+    /// call, besides its terms (absent from calibrations made before the
+    /// runtime computed whole combinations).
     #[serde(default)]
-    pub fused_multiply_add: Vec<f64>,
+    pub combination: Vec<f64>,
+    /// The same, per term.
+    #[serde(default)]
+    pub combination_term: Vec<f64>,
 }
 
 impl LevelTimes {
@@ -49,7 +53,8 @@ impl LevelTimes {
             .unwrap_or_default();
         let mut total = [0.0f64; KINDS.len()];
         let mut count = [0u64; KINDS.len()];
-        let (mut fused_total, mut fused_count) = (0.0, 0u64);
+        // Combinations: (seconds, count) of their calls and of their terms.
+        let (mut calls, mut terms) = ((0.0, 0u64), (0.0, 0u64));
         for (i, instr) in program.instrs.iter().enumerate() {
             let k = instr.op.kind_index();
             // The operand's depth decides the cost; a fresh input is at 0.
@@ -62,8 +67,15 @@ impl LevelTimes {
             total[k] += self.time(k, depth);
             count[k] += 1;
             if fusion.sum.get(i) == Some(&true) {
-                fused_total += self.fused_time(depth);
-                fused_count += 1;
+                let (call, term) = self.combination_time(depth);
+                // Each fused sum adds a term; a combination has one more.
+                let own = if fusion.lazy[i] { 1 } else { 2 };
+                terms.0 += own as f64 * term;
+                terms.1 += own;
+                if !fusion.lazy[i] {
+                    calls.0 += call;
+                    calls.1 += 1;
+                }
             }
         }
         let mut seconds = [0.0; KINDS.len()];
@@ -74,32 +86,28 @@ impl LevelTimes {
                 self.time(k, 0)
             };
         }
+        let mean = |(t, n): (f64, u64), at_top: f64| if n > 0 { t / n as f64 } else { at_top };
+        let (call, term) = self.combination_time(0);
         OpTimes {
             source: format!(
                 "hepack calibrate on this machine, N={}, L={}, one thread, level-weighted",
                 self.degree, self.levels
             ),
             seconds,
-            fused_multiply_add: if fused_count > 0 {
-                fused_total / fused_count as f64
-            } else {
-                self.fused_time(0)
-            },
+            combination: mean(calls, call),
+            combination_term: mean(terms, term),
         }
     }
 
-    /// The fused op at `depth`; a calibration without it prices it as the
-    /// `mul_plain` and `add` it replaces.
-    fn fused_time(&self, depth: usize) -> f64 {
-        match self
-            .fused_multiply_add
-            .get(depth)
-            .or(self.fused_multiply_add.last())
-        {
-            Some(&t) => t,
-            None => {
-                let k = |name| KINDS.iter().position(|&k| k == name).expect("a kind");
-                self.time(k("mul_plain"), depth) + self.time(k("add"), depth)
+    /// A linear combination at `depth`: (per call, per term). A calibration
+    /// without it prices a term as the `mul_plain` and `add` it replaces.
+    fn combination_time(&self, depth: usize) -> (f64, f64) {
+        let at = |v: &Vec<f64>| v.get(depth).or(v.last()).copied();
+        match (at(&self.combination), at(&self.combination_term)) {
+            (Some(call), Some(term)) => (call, term),
+            _ => {
+                let k = |name| kind_index(name).expect("a kind");
+                (0.0, self.time(k("mul_plain"), depth) + self.time(k("add"), depth))
             }
         }
     }
@@ -147,6 +155,10 @@ impl Calibration {
     }
 }
 
+/// Terms of the long linear combination timed: 32 ciphertexts at N = 16384
+/// and the top level are 80 MiB, far more than a cache.
+const COMBINATION_TERMS: usize = 32;
+
 /// Measures every op kind at every depth of `params`' chain, each the median
 /// of `reps` single-thread runs.
 pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeError> {
@@ -167,7 +179,8 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
     let levels = params.levels();
     let mut seconds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut encode_scalar = Vec::new();
-    let mut fused_multiply_add = Vec::new();
+    let mut combination = Vec::new();
+    let mut combination_term = Vec::new();
     let mut record = |kind: &str, t: f64| seconds.entry(kind.to_string()).or_default().push(t);
     for depth in 0..=levels {
         let id = context.parms_id(depth).expect("within the chain");
@@ -224,17 +237,26 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         };
         let add = timed(&|c| evaluator.add_inplace(c, &x))?;
         record("add", add);
-        // acc + w·x, acc at the product's scale; the weight is the executor's
-        // cached scalar, so its encoding is not part of the op.
+        // Σ wᵢ·xᵢ over distinct ciphertexts, as many as the operand cache
+        // cannot hold at the top level, and over two; the weight is the
+        // executor's cached scalar, so its encoding is not part of the op.
         let scalar = encoder.scalar(0.37, &id, 2f64.powi(weight_bits as i32), mem)?;
-        let mut acc = copy(&x)?;
-        evaluator.multiply_plain_inplace(&mut acc, &weight, mem)?;
-        fused_multiply_add.push(median(reps, || {
-            let mut c = copy(&acc)?;
-            let t = Instant::now();
-            context.multiply_add_inplace(&mut c, &x, &scalar)?;
-            Ok(t.elapsed().as_secs_f64())
-        })?);
+        let many = (0..COMBINATION_TERMS)
+            .map(|_| fresh())
+            .collect::<Result<Vec<_>, _>>()?;
+        let combine = |n: usize| {
+            let terms: Vec<_> = many[..n].iter().map(|x| (x, Some(&scalar))).collect();
+            median(reps, || {
+                let t = Instant::now();
+                context.linear_combination(&terms)?;
+                Ok(t.elapsed().as_secs_f64())
+            })
+        };
+        let (two, all) = (combine(2)?, combine(COMBINATION_TERMS)?);
+        let term = ((all - two) / (COMBINATION_TERMS - 2) as f64).max(0.0);
+        combination.push((two - 2.0 * term).max(0.0));
+        combination_term.push(term);
+        drop(many);
         record("sub", timed(&|c| evaluator.sub_inplace(c, &y))?);
         record(
             "add_plain",
@@ -296,7 +318,8 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         levels,
         seconds,
         encode_scalar,
-        fused_multiply_add,
+        combination,
+        combination_term,
     })
 }
 

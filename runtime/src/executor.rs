@@ -11,10 +11,11 @@
 //! into a bounded LRU cache. Every worker has its own SEAL memory pool.
 //! Only evaluation keys are taken: this module never sees a secret key.
 //!
-//! Products by a weight that only a sum reads ([`Fusion`]) are not computed
-//! on their own: the product keeps its operand, and the sum computes
-//! `acc + w·x` (or `a·x + b·y`) in one fused pass, with bit-for-bit the
-//! result of SEAL's `multiply_plain` and `add`.
+//! Dot products are not computed op by op ([`Fusion`]): a product by a
+//! weight that only a sum reads keeps its operand and weight as a *term*,
+//! sums of terms only pass their terms on, and the last sum of the tree
+//! computes `Σ wᵢ·xᵢ` in one kernel call, bit for bit the result of SEAL's
+//! `multiply_plain`s and `add`s.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -70,11 +71,13 @@ pub struct Report {
     pub ops: Vec<KindReport>,
     /// Ops executed per IR layer (all batches), in program order.
     pub layers: Vec<(String, u64)>,
-    /// `mul_plain`s computed inside the sum that reads them (all batches);
-    /// their time is counted under `add`.
+    /// `mul_plain`s computed inside the linear combination that reads them
+    /// (all batches); their time is counted under `add`.
     pub fused_products: u64,
-    /// `add`s executed as one fused multiply-accumulate (all batches).
+    /// `add`s folded into linear combinations (all batches).
     pub fused_sums: u64,
+    /// Linear combinations computed, one kernel call each (all batches).
+    pub combinations: u64,
     /// Most ciphertexts alive at once.
     pub peak_ciphertexts: u64,
     /// Their bytes at the peak (size · N · primes left · 8 each).
@@ -85,11 +88,18 @@ pub struct Report {
     pub plain_cache_hits: u64,
     /// Weight encodings done.
     pub plain_encodings: u64,
-    /// Σ(op count × single-thread op time), fused sums at the fused op's
-    /// time and their products free: the floor for one thread.
+    /// Σ(op count × single-thread op time), ops as executed: linear
+    /// combinations at their calibrated time, the products and sums folded
+    /// into them free. The floor for one thread.
     pub floor_seconds: f64,
     /// floor / (threads × wall): 1.0 means no executor overhead.
     pub floor_ratio: f64,
+    /// Σ(op count × SEAL's single-thread op time), every op on its own as
+    /// SEAL runs it: the floor of an op-by-op executor.
+    pub seal_floor_seconds: f64,
+    /// SEAL's floor / (threads × wall): above 1.0 the run beats an op-by-op
+    /// executor with no overhead at all.
+    pub seal_floor_ratio: f64,
     /// Where the op times behind the floor came from.
     pub op_times_source: String,
 }
@@ -376,12 +386,16 @@ impl Stats {
         for (c, o) in counts.0.iter_mut().zip(&ops) {
             *c = o.count;
         }
-        let per_batch = fusion.counts();
-        let fused = hepack_backend::fuse::FusedCounts {
-            products: per_batch.products * batches as u64,
-            sums: per_batch.sums * batches as u64,
-        };
+        let fused = fusion.counts().times(batches as u64);
         let floor = times.server_seconds(&counts, fused);
+        let seal_floor = times.server_seconds(&counts, Default::default());
+        let ratio = |floor: f64| {
+            if wall > 0.0 {
+                floor / (threads as f64 * wall)
+            } else {
+                0.0
+            }
+        };
         Report {
             wall_seconds: wall,
             threads,
@@ -396,17 +410,16 @@ impl Stats {
             ops,
             fused_products: fused.products,
             fused_sums: fused.sums,
+            combinations: fused.combinations,
             peak_ciphertexts: self.peak.load(Ordering::Relaxed),
             peak_ciphertext_bytes: self.peak_bytes.load(Ordering::Relaxed),
             peak_rss_bytes: peak_rss(),
             plain_cache_hits: weights.0,
             plain_encodings: weights.1,
             floor_seconds: floor,
-            floor_ratio: if wall > 0.0 {
-                floor / (threads as f64 * wall)
-            } else {
-                0.0
-            },
+            floor_ratio: ratio(floor),
+            seal_floor_seconds: seal_floor,
+            seal_floor_ratio: ratio(seal_floor),
             op_times_source: times.source.to_string(),
         }
     }
@@ -457,16 +470,18 @@ struct Values {
     inputs: Vec<Mutex<Option<Held>>>,
     input_reads: Vec<AtomicU32>,
     outputs: Vec<Mutex<Option<Ciphertext>>>,
-    /// Fused products, waiting for the sum that reads them.
-    products: Vec<Mutex<Option<Product>>>,
+    /// Terms of fused products and lazy sums, waiting for the sum that
+    /// reads them.
+    terms: Vec<Mutex<Option<Vec<Term>>>>,
 }
 
-/// A product `w·x` not yet computed: the sum that reads it will.
-struct Product {
-    /// The product's own value id (its bytes, when it holds `x`'s memory).
+/// One term `w·x` (`w` = 1 when `None`) of a linear combination not yet
+/// computed.
+struct Term {
+    /// The value whose bytes `x` counts as while it is owned here.
     id: usize,
     x: Operand,
-    w: Arc<Scalar>,
+    w: Option<Arc<Scalar>>,
 }
 
 impl Job<'_> {
@@ -497,7 +512,7 @@ impl Job<'_> {
             inputs: batch.into_iter().map(|c| Mutex::new(Some(c))).collect(),
             input_reads,
             outputs: self.output_slots.iter().map(|_| Mutex::new(None)).collect(),
-            products: (0..n).map(|_| Mutex::new(None)).collect(),
+            terms: (0..n).map(|_| Mutex::new(None)).collect(),
         };
         let sched = Mutex::new(Sched {
             ready: (0..n as u32)
@@ -665,66 +680,52 @@ impl Job<'_> {
         })
     }
 
-    /// The fused product `v`, taken by the sum that reads it.
-    fn take_product(&self, values: &Values, v: ValueId) -> Product {
-        values.products[v.0 as usize]
-            .lock()
-            .expect("product lock")
-            .take()
-            .expect("a fused product is computed before its sum")
-    }
-
-    /// Done with a product: release its operand, or drop it if owned.
-    fn consume(&self, values: &Values, p: Product) {
-        match p.x {
-            Operand::Owned(_) => self.stats.died(self.bytes[p.id]),
-            shared => self.release(values, shared),
+    /// The terms of value `v` for the fused sum that reads it: a fused
+    /// product's or lazy sum's, or `v` itself with weight 1.
+    fn terms(&self, values: &Values, v: ValueId) -> Vec<Term> {
+        let id = v.0 as usize;
+        if self.fusion.product[id] || self.fusion.sum[id] {
+            return values.terms[id]
+                .lock()
+                .expect("terms lock")
+                .take()
+                .expect("a fused value is computed before its reader");
         }
-    }
-
-    /// A product's owned operand, to become the sum's result.
-    fn reuse(&self, p: Product) -> (Ciphertext, Arc<Scalar>) {
-        self.stats.died(self.bytes[p.id]);
-        match p.x {
-            Operand::Owned(ct) => (ct, p.w),
-            Operand::Shared(..) => unreachable!("only owned operands are reused"),
+        let x = self.operand(values, v);
+        if x.is_owned() {
+            // It lives on as a term.
+            self.stats.born(self.bytes[id]);
         }
+        vec![Term { id, x, w: None }]
     }
 
-    /// `a + b` where one or both are fused products.
-    fn fused_sum(&self, values: &Values, a: ValueId, b: ValueId) -> Result<Ciphertext, SealError> {
-        let fused = |v: ValueId| self.fusion.product[v.0 as usize];
+    /// `Σ wᵢ·xᵢ` over `terms`, in one kernel call; an owned operand's memory
+    /// becomes the result's.
+    fn combine(&self, values: &Values, mut terms: Vec<Term>) -> Result<Ciphertext, SealError> {
         let ctx = self.context;
-        match (fused(a), fused(b)) {
-            (true, true) => {
-                let (p, q) = (self.take_product(values, a), self.take_product(values, b));
-                // Reuse an owned operand's memory; a sum commutes.
-                let (p, q) = if !p.x.is_owned() && q.x.is_owned() {
-                    (q, p)
-                } else {
-                    (p, q)
+        let result = match terms.iter().position(|t| t.x.is_owned()) {
+            Some(at) => {
+                let acc = terms.swap_remove(at);
+                self.stats.died(self.bytes[acc.id]);
+                let Operand::Owned(mut dest) = acc.x else {
+                    unreachable!("found owned")
                 };
-                let dest = if p.x.is_owned() {
-                    let (mut dest, w) = self.reuse(p);
-                    ctx.multiply_multiply_add_inplace(&mut dest, &w, q.x.get(), &q.w)?;
-                    dest
-                } else {
-                    let dest = ctx.multiply_multiply_add(p.x.get(), &p.w, q.x.get(), &q.w)?;
-                    self.consume(values, p);
-                    dest
-                };
-                self.consume(values, q);
-                Ok(dest)
+                let rest: Vec<_> = terms.iter().map(|t| (t.x.get(), t.w.as_deref())).collect();
+                ctx.linear_combination_inplace(&mut dest, acc.w.as_deref(), &rest)
+                    .map(|()| dest)
             }
-            (pa, _) => {
-                let (acc, p) = if pa { (b, a) } else { (a, b) };
-                let p = self.take_product(values, p);
-                let mut dest = self.owned(values, acc)?;
-                ctx.multiply_add_inplace(&mut dest, p.x.get(), &p.w)?;
-                self.consume(values, p);
-                Ok(dest)
+            None => {
+                let all: Vec<_> = terms.iter().map(|t| (t.x.get(), t.w.as_deref())).collect();
+                ctx.linear_combination(&all)
+            }
+        };
+        for t in terms {
+            match t.x {
+                Operand::Owned(_) => self.stats.died(self.bytes[t.id]),
+                shared => self.release(values, shared),
             }
         }
+        result
     }
 
     fn plain(
@@ -794,10 +795,19 @@ impl Job<'_> {
                     // It now lives on as the product's.
                     self.stats.born(self.bytes[i]);
                 }
-                *values.products[i].lock().expect("product lock") = Some(Product { id: i, x, w });
+                let term = Term { id: i, x, w: Some(w) };
+                *values.terms[i].lock().expect("terms lock") = Some(vec![term]);
                 return Ok(());
             }
-            HeOp::Add(a, b) if self.fusion.sum[i] => self.fused_sum(values, a, b).map_err(wrap)?,
+            HeOp::Add(a, b) if self.fusion.sum[i] => {
+                let mut terms = self.terms(values, a);
+                terms.append(&mut self.terms(values, b));
+                if self.fusion.lazy[i] {
+                    *values.terms[i].lock().expect("terms lock") = Some(terms);
+                    return Ok(());
+                }
+                self.combine(values, terms).map_err(wrap)?
+            }
             HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) if a == b => {
                 // One value read twice counts as one reader: take it once.
                 let mut dest = self.owned(values, a).map_err(wrap)?;

@@ -89,6 +89,7 @@ fn encrypted_inference(program: &Program, x: &ArrayD<f64>, threads: usize) -> Ar
     let batches = report.batches as u64;
     assert_eq!(report.fused_sums, cost.fused_sums * batches);
     assert_eq!(report.fused_products, cost.fused_products * batches);
+    assert_eq!(report.combinations, cost.combinations * batches);
     // Progress (the bar's position) only moves forward and ends at the total.
     let seen = seen.into_inner().unwrap();
     assert_eq!(seen.iter().max(), Some(&total), "{seen:?}");
@@ -120,6 +121,8 @@ fn mlp_encrypted_matches_plaintext_within_1e_3() {
     let cost = hepack_backend::cost(&program, &OpTimes::default());
     assert_eq!(cost.fused_products, cost.total.get("mul_plain"));
     assert!(cost.fused_sums > 0);
+    // One combination per neuron: a dense layer's sums are all folded.
+    assert!(cost.combinations > 0 && cost.combinations < cost.fused_sums);
     let x = mnist_flat(64);
     let want = interp::run(&g, x.view()).unwrap();
     let got = encrypted_inference(&program, &x, 2);

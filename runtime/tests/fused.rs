@@ -1,5 +1,6 @@
-//! The fused multiply-accumulate (runtime/shim/fused.cpp) against SEAL's own
-//! copy + multiply_plain + add: the same ciphertext, bit for bit.
+//! The linear combination kernel (runtime/shim/fused.cpp) against SEAL's
+//! own copy + multiply_plain + add per term: the same ciphertext, bit for
+//! bit.
 
 use hepack_runtime::seal::{
     Ciphertext, Context, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Plaintext, Scalar,
@@ -46,8 +47,8 @@ impl Setup {
         ct
     }
 
-    /// `value` for level `depth`, as SEAL's plaintext and as the fused
-    /// op's scalar.
+    /// `value` for level `depth`, as SEAL's plaintext and as the
+    /// combination's scalar.
     fn scalar(&self, value: f64, depth: u32) -> (Plaintext, Scalar) {
         let id = self.context.parms_id(depth).unwrap();
         (
@@ -75,93 +76,106 @@ fn same_bits(a: &Ciphertext, b: &Ciphertext) -> bool {
     a.save().unwrap() == b.save().unwrap()
 }
 
+/// `f(i)` for term `t`: every term different, and some negative.
+fn wave(t: usize) -> impl Fn(usize) -> f64 {
+    move |i| ((i * (t + 3)) as f64 * 0.001 + t as f64).sin()
+}
+
 #[test]
-fn fused_multiply_add_is_bit_for_bit_seals_multiply_plain_then_add() {
+fn linear_combination_is_bit_for_bit_seals_multiply_plain_then_add() {
     let s = setup();
-    for depth in [0, 1] {
-        let x = s.encrypt(|i| (i as f64 * 0.01).sin(), depth);
-        let y = s.encrypt(|i| (i as f64 * 0.003).cos(), depth);
-        let (a, b) = (s.scalar(-0.75, depth), s.scalar(1.5e-3, depth));
+    // 300 terms: more than the kernel's 128 unreduced products per fold.
+    for (depth, count) in [(0, 2), (0, 300), (1, 5)] {
+        let xs: Vec<Ciphertext> = (0..count).map(|t| s.encrypt(wave(t), depth)).collect();
+        let ws: Vec<f64> = (0..count).map(|t| (t as f64 * 0.37).cos() * 0.1).collect();
+        let scalars: Vec<_> = ws.iter().map(|&w| s.scalar(w, depth)).collect();
 
-        // acc + b·y, acc at the product's scale.
-        let acc = s.product(&x, &a);
-        let mut seal = s.product(&y, &b);
-        s.evaluator.add_inplace(&mut seal, &acc).unwrap();
-        let mut fused = s.context.copy(&acc).unwrap();
-        s.context
-            .multiply_add_inplace(&mut fused, &y, &b.1)
-            .unwrap();
-        assert!(same_bits(&fused, &seal), "acc + b·y at depth {depth}");
+        // SEAL's way, term by term.
+        let mut seal = s.product(&xs[0], &scalars[0]);
+        for (x, w) in xs.iter().zip(&scalars).skip(1) {
+            s.evaluator
+                .add_inplace(&mut seal, &s.product(x, w))
+                .unwrap();
+        }
 
-        // a·x + b·y, in place and into a new buffer.
-        let mut in_place = s.context.copy(&x).unwrap();
-        s.context
-            .multiply_multiply_add_inplace(&mut in_place, &a.1, &y, &b.1)
-            .unwrap();
-        assert!(
-            same_bits(&in_place, &seal),
-            "a·x + b·y in place at depth {depth}"
-        );
-        let new = s.context.multiply_multiply_add(&x, &a.1, &y, &b.1).unwrap();
-        assert!(same_bits(&new, &seal), "a·x + b·y at depth {depth}");
-        assert_eq!(new.primes(), x.primes());
+        let terms: Vec<_> = xs.iter().zip(&scalars).map(|(x, w)| (x, Some(&w.1))).collect();
+        let new = s.context.linear_combination(&terms).unwrap();
+        assert!(same_bits(&new, &seal), "{count} terms at depth {depth}");
+        assert_eq!(new.primes(), xs[0].primes());
         assert!((new.scale() - SCALE * SCALE).abs() < 1.0);
+
+        // In place, into the first term's memory.
+        let mut in_place = s.context.copy(&xs[0]).unwrap();
+        s.context
+            .linear_combination_inplace(&mut in_place, Some(&scalars[0].1), &terms[1..])
+            .unwrap();
+        assert!(same_bits(&in_place, &seal), "in place: {count} terms at depth {depth}");
 
         // And it is the right number, not just SEAL's.
         let got = s.decrypt(&new);
         for i in [0, 1, 77, 4095] {
-            let want = -0.75 * (i as f64 * 0.01).sin() + 1.5e-3 * (i as f64 * 0.003).cos();
-            assert!(
-                (got[i] - want).abs() < 1e-6,
-                "slot {i}: {} vs {want}",
-                got[i]
-            );
+            let want: f64 = ws.iter().enumerate().map(|(t, w)| w * wave(t)(i)).sum();
+            assert!((got[i] - want).abs() < 1e-5, "slot {i}: {} vs {want}", got[i]);
         }
     }
 }
 
 #[test]
-fn fused_multiply_add_refuses_what_seal_would_refuse() {
+fn linear_combination_adds_terms_of_weight_one() {
+    // `acc + w·x` with acc already a product: a sum whose operand is not
+    // itself a product.
+    let s = setup();
+    let x = s.encrypt(wave(0), 0);
+    let y = s.encrypt(wave(1), 0);
+    let (a, b) = (s.scalar(-0.75, 0), s.scalar(1.5e-3, 0));
+    let acc = s.product(&x, &a);
+    let mut seal = s.product(&y, &b);
+    s.evaluator.add_inplace(&mut seal, &acc).unwrap();
+
+    let mut fused = s.context.copy(&acc).unwrap();
+    s.context
+        .linear_combination_inplace(&mut fused, None, &[(&y, Some(&b.1))])
+        .unwrap();
+    assert!(same_bits(&fused, &seal));
+    let new = s
+        .context
+        .linear_combination(&[(&y, Some(&b.1)), (&acc, None)])
+        .unwrap();
+    assert!(same_bits(&new, &seal));
+}
+
+#[test]
+fn linear_combination_refuses_what_seal_would_refuse() {
     let s = setup();
     let x = s.encrypt(|_| 1.0, 0);
     let lower = s.encrypt(|_| 1.0, 1);
     let w = s.scalar(2.0, 0);
     let acc = s.product(&x, &w);
+    let combine = |acc: &Ciphertext, terms: &[(&Ciphertext, Option<&Scalar>)]| {
+        let mut sum = s.context.copy(acc).unwrap();
+        let result = s.context.linear_combination_inplace(&mut sum, None, terms);
+        // A refused call leaves its destination as it was.
+        if result.is_err() {
+            assert!(same_bits(&sum, acc));
+        }
+        result
+    };
 
     // Operands at different levels.
-    let mut sum = s.context.copy(&acc).unwrap();
-    let err = s
-        .context
-        .multiply_add_inplace(&mut sum, &lower, &w.1)
-        .unwrap_err();
-    assert!(err.to_string().contains("Hepack_FusedMultiplyAdd"), "{err}");
+    let err = combine(&acc, &[(&lower, Some(&w.1))]).unwrap_err();
+    assert!(err.to_string().contains("Hepack_LinearCombination"), "{err}");
     assert!(err.to_string().contains("invalid argument"), "{err}");
     // A scalar for another level.
-    let mut sum = s.context.copy(&acc).unwrap();
-    assert!(s
-        .context
-        .multiply_add_inplace(&mut sum, &x, &s.scalar(2.0, 1).1)
-        .is_err());
+    assert!(combine(&acc, &[(&x, Some(&s.scalar(2.0, 1).1))]).is_err());
     // Scales that do not meet: acc at Δ, the product at Δ².
-    let mut fresh = s.context.copy(&x).unwrap();
-    assert!(s
-        .context
-        .multiply_add_inplace(&mut fresh, &x, &w.1)
-        .is_err());
+    assert!(combine(&x, &[(&x, Some(&w.1))]).is_err());
     // A zero scalar: SEAL refuses a product that would be transparent.
-    let mut sum = s.context.copy(&acc).unwrap();
-    assert!(s
-        .context
-        .multiply_add_inplace(&mut sum, &x, &s.scalar(0.0, 0).1)
-        .is_err());
+    assert!(combine(&acc, &[(&x, Some(&s.scalar(0.0, 0).1))]).is_err());
     // Scalars for two different levels.
-    let mut sum = s.context.copy(&x).unwrap();
-    assert!(s
-        .context
-        .multiply_multiply_add_inplace(&mut sum, &w.1, &x, &s.scalar(2.0, 1).1)
-        .is_err());
-    // A refused call leaves its destination as it was.
-    assert!(same_bits(&sum, &x));
+    assert!(combine(&acc, &[(&x, Some(&w.1)), (&x, Some(&s.scalar(2.0, 1).1))]).is_err());
+    // Nothing to multiply by.
+    assert!(combine(&acc, &[(&x, None)]).is_err());
+    assert!(s.context.linear_combination(&[]).is_err());
 }
 
 #[test]

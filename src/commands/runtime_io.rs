@@ -125,9 +125,19 @@ pub fn report_text(report: &Report, program: &Program, samples: usize) -> String
         "weights: {} encodings, {} served from the cache\n",
         report.plain_encodings, report.plain_cache_hits
     ));
+    if report.combinations > 0 {
+        out.push_str(&format!(
+            "linear combinations: {} kernel calls, folding {} mul_plain and {} add (their time is under add)\n",
+            report.combinations, report.fused_products, report.fused_sums
+        ));
+    }
     out.push_str(&format!(
         "floor ratio {:.2}: single-thread floor {:.1} s / ({} threads × {:.2} s wall); op times: {}\n",
         report.floor_ratio, report.floor_seconds, report.threads, report.wall_seconds, report.op_times_source
+    ));
+    out.push_str(&format!(
+        "against SEAL op by op: {:.2} (its single-thread floor {:.1} s)\n",
+        report.seal_floor_ratio, report.seal_floor_seconds
     ));
     out
 }

@@ -206,19 +206,18 @@ extern "C" {
     pub fn Evaluator_Create(context: Handle, out: *mut Handle) -> HResult;
     pub fn Evaluator_Destroy(this: Handle) -> HResult;
 
-    /// hepack's own (`runtime/shim/fused.cpp`): `dest = a·x + b·y` for
-    /// scalars `a` (null for 1) and `b` given as residues at `parms_id`.
+    /// hepack's own (`runtime/shim/fused.cpp`): `dest = Σ weights[i]·xs[i]`
+    /// over `count` terms, each weight (null for 1) given as residues at
+    /// `parms_id`.
     #[allow(clippy::too_many_arguments)]
-    pub fn Hepack_FusedMultiplyAdd(
+    pub fn Hepack_LinearCombination(
         context: Handle,
         parms_id: *mut u64,
         primes: u64,
-        x: Handle,
-        a: *const u64,
-        a_scale: f64,
-        y: Handle,
-        b: *const u64,
-        b_scale: f64,
+        count: u64,
+        xs: *const Handle,
+        weights: *const *const u64,
+        weight_scales: *const f64,
         dest: Handle,
     ) -> HResult;
     pub fn Evaluator_Add(this: Handle, a: Handle, b: Handle, destination: Handle) -> HResult;

@@ -932,73 +932,76 @@ impl Encoder {
     }
 }
 
-/// Fused multiply-accumulate by scalars (hepack's shim, `runtime/shim/`):
-/// one pass over the operands where SEAL needs a copy, a `multiply_plain`
-/// and an `add`, with bit-for-bit SEAL's result. Operands must be at the
-/// scalars' level and share their size, and the two products must have the
-/// same scale, as SEAL's `add` demands; a zero scalar is refused, as SEAL
-/// refuses a transparent product.
+/// A linear combination of ciphertexts by scalars, `Σ wᵢ·xᵢ` (hepack's
+/// shim, `runtime/shim/`): each operand read once and the result written
+/// once, where SEAL needs a copy, a `multiply_plain` and an `add` per term;
+/// bit for bit SEAL's result. Operands must share one level (the scalars')
+/// and size, and the products must share one scale, as SEAL's `add`
+/// demands; a zero scalar is refused, as SEAL refuses a transparent product.
 impl Context {
-    fn fused(
+    fn combine(
         &self,
-        x: Handle,
-        a: Option<&Scalar>,
-        y: Handle,
-        b: &Scalar,
+        terms: &[(Handle, Option<&Scalar>)],
         dest: Handle,
     ) -> Result<(), SealError> {
-        if a.is_some_and(|a| a.parms_id != b.parms_id) {
-            return Err(SealError::Call {
-                op: "Hepack_FusedMultiplyAdd",
-                code: 0x8007_0057,
-            });
+        let refused = SealError::Call {
+            op: "Hepack_LinearCombination",
+            code: 0x8007_0057,
+        };
+        let mut scalars = terms.iter().filter_map(|(_, w)| *w);
+        let mut id = match scalars.next() {
+            Some(w) => w.parms_id,
+            None => return Err(refused),
+        };
+        if scalars.any(|w| w.parms_id != id) {
+            return Err(refused);
         }
-        let mut id = b.parms_id;
-        call!(Hepack_FusedMultiplyAdd(
+        let primes = terms
+            .iter()
+            .find_map(|(_, w)| w.map(|w| w.residues.len()))
+            .unwrap_or(0) as u64;
+        let xs: Vec<Handle> = terms.iter().map(|(x, _)| *x).collect();
+        let weights: Vec<*const u64> = terms
+            .iter()
+            .map(|(_, w)| w.map_or(ptr::null(), |w| w.residues.as_ptr()))
+            .collect();
+        let scales: Vec<f64> = terms.iter().map(|(_, w)| w.map_or(1.0, |w| w.scale)).collect();
+        call!(Hepack_LinearCombination(
             self.raw,
             id.as_mut_ptr(),
-            b.residues.len() as u64,
-            x,
-            a.map_or(ptr::null(), |a| a.residues.as_ptr()),
-            a.map_or(1.0, |a| a.scale),
-            y,
-            b.residues.as_ptr(),
-            b.scale,
+            primes,
+            terms.len() as u64,
+            xs.as_ptr(),
+            weights.as_ptr(),
+            scales.as_ptr(),
             dest
         ))
     }
 
-    /// `acc + b·y` into `acc`.
-    pub fn multiply_add_inplace(
+    /// `acc := a·acc + Σ wᵢ·xᵢ` (`a = None` for 1), in `acc`'s memory. At
+    /// least one term must have a scalar.
+    pub fn linear_combination_inplace(
         &self,
         acc: &mut Ciphertext,
-        y: &Ciphertext,
-        b: &Scalar,
+        a: Option<&Scalar>,
+        terms: &[(&Ciphertext, Option<&Scalar>)],
     ) -> Result<(), SealError> {
-        self.fused(acc.0, None, y.0, b, acc.0)
+        let all: Vec<(Handle, Option<&Scalar>)> = std::iter::once((acc.0, a))
+            .chain(terms.iter().map(|(x, w)| (x.0, *w)))
+            .collect();
+        self.combine(&all, acc.0)
     }
 
-    /// `a·x + b·y` into `x`.
-    pub fn multiply_multiply_add_inplace(
+    /// `Σ wᵢ·xᵢ` in a new buffer (sized like [`Context::copy`]'s). At least
+    /// one term must have a scalar.
+    pub fn linear_combination(
         &self,
-        x: &mut Ciphertext,
-        a: &Scalar,
-        y: &Ciphertext,
-        b: &Scalar,
-    ) -> Result<(), SealError> {
-        self.fused(x.0, Some(a), y.0, b, x.0)
-    }
-
-    /// `a·x + b·y` in a new buffer (sized like [`Context::copy`]'s).
-    pub fn multiply_multiply_add(
-        &self,
-        x: &Ciphertext,
-        a: &Scalar,
-        y: &Ciphertext,
-        b: &Scalar,
+        terms: &[(&Ciphertext, Option<&Scalar>)],
     ) -> Result<Ciphertext, SealError> {
         let dest = self.top_level_buffer()?;
-        self.fused(x.0, Some(a), y.0, b, dest.0)?;
+        let all: Vec<(Handle, Option<&Scalar>)> =
+            terms.iter().map(|(x, w)| (x.0, *w)).collect();
+        self.combine(&all, dest.0)?;
         Ok(dest)
     }
 }
