@@ -1,4 +1,4 @@
-//! Compiles `shim/fused.cpp`, hepack's fused multiply-accumulate, against
+//! Compiles `shim/fused.cpp`, hepack's linear combination kernel, against
 //! the SEAL headers in the `sealy` crate's source.
 //!
 //! sealy builds SEAL itself but has no `links` key, so its build outputs

@@ -31,8 +31,8 @@ done
 python3 - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]
-print("| layer sparsity | N | HE ops | run (s) | digits/s | peak RSS (GiB) | peak live ciphertexts (GiB) | accuracy | max abs error | floor ratio |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| layer sparsity | N | HE ops | run (s) | digits/s | peak RSS (GiB) | peak live ciphertexts (GiB) | accuracy | max abs error | floor ratio | vs SEAL op by op |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for s in ["0", "0.5", "0.6", "0.8", "0.9"]:
     r = json.load(open(f"{out}/sparsity_{s}.json"))
     p = json.load(open(f"{out}/sparsity_{s}_program.json"))
@@ -40,5 +40,5 @@ for s in ["0", "0.5", "0.6", "0.8", "0.9"]:
     print(f"| {float(s):.0%} | {p['params']['degree']} | {p['he']['he_ops']:,} | {run['wall_seconds']:.1f} "
           f"| {r['samples'] / run['wall_seconds']:.1f} | {run['peak_rss_bytes'] / 2**30:.2f} "
           f"| {run['peak_ciphertext_bytes'] / 2**30:.2f} | {r['accuracy']:.3f} "
-          f"| {r['max_abs_error']:.1e} | {run['floor_ratio']:.2f} |")
+          f"| {r['max_abs_error']:.1e} | {run['floor_ratio']:.2f} | {run['seal_floor_ratio']:.2f} |")
 PY

@@ -18,7 +18,7 @@
 //!   *combination*, computed in one kernel call.
 
 use crate::levels::Meta;
-use crate::program::{HeOp, Program, ValueId};
+use crate::program::{HeOp, Instr, Program, ValueId};
 
 /// How many products and sums are fused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,11 +64,15 @@ impl Fusion {
     /// The fusion of `program`, given its values' metas (from
     /// [`levels::check`](crate::levels::check)).
     pub fn of(program: &Program, metas: &[Option<Meta>]) -> Fusion {
-        let n = program.instrs.len();
+        Fusion::of_instrs(&program.instrs, metas)
+    }
+
+    fn of_instrs(instrs: &[Instr], metas: &[Option<Meta>]) -> Fusion {
+        let n = instrs.len();
         // Readers of each value, and the last one (the only one when there is one).
         let mut readers = vec![0u32; n];
         let mut reader = vec![u32::MAX; n];
-        for (i, instr) in program.instrs.iter().enumerate() {
+        for (i, instr) in instrs.iter().enumerate() {
             let mut ops = instr.op.operands();
             let a = ops.next();
             let b = ops.next().filter(|b| Some(*b) != a);
@@ -82,22 +86,22 @@ impl Fusion {
             HeOp::Add(a, b) => a != b && size(a).is_some() && size(a) == size(b),
             _ => false,
         };
-        let only_reader = |v: ValueId, i: usize| {
-            readers[v.0 as usize] == 1 && reader[v.0 as usize] as usize == i
-        };
+        let only_reader =
+            |v: ValueId, i: usize| readers[v.0 as usize] == 1 && reader[v.0 as usize] as usize == i;
         let mut product = vec![false; n];
         let mut sum = vec![false; n];
         let mut lazy = vec![false; n];
         // Operands come before their readers, so one pass in program order
         // sees every operand's status before the add that reads it.
-        for (i, instr) in program.instrs.iter().enumerate() {
+        for (i, instr) in instrs.iter().enumerate() {
             match instr.op {
                 HeOp::MulPlain(..) if readers[i] == 1 => {
-                    product[i] = fusable(&program.instrs[reader[i] as usize].op);
+                    product[i] = fusable(&instrs[reader[i] as usize].op);
                 }
                 HeOp::Add(a, b) if fusable(&instr.op) => {
-                    let folds =
-                        |v: ValueId| product[v.0 as usize] || (sum[v.0 as usize] && only_reader(v, i));
+                    let folds = |v: ValueId| {
+                        product[v.0 as usize] || (sum[v.0 as usize] && only_reader(v, i))
+                    };
                     if folds(a) || folds(b) {
                         sum[i] = true;
                         for v in [a, b] {
@@ -122,5 +126,107 @@ impl Fusion {
             sums,
             combinations: sums - count(&self.lazy),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{LayerIdx, PlainId};
+
+    fn fusion(ops: &[HeOp], sizes: &[u8]) -> Fusion {
+        let instrs: Vec<Instr> = ops
+            .iter()
+            .map(|op| Instr {
+                op: op.clone(),
+                layer: LayerIdx(0),
+            })
+            .collect();
+        let metas: Vec<Option<Meta>> = sizes
+            .iter()
+            .map(|&size| {
+                Some(Meta {
+                    depth: 0,
+                    scale: 1.0,
+                    size,
+                })
+            })
+            .collect();
+        Fusion::of_instrs(&instrs, &metas)
+    }
+
+    const V: fn(u32) -> ValueId = ValueId;
+    const W: PlainId = PlainId(0);
+
+    #[test]
+    fn a_dot_product_tree_is_one_combination() {
+        use HeOp::*;
+        // %0..%2 inputs; %3..%5 products; %6 = %3 + %4; %7 = %6 + %5;
+        // %8 = %7 + %0 (a plain term); %9 rescales the sum.
+        let ops = [
+            EncryptInput { feature: 0 },
+            EncryptInput { feature: 1 },
+            EncryptInput { feature: 2 },
+            MulPlain(V(0), W),
+            MulPlain(V(1), W),
+            MulPlain(V(2), W),
+            Add(V(3), V(4)),
+            Add(V(6), V(5)),
+            Add(V(7), V(0)),
+            Rescale(V(8)),
+        ];
+        let f = fusion(&ops, &[2; 10]);
+        assert_eq!(
+            f.product,
+            [false, false, false, true, true, true, false, false, false, false]
+        );
+        assert_eq!(
+            f.sum,
+            [false, false, false, false, false, false, true, true, true, false]
+        );
+        assert_eq!(
+            f.lazy,
+            [false, false, false, false, false, false, true, true, false, false]
+        );
+        let c = f.counts();
+        assert_eq!(
+            c,
+            FusedCounts {
+                products: 3,
+                sums: 3,
+                combinations: 1
+            }
+        );
+        // Four terms: three products and %0.
+        assert_eq!(c.terms(), 4);
+    }
+
+    #[test]
+    fn shared_or_mismatched_values_are_not_folded() {
+        use HeOp::*;
+        let ops = [
+            EncryptInput { feature: 0 },
+            EncryptInput { feature: 1 },
+            MulPlain(V(0), W),
+            MulPlain(V(1), W),
+            // %4 = %2 + %3 is read twice: computed, not lazy.
+            Add(V(2), V(3)),
+            Add(V(4), V(0)),
+            Add(V(4), V(1)),
+            // A product of size 3 added to one of size 2: not fused.
+            Square(V(0)),
+            MulPlain(V(7), W),
+            Add(V(8), V(1)),
+            // x + x is not a sum of two values.
+            MulPlain(V(0), W),
+            Add(V(10), V(10)),
+        ];
+        let f = fusion(&ops, &[2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 2, 2]);
+        assert!(f.product[2] && f.product[3] && f.sum[4] && !f.lazy[4]);
+        // Its readers add plain ciphertexts only.
+        assert!(!f.sum[5] && !f.sum[6]);
+        assert!(!f.product[8] && !f.sum[9]);
+        assert!(!f.product[10] && !f.sum[11]);
+        assert_eq!(f.counts().combinations, 1);
     }
 }

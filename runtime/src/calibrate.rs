@@ -107,7 +107,10 @@ impl LevelTimes {
             (Some(call), Some(term)) => (call, term),
             _ => {
                 let k = |name| kind_index(name).expect("a kind");
-                (0.0, self.time(k("mul_plain"), depth) + self.time(k("add"), depth))
+                (
+                    0.0,
+                    self.time(k("mul_plain"), depth) + self.time(k("add"), depth),
+                )
             }
         }
     }

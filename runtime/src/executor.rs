@@ -2,9 +2,10 @@
 //! with a fixed set of worker threads.
 //!
 //! Scheduling: an op is *ready* once its operands exist. Workers take the
-//! earliest ready op within a window past the earliest unfinished one, so
-//! any ready op can run on any core, yet execution stays close to the
-//! program's memory-aware order and the number of live ciphertexts stays
+//! earliest ready op within a window past the earliest unfinished one
+//! (counting only ops that compute a ciphertext, not the products and sums
+//! a linear combination folds in), so any ready op can run on any core,
+//! yet execution stays close to the program's memory-aware order and the number of live ciphertexts stays
 //! near the compiler's prediction. Each value counts its readers and is
 //! freed when the last one finishes; the last reader reuses the operand's
 //! memory (in-place SEAL calls). Plaintext weights are encoded on the fly
@@ -44,7 +45,8 @@ pub struct Options {
     pub threads: usize,
     /// Memory for cached encoded weights, in bytes.
     pub plain_cache_bytes: u64,
-    /// How many ops past the earliest unfinished one a worker may start.
+    /// How many ops past the earliest unfinished one a worker may start
+    /// (ops folded into a linear combination do not count).
     pub window: usize,
 }
 
@@ -161,6 +163,14 @@ pub fn run(
         .map_err(|e| RuntimeError::Refused(format!("cannot start {threads} threads: {e}")))?;
     let graph = Graph::new(program);
     let fusion = Fusion::of(program, &metas);
+    // Ops that compute a ciphertext before each op: the window's measure. A
+    // dot product of 400 terms is 800 ops, and all but its last are folded.
+    let mut work_before = Vec::with_capacity(program.instrs.len());
+    let mut work = 0u32;
+    for i in 0..program.instrs.len() {
+        work_before.push(work);
+        work += u32::from(!fusion.product[i] && !fusion.lazy[i]);
+    }
     let bytes: Vec<u64> = metas
         .iter()
         .map(|m| m.map_or(0, |m| program.params.ciphertext_bytes(m.depth, m.size)))
@@ -191,6 +201,7 @@ pub fn run(
             cache: &cache,
             scalars: &scalars,
             fusion: &fusion,
+            work_before: &work_before,
             stats: &stats,
             output_slots: &output_slots,
             window: options.window.max(threads),
@@ -445,6 +456,7 @@ struct Job<'a> {
     cache: &'a Cache<Plaintext>,
     scalars: &'a Cache<Scalar>,
     fusion: &'a Fusion,
+    work_before: &'a [u32],
     stats: &'a Stats,
     output_slots: &'a [u32],
     window: usize,
@@ -582,9 +594,9 @@ impl Job<'_> {
             if s.failed || s.left == 0 {
                 return None;
             }
-            let limit = s.low + self.window;
+            let limit = self.work_before.get(s.low).map_or(u32::MAX, |&w| w) as usize + self.window;
             if let Some(&i) = s.ready.first() {
-                if (i as usize) < limit {
+                if (self.work_before[i as usize] as usize) < limit {
                     s.ready.remove(&i);
                     return Some(i as usize);
                 }
@@ -663,7 +675,7 @@ impl Job<'_> {
         self.own(values, self.operand(values, v))
     }
 
-    /// Weight `id` as the fused op's scalar.
+    /// Weight `id` as a linear combination's scalar.
     fn scalar(
         &self,
         id: hepack_backend::program::PlainId,
@@ -795,7 +807,11 @@ impl Job<'_> {
                     // It now lives on as the product's.
                     self.stats.born(self.bytes[i]);
                 }
-                let term = Term { id: i, x, w: Some(w) };
+                let term = Term {
+                    id: i,
+                    x,
+                    w: Some(w),
+                };
                 *values.terms[i].lock().expect("terms lock") = Some(vec![term]);
                 return Ok(());
             }

@@ -98,7 +98,11 @@ fn linear_combination_is_bit_for_bit_seals_multiply_plain_then_add() {
                 .unwrap();
         }
 
-        let terms: Vec<_> = xs.iter().zip(&scalars).map(|(x, w)| (x, Some(&w.1))).collect();
+        let terms: Vec<_> = xs
+            .iter()
+            .zip(&scalars)
+            .map(|(x, w)| (x, Some(&w.1)))
+            .collect();
         let new = s.context.linear_combination(&terms).unwrap();
         assert!(same_bits(&new, &seal), "{count} terms at depth {depth}");
         assert_eq!(new.primes(), xs[0].primes());
@@ -109,13 +113,20 @@ fn linear_combination_is_bit_for_bit_seals_multiply_plain_then_add() {
         s.context
             .linear_combination_inplace(&mut in_place, Some(&scalars[0].1), &terms[1..])
             .unwrap();
-        assert!(same_bits(&in_place, &seal), "in place: {count} terms at depth {depth}");
+        assert!(
+            same_bits(&in_place, &seal),
+            "in place: {count} terms at depth {depth}"
+        );
 
         // And it is the right number, not just SEAL's.
         let got = s.decrypt(&new);
         for i in [0, 1, 77, 4095] {
             let want: f64 = ws.iter().enumerate().map(|(t, w)| w * wave(t)(i)).sum();
-            assert!((got[i] - want).abs() < 1e-5, "slot {i}: {} vs {want}", got[i]);
+            assert!(
+                (got[i] - want).abs() < 1e-5,
+                "slot {i}: {} vs {want}",
+                got[i]
+            );
         }
     }
 }
@@ -163,7 +174,10 @@ fn linear_combination_refuses_what_seal_would_refuse() {
 
     // Operands at different levels.
     let err = combine(&acc, &[(&lower, Some(&w.1))]).unwrap_err();
-    assert!(err.to_string().contains("Hepack_LinearCombination"), "{err}");
+    assert!(
+        err.to_string().contains("Hepack_LinearCombination"),
+        "{err}"
+    );
     assert!(err.to_string().contains("invalid argument"), "{err}");
     // A scalar for another level.
     assert!(combine(&acc, &[(&x, Some(&s.scalar(2.0, 1).1))]).is_err());

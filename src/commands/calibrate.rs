@@ -66,16 +66,19 @@ pub fn run(
                 .collect(),
         );
     }
-    rows.push(
-        std::iter::once("encode_scalar".to_string())
-            .chain(
-                times
-                    .encode_scalar
-                    .iter()
-                    .map(|t| format!("{:.3}", t * 1e3)),
-            )
-            .collect(),
-    );
+    // hepack's own ops: the weight encoding inside add_plain/mul_plain, and
+    // the linear combination kernel, per call and per term.
+    for (name, per_level) in [
+        ("encode_scalar", &times.encode_scalar),
+        ("combination (call)", &times.combination),
+        ("combination (term)", &times.combination_term),
+    ] {
+        rows.push(
+            std::iter::once(name.to_string())
+                .chain(per_level.iter().map(|t| format!("{:.3}", t * 1e3)))
+                .collect(),
+        );
+    }
     let right: Vec<bool> = (0..rows[0].len()).map(|i| i > 0).collect();
     print!("{}", super::table(&rows, &right));
     println!("stored in {}", path.display());

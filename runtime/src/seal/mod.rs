@@ -895,7 +895,7 @@ impl Evaluator {
 
 /// One number as SEAL's CKKS encoder writes it for one level: its residue
 /// modulo each prime there (the same in every slot), and its scale. The
-/// operand of the fused multiply-accumulate, a few bytes where a
+/// operand of a linear combination, a few bytes where a
 /// [`Plaintext`] holds N of them per prime.
 #[derive(Clone, Debug)]
 pub struct Scalar {
@@ -939,11 +939,7 @@ impl Encoder {
 /// and size, and the products must share one scale, as SEAL's `add`
 /// demands; a zero scalar is refused, as SEAL refuses a transparent product.
 impl Context {
-    fn combine(
-        &self,
-        terms: &[(Handle, Option<&Scalar>)],
-        dest: Handle,
-    ) -> Result<(), SealError> {
+    fn combine(&self, terms: &[(Handle, Option<&Scalar>)], dest: Handle) -> Result<(), SealError> {
         let refused = SealError::Call {
             op: "Hepack_LinearCombination",
             code: 0x8007_0057,
@@ -965,7 +961,10 @@ impl Context {
             .iter()
             .map(|(_, w)| w.map_or(ptr::null(), |w| w.residues.as_ptr()))
             .collect();
-        let scales: Vec<f64> = terms.iter().map(|(_, w)| w.map_or(1.0, |w| w.scale)).collect();
+        let scales: Vec<f64> = terms
+            .iter()
+            .map(|(_, w)| w.map_or(1.0, |w| w.scale))
+            .collect();
         call!(Hepack_LinearCombination(
             self.raw,
             id.as_mut_ptr(),
@@ -999,8 +998,7 @@ impl Context {
         terms: &[(&Ciphertext, Option<&Scalar>)],
     ) -> Result<Ciphertext, SealError> {
         let dest = self.top_level_buffer()?;
-        let all: Vec<(Handle, Option<&Scalar>)> =
-            terms.iter().map(|(x, w)| (x.0, *w)).collect();
+        let all: Vec<(Handle, Option<&Scalar>)> = terms.iter().map(|(x, w)| (x.0, *w)).collect();
         self.combine(&all, dest.0)?;
         Ok(dest)
     }
