@@ -346,7 +346,20 @@ impl ExecArgs {
     }
 }
 
+/// `hepack … | head` closes the pipe early: end quietly of SIGPIPE, as other
+/// Unix tools do, instead of panicking in `println!` (Rust ignores SIGPIPE).
+#[cfg(unix)]
+fn restore_sigpipe() {
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    restore_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
