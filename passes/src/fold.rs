@@ -30,6 +30,7 @@ impl Pass for FoldScalings {
         // Each successful fold removes a node, so this terminates.
         'again: loop {
             for id in graph.topo_order() {
+                let name = graph.node(id).name.clone();
                 let folded = match &graph.node(id).op {
                     Op::MulConst(c) => fold_mul(graph, id, &c.clone())?,
                     Op::AddConst(c) => fold_add(graph, id, &c.clone())?,
@@ -37,7 +38,6 @@ impl Pass for FoldScalings {
                 };
                 if let Some(target) = folded {
                     let what = graph.node(id).op.name();
-                    let name = graph.node(id).name.clone();
                     report.change(format!("folded {what} '{name}' into '{target}'"));
                     graph.bypass(id)?;
                     continue 'again;
@@ -207,7 +207,13 @@ fn fold_add(graph: &mut Graph, id: NodeId, c: &ArrayD<f64>) -> Result<Option<Str
             }),
             Op::Polynomial(mut p) if c.len() == 1 => {
                 p.coeffs[0] += c.iter().next().expect("one element");
-                Some(Op::Polynomial(p))
+                let old = graph.node(operand).name.to_string();
+                take_name(graph, operand, id);
+                graph.replace_op(operand, Op::Polynomial(p))?;
+                return Ok(Some(format!(
+                    "{old}', renamed '{}",
+                    graph.node(operand).name
+                )));
             }
             Op::AddConst(prev) => {
                 let full = broadcast(&prev, &out_shape) + broadcast(c, &out_shape);
@@ -295,6 +301,17 @@ fn scale_output_by_scalar(op: &Op, s: f64) -> Option<Op> {
         Op::MulConst(c) => Some(Op::MulConst(c * s)),
         _ => None,
     }
+}
+
+/// `target` absorbs `from`, the add right after it, and takes its name: the
+/// model calls the value by that name from here on. (A polynomial exported in
+/// Horner form is named after its last add; its inner nodes, which the import
+/// makes the polynomial, after its terms: `/1/Relu/t1`.) `from` takes
+/// `target`'s old name until it is removed.
+fn take_name(graph: &mut Graph, target: NodeId, from: NodeId) {
+    let name = graph.node(from).name.clone();
+    let old = std::mem::replace(&mut graph.node_mut(target).name, name);
+    graph.node_mut(from).name = old;
 }
 
 fn absorb(graph: &mut Graph, target: NodeId, op: Op) -> Result<Option<String>, PassError> {

@@ -108,3 +108,46 @@ fn exact_passes_remove_what_they_promise() {
     assert!(text.matches("dense").count() == 1, "{text}");
     let _ = node_named(&h, "l0");
 }
+
+#[test]
+fn a_constant_folded_into_a_polynomial_gives_it_the_value_s_name() {
+    // How a Horner-form export reads back: the product is the polynomial,
+    // named after a term (`act/t1`), and the last add is the model's `act`.
+    use hepack_ir::{Polynomial, Shape};
+    let mut g = Graph::new("x", Shape::new(vec![3]));
+    let p = g
+        .add(
+            "act/t1",
+            Op::Polynomial(Polynomial::new(vec![0.0, 0.5, 0.25])),
+            &[g.input()],
+        )
+        .unwrap();
+    let c = ndarray::arr0(0.125).into_dyn();
+    let add = g.add("act", Op::AddConst(c), &[p]).unwrap();
+    g.set_output(add);
+    let x = ndarray::Array2::from_shape_vec((1, 3), vec![-1.0, 0.0, 2.0])
+        .unwrap()
+        .into_dyn();
+    let before = interp::run(&g, x.view()).unwrap();
+    let mut h = g.clone();
+    let reports = pipeline("fold-scalings", &PassOptions::default())
+        .unwrap()
+        .run(&mut h, |_, _| {})
+        .unwrap();
+    assert_close(
+        &before,
+        &interp::run(&h, x.view()).unwrap(),
+        "fold-scalings",
+    );
+    let text = hepack_ir::dump::to_text(&h);
+    assert!(
+        text.contains("polynomial \"act\"")
+            && !text.contains("act/t1")
+            && !text.contains("add_const"),
+        "{text}"
+    );
+    assert_eq!(
+        reports[0].changes,
+        ["folded add_const 'act' into 'act/t1', renamed 'act'"]
+    );
+}
