@@ -158,6 +158,9 @@ impl Calibration {
     }
 }
 
+/// The weight of timed products (SEAL's times do not depend on it).
+const WEIGHT: f64 = 1.0;
+
 /// Terms of the long linear combination timed: 32 ciphertexts at N = 16384
 /// and the top level are 80 MiB, far more than a cache.
 const COMBINATION_TERMS: usize = 32;
@@ -211,7 +214,10 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
             .scale_bits
             .min(bits_left.saturating_sub(params.scale_bits + 1));
         let products_fit = 2 * params.scale_bits < bits_left;
-        let weight = encoder.encode_scalar(0.37, &id, 2f64.powi(weight_bits as i32), mem)?;
+        // 1, not a fraction: a weight's scale can be cut to 2^0 on the last
+        // level of a chain whose first prime barely exceeds Δ, where a
+        // fraction would round to the zero SEAL refuses to multiply by.
+        let weight = encoder.encode_scalar(WEIGHT, &id, 2f64.powi(weight_bits as i32), mem)?;
         let same_scale = encoder.encode_scalar(0.37, &id, x.scale(), mem)?;
         let copy = |c: &Ciphertext| context.copy(c);
         // Inputs are only ever encrypted on the top level.
@@ -243,7 +249,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         // Σ wᵢ·xᵢ over distinct ciphertexts, as many as the operand cache
         // cannot hold at the top level, and over two; the weight is the
         // executor's cached scalar, so its encoding is not part of the op.
-        let scalar = encoder.scalar(0.37, &id, 2f64.powi(weight_bits as i32), mem)?;
+        let scalar = encoder.scalar(WEIGHT, &id, 2f64.powi(weight_bits as i32), mem)?;
         let many = (0..COMBINATION_TERMS)
             .map(|_| fresh())
             .collect::<Result<Vec<_>, _>>()?;

@@ -203,3 +203,50 @@ fn seal_error_codes_are_errors() {
     assert!(err.to_string().contains("Evaluator_Add"), "{err}");
     assert!(err.to_string().contains("0x80070057"), "{err}");
 }
+
+#[test]
+fn scalars_are_the_residues_seal_encodes() {
+    // Encoder::scalar computes round(v·Δ) mod q itself; a product by it must
+    // be bit for bit SEAL's product by SEAL's own encoding of v.
+    let s = setup();
+    let half = 0.5 / SCALE; // v·Δ = ±0.5 exactly: SEAL rounds away from zero
+    let values = [
+        1.0,
+        -1.0,
+        0.37,
+        -0.37,
+        1234.5678,
+        -3.3e9,
+        half,
+        -half,
+        3.0 * half,
+        1e-9,
+        // v·Δ ≥ 2^64: the 128-bit path.
+        2f64.powi(30),
+        -2f64.powi(33) - 0.25,
+    ];
+    for depth in [0, 1] {
+        let x = s.encrypt(wave(2), depth);
+        for v in values {
+            let w = s.scalar(v, depth);
+            let seal = s.product(&x, &w);
+            let ours = s.context.linear_combination(&[(&x, Some(&w.1))]).unwrap();
+            assert!(same_bits(&ours, &seal), "{v} at depth {depth}");
+        }
+        // Zero (and what rounds to it) is refused by both.
+        let zero = s.scalar(0.1 / SCALE, depth);
+        let mut p = s.context.copy(&x).unwrap();
+        assert!(s
+            .evaluator
+            .multiply_plain_inplace(&mut p, &zero.0, None)
+            .is_err());
+        assert!(s
+            .context
+            .linear_combination(&[(&x, Some(&zero.1))])
+            .is_err());
+    }
+    // Beyond what the modulus holds, SEAL's error comes through.
+    let id = s.context.parms_id(0).unwrap();
+    let err = s.encoder.scalar(1e30, &id, SCALE, None).unwrap_err();
+    assert!(err.to_string().contains("CKKSEncoder"), "{err}");
+}

@@ -191,6 +191,9 @@ pub struct Context {
     parms_ids: Vec<ParmsId>,
     /// Primes of a fresh ciphertext (the chain without the special prime).
     top_primes: u64,
+    /// Those primes, in chain order (level `d` keeps the first
+    /// `top_primes − d`).
+    data_primes: Vec<u64>,
 }
 
 // SAFETY: see the module documentation.
@@ -274,6 +277,7 @@ impl Context {
             degree,
             parms_ids,
             top_primes: primes.len().saturating_sub(1).max(1) as u64,
+            data_primes: primes[..primes.len().saturating_sub(1).max(1)].to_vec(),
         })
     }
 
@@ -611,6 +615,9 @@ pub struct Encoder {
     words: u64,
     /// The polynomial degree N.
     degree: u32,
+    /// The context's levels and data primes, for [`Encoder::scalar`].
+    parms_ids: Vec<ParmsId>,
+    data_primes: Vec<u64>,
 }
 
 impl Encoder {
@@ -625,6 +632,8 @@ impl Encoder {
             raw,
             words: context.plain_words(),
             degree: context.degree,
+            parms_ids: context.parms_ids.clone(),
+            data_primes: context.data_primes.clone(),
         })
     }
 
@@ -906,7 +915,9 @@ pub struct Scalar {
 
 impl Encoder {
     /// `value` at `scale` for level `id`, as a [`Scalar`]: exactly the
-    /// residues [`Encoder::encode_scalar`] writes.
+    /// residues [`Encoder::encode_scalar`] writes, computed directly where
+    /// SEAL's encoder would fill a whole plaintext with them (a weight's
+    /// encoding was a tenth of a run with many distinct weights).
     pub fn scalar(
         &self,
         value: f64,
@@ -914,21 +925,75 @@ impl Encoder {
         scale: f64,
         pool: Option<&MemoryPool>,
     ) -> Result<Scalar, SealError> {
-        let plain = self.encode_scalar(value, id, scale, pool)?;
-        let mut words = 0u64;
-        call!(Plaintext_CoeffCount(plain.0, &mut words))?;
-        let degree = u64::from(self.degree);
-        let residues = (0..words / degree)
-            .map(|j| {
-                let mut r = 0u64;
-                call!(Plaintext_CoeffAt(plain.0, j * degree, &mut r)).map(|_| r)
-            })
-            .collect::<Result<_, _>>()?;
+        let residues = match self.scalar_residues(value, id, scale) {
+            Some(r) => r,
+            None => self.scalar_by_seal(value, id, scale, pool)?,
+        };
         Ok(Scalar {
             parms_id: *id,
             scale,
             residues,
         })
+    }
+
+    /// `round(value · scale)` modulo each prime of level `id`, a negative
+    /// number as `q − |r|`: what SEAL's CKKS encoder writes in every
+    /// coefficient. `None` where SEAL would refuse the value or scale (its
+    /// error is then SEAL's own), or the integer reaches 2^126.
+    fn scalar_residues(&self, value: f64, id: &ParmsId, scale: f64) -> Option<Box<[u64]>> {
+        let depth = self.parms_ids.iter().position(|p| p == id)?;
+        let primes = &self.data_primes[..self.data_primes.len().checked_sub(depth)?];
+        let total_bits: i32 = primes.iter().map(|q| 64 - q.leading_zeros() as i32).sum();
+        // SEAL's bounds: a positive scale below the modulus, and the scaled
+        // value's bit count (as SEAL counts it) below the modulus too.
+        if !(scale > 0.0) || scale.log2() as i32 >= total_bits {
+            return None;
+        }
+        let scaled = value * scale;
+        if !scaled.is_finite() || (scaled.abs().log2() as i32).saturating_add(2) >= total_bits {
+            return None;
+        }
+        let rounded = scaled.round();
+        let magnitude = rounded.abs();
+        if magnitude >= 2f64.powi(126) {
+            return None;
+        }
+        // Exact: an integer-valued double below 2^126.
+        let n = magnitude as u128;
+        let negative = rounded.is_sign_negative();
+        Some(
+            primes
+                .iter()
+                .map(|&q| {
+                    let r = (n % u128::from(q)) as u64;
+                    if negative && r != 0 {
+                        q - r
+                    } else {
+                        r
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// The residues SEAL's encoder writes, read back from a plaintext.
+    fn scalar_by_seal(
+        &self,
+        value: f64,
+        id: &ParmsId,
+        scale: f64,
+        pool: Option<&MemoryPool>,
+    ) -> Result<Box<[u64]>, SealError> {
+        let plain = self.encode_scalar(value, id, scale, pool)?;
+        let mut words = 0u64;
+        call!(Plaintext_CoeffCount(plain.0, &mut words))?;
+        let degree = u64::from(self.degree);
+        (0..words / degree)
+            .map(|j| {
+                let mut r = 0u64;
+                call!(Plaintext_CoeffAt(plain.0, j * degree, &mut r)).map(|_| r)
+            })
+            .collect()
     }
 }
 
