@@ -295,21 +295,26 @@ impl Graph {
     /// to bottom after passes have added and removed nodes. Invalidates old ids.
     pub fn compact(&mut self) {
         let order = self.topo_order();
-        let mut g = StableDiGraph::with_capacity(order.len(), self.g.edge_count());
-        let mut map = vec![NodeIndex::end(); self.g.node_bound()];
+        let edges: Vec<_> = (&self.g)
+            .edge_references()
+            .map(|e| (e.source(), e.target(), *e.weight()))
+            .collect();
+        let mut old = std::mem::replace(
+            &mut self.g,
+            StableDiGraph::with_capacity(order.len(), edges.len()),
+        );
+        let mut map = vec![NodeIndex::end(); old.node_bound()];
+        // Nodes move to the new graph: their weights are not copied.
         for id in &order {
-            map[id.0.index()] = g.add_node(self.g[id.0].clone());
+            let node = old.remove_node(id.0).expect("ids in the order are live");
+            map[id.0.index()] = self.g.add_node(node);
         }
-        for e in (&self.g).edge_references() {
-            g.add_edge(
-                map[e.source().index()],
-                map[e.target().index()],
-                *e.weight(),
-            );
+        for (source, target, weight) in edges {
+            self.g
+                .add_edge(map[source.index()], map[target.index()], weight);
         }
         self.input = NodeId(map[self.input.0.index()]);
         self.output = NodeId(map[self.output.0.index()]);
-        self.g = g;
     }
 
     /// Re-infer every node's shape in topological order (after ops were edited).
