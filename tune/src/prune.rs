@@ -76,12 +76,9 @@ impl<'a> BlockPruning<'a> {
         layers
             .iter()
             .filter(|l| {
-                let target = match self.targets.per_layer.get(l.name.as_str()) {
-                    Some(&s) => s,
-                    None if Some(l.id) == output && !self.targets.prune_output => 0.0,
-                    None => self.targets.sparsity,
-                };
-                target > 0.0
+                self.targets
+                    .sparsity_for(l.name.as_str(), Some(l.id) == output)
+                    > 0.0
             })
             .map(|l| {
                 let op = &graph.node(l.id).op;

@@ -22,6 +22,28 @@ use ndarray::{Array1, Array2, ArrayD, Axis};
 mod common;
 use common::{sandwich, toy_data, weights};
 
+/// Mean-|w| pruning of every layer but the output to `sparsity`, on
+/// `schedule`, then (train, fine-tune).
+fn prune_options(
+    sparsity: f64,
+    schedule: PruneSchedule,
+    group_lasso: f64,
+    (train, fine): (FitOptions, FitOptions),
+) -> PruneOptions {
+    PruneOptions {
+        criterion: Criterion::MeanAbs,
+        targets: Targets {
+            sparsity,
+            per_layer: Default::default(),
+            prune_output: false,
+        },
+        schedule,
+        group_lasso,
+        train,
+        fine,
+    }
+}
+
 /// conv(3 filters) → relu → max pool → flatten → dense(4) → relu → dense(2),
 /// on a 2×6×6 input.
 fn relu_net() -> Graph {
@@ -271,24 +293,18 @@ fn pruning_while_training_compresses_and_keeps_accuracy() {
     let packing = BatchPacking {
         block: Block::Column,
     };
-    let options = PruneOptions {
-        criterion: Criterion::MeanAbs,
-        targets: Targets {
-            sparsity: 0.67,
-            per_layer: Default::default(),
-            prune_output: false,
-        },
-        schedule: PruneSchedule {
+    let options = prune_options(
+        0.67,
+        PruneSchedule {
             initial: 0.0,
             target: 0.0,
             steps: 4,
             start: 0,
             every: 5,
         },
-        group_lasso: 1e-3,
-        train: options(6, 1e-2),
-        fine: options(4, 1e-3),
-    };
+        1e-3,
+        (options(6, 1e-2), options(4, 1e-3)),
+    );
     let mut seen = Vec::new();
     let run = prune_while_training(&mut g, &packing, &train, Some(&val), &options, |p, e| {
         seen.push((p.to_string(), e.sparsity))
@@ -320,24 +336,19 @@ fn a_schedule_longer_than_the_run_is_refused() {
     let packing = BatchPacking {
         block: Block::Column,
     };
-    let options = PruneOptions {
-        criterion: Criterion::MeanAbs,
-        targets: Targets {
-            sparsity: 0.5,
-            per_layer: Default::default(),
-            prune_output: false,
-        },
-        schedule: PruneSchedule {
+    let options = prune_options(
+        0.5,
+        PruneSchedule {
             initial: 0.0,
             target: 0.5,
             steps: 8,
             start: 0,
             every: 1,
         },
-        group_lasso: 0.0,
-        train: options(2, 1e-2), // 2 epochs of 2 steps: 4 < 8
-        fine: options(1, 1e-3),
-    };
+        0.0,
+        // 2 epochs of 2 steps: 4 < 8
+        (options(2, 1e-2), options(1, 1e-3)),
+    );
     let err =
         prune_while_training(&mut g, &packing, &train, None, &options, |_, _| {}).unwrap_err();
     assert!(matches!(err, TuneError::Schedule(_)), "{err}");

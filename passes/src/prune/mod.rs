@@ -42,6 +42,18 @@ pub struct Targets {
     pub prune_output: bool,
 }
 
+impl Targets {
+    /// The target of layer `name`: its override, else none for the output
+    /// layer unless `prune_output`, else the default.
+    pub fn sparsity_for(&self, name: &str, is_output: bool) -> f64 {
+        match self.per_layer.get(name) {
+            Some(&s) => s,
+            None if is_output && !self.prune_output => 0.0,
+            None => self.sparsity,
+        }
+    }
+}
+
 /// Keep masks per layer, shaped like W̄ (`M × F`); `true` keeps the weight.
 pub type Masks = BTreeMap<String, Array2<bool>>;
 
@@ -74,11 +86,7 @@ pub fn find_masks(
     let mut masks = Masks::new();
     for layer in &layers {
         let name = layer.name.as_str();
-        let sparsity = match targets.per_layer.get(name) {
-            Some(&s) => s,
-            None if !targets.prune_output && output_layer.as_deref() == Some(name) => 0.0,
-            None => targets.sparsity,
-        };
+        let sparsity = targets.sparsity_for(name, output_layer.as_deref() == Some(name));
         let units = packing.units(layer);
         let mut order: Vec<(f64, usize)> = units
             .iter()
