@@ -946,7 +946,7 @@ impl Encoder {
         let total_bits: i32 = primes.iter().map(|q| 64 - q.leading_zeros() as i32).sum();
         // SEAL's bounds: a positive scale below the modulus, and the scaled
         // value's bit count (as SEAL counts it) below the modulus too.
-        if !(scale > 0.0) || scale.log2() as i32 >= total_bits {
+        if scale.is_nan() || scale <= 0.0 || scale.log2() as i32 >= total_bits {
             return None;
         }
         let scaled = value * scale;
