@@ -36,4 +36,17 @@ pub enum RuntimeError {
     /// The program asks for something the runtime refuses.
     #[error("{0}")]
     Refused(String),
+    /// An op panicked: a bug in hepack, reported instead of hanging the
+    /// other workers or aborting.
+    #[error(
+        "op %{index} ({kind}) failed inside hepack: {message}; this is a bug, please report it"
+    )]
+    Internal {
+        /// The op's index in the program.
+        index: usize,
+        /// Its kind.
+        kind: &'static str,
+        /// The panic's message.
+        message: String,
+    },
 }

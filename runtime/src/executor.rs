@@ -20,6 +20,7 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
@@ -552,7 +553,19 @@ impl Job<'_> {
                     };
                     while let Some(i) = self.next(&sched, &wake) {
                         let t = Instant::now();
-                        if let Err(e) = self.execute(i, &values, &input_at, &mem) {
+                        // A panic would leave the other workers waiting for
+                        // this op forever: it fails the run instead.
+                        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            self.execute(i, &values, &input_at, &mem)
+                        }))
+                        .unwrap_or_else(|panic| {
+                            Err(RuntimeError::Internal {
+                                index: i,
+                                kind: program.instrs[i].op.kind(),
+                                message: panic_message(panic.as_ref()),
+                            })
+                        });
+                        if let Err(e) = outcome {
                             fail(&error, &failed, &sched, &wake, e);
                             return;
                         }
@@ -693,10 +706,11 @@ impl Job<'_> {
     }
 
     /// The terms of value `v` for the fused sum that reads it: a fused
-    /// product's or lazy sum's, or `v` itself with weight 1.
+    /// product's or lazy sum's, or `v` itself with weight 1 (a combination
+    /// computed on its own included).
     fn terms(&self, values: &Values, v: ValueId) -> Vec<Term> {
         let id = v.0 as usize;
-        if self.fusion.product[id] || self.fusion.sum[id] {
+        if self.fusion.product[id] || self.fusion.lazy[id] {
             return values.terms[id]
                 .lock()
                 .expect("terms lock")
@@ -914,6 +928,14 @@ impl Operand {
             Operand::Owned(c) => c,
             Operand::Shared(a, _) => a,
         }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic without a message".into(),
     }
 }
 

@@ -174,6 +174,45 @@ fn an_op_reading_one_value_twice_runs_on_it_once() {
     assert!(err <= 1e-3, "max |error| {err}");
 }
 
+/// A combination read by two ops is computed on its own, and a fused sum
+/// that reads it takes it as a term of weight 1.
+#[test]
+fn a_combination_read_twice_is_a_term_of_its_second_reader() {
+    let g = he_friendly("mlp");
+    let mut program = compile(&g);
+    let metas = hepack_backend::levels::check(&program).unwrap();
+    let fusion = hepack_backend::fuse::Fusion::of(&program, &metas);
+    let root = (0..program.instrs.len())
+        .find(|&i| fusion.sum[i] && !fusion.lazy[i])
+        .unwrap();
+    // The last product before it is one of its terms: same level and scale.
+    let leaf = (0..root).rev().find(|&i| fusion.product[i]).unwrap();
+    let (HeOp::MulPlain(x, w), layer) =
+        (program.instrs[leaf].op.clone(), program.instrs[leaf].layer)
+    else {
+        unreachable!("fused products are mul_plains")
+    };
+    // Appended, read by nothing: `root + w·x`, a fused sum over a computed
+    // combination.
+    let product = ValueId(program.instrs.len() as u32);
+    program.instrs.push(Instr {
+        op: HeOp::MulPlain(x, w),
+        layer,
+    });
+    program.instrs.push(Instr {
+        op: HeOp::Add(ValueId(root as u32), product),
+        layer,
+    });
+    let metas = hepack_backend::levels::check(&program).unwrap();
+    let fusion = hepack_backend::fuse::Fusion::of(&program, &metas);
+    let sum = program.instrs.len() - 1;
+    assert!(fusion.sum[sum] && !fusion.lazy[root]);
+    let x = mnist_flat(8);
+    let want = interp::run(&g, x.view()).unwrap();
+    let got = encrypted_inference(&program, &x, 2);
+    assert!(max_error(&want, &got) <= 1e-3);
+}
+
 /// AE1 as a user compiles it: quadratics fitted on a calibration set, which
 /// also bounds the values for parameter selection.
 #[test]
