@@ -114,14 +114,15 @@ pub fn loss_and_grads(
         }
         let operand = graph.operands(id)[0];
         let x = value_of[operand.index()].expect("operands are evaluated");
-        let (dx, dparams) = backward(&node.op, x, dy)?;
+        // The input needs no gradient.
+        let need_dx = !matches!(graph.node(operand).op, Op::Input);
+        let (dx, dparams) = backward(&node.op, x, dy, need_dx)?;
         for (g, d) in grads.nodes[id.index()].iter_mut().zip(dparams) {
             *g += &d;
         }
-        // The input needs no gradient.
-        if matches!(graph.node(operand).op, Op::Input) {
+        let Some(dx) = dx.filter(|_| need_dx) else {
             continue;
-        }
+        };
         match &mut dvalues[operand.index()] {
             Some(acc) => *acc += &dx,
             slot => *slot = Some(dx),
@@ -130,16 +131,23 @@ pub fn loss_and_grads(
     Ok((value, grads))
 }
 
+/// An op's gradients: with respect to its input (if asked for), and to each
+/// of its trainable tensors.
+pub type Vjp = (Option<ArrayD<f64>>, Vec<ArrayD<f64>>);
+
 /// The vector-Jacobian product of one op at input `x`: the gradient with
-/// respect to `x`, and to each of its trainable tensors.
+/// respect to `x` (`None` unless `need_dx`: a linear layer on the input skips
+/// it, the costliest part of its product), and to each of its trainable
+/// tensors.
 pub fn backward(
     op: &Op,
     x: &ArrayD<f64>,
     dy: ArrayD<f64>,
-) -> Result<(ArrayD<f64>, Vec<ArrayD<f64>>), TuneError> {
-    Ok(match op {
+    need_dx: bool,
+) -> Result<Vjp, TuneError> {
+    let (dx, params) = match op {
         Op::Input => (dy, Vec::new()),
-        Op::Conv(c) => conv(c, x, &dy),
+        Op::Conv(c) => return Ok(conv(c, x, &dy, need_dx)),
         Op::Dense(d) => {
             let k = d.weight.nrows();
             let rows = x.len() / k;
@@ -148,11 +156,8 @@ pub fn backward(
             let dy2 = to_shape(dy, &[rows, n]).into_dimensionality::<Ix2>()?;
             let dw: Array2<f64> = x2.t().dot(&dy2);
             let db: Array1<f64> = dy2.sum_axis(Axis(0));
-            let dx = dy2.dot(&d.weight.t());
-            (
-                to_shape(dx.into_dyn(), x.shape()),
-                vec![dw.into_dyn(), db.into_dyn()],
-            )
+            let dx = need_dx.then(|| to_shape(dy2.dot(&d.weight.t()).into_dyn(), x.shape()));
+            return Ok((dx, vec![dw.into_dyn(), db.into_dyn()]));
         }
         Op::AddConst(_) | Op::Dropout { .. } | Op::Identity => (dy, Vec::new()),
         Op::MulConst(c) => (dy * c, Vec::new()),
@@ -231,7 +236,8 @@ pub fn backward(
             (dx, vec![Array1::from(dc).into_dyn()])
         }
         Op::Patches(p) => (patches(p, x, &dy), Vec::new()),
-    })
+    };
+    Ok((Some(dx), params))
 }
 
 /// `f'(x)` of an activation.
@@ -255,7 +261,7 @@ fn derivative(a: Activation, x: f64) -> f64 {
     }
 }
 
-fn conv(c: &Conv, x: &ArrayD<f64>, dy: &ArrayD<f64>) -> (ArrayD<f64>, Vec<ArrayD<f64>>) {
+fn conv(c: &Conv, x: &ArrayD<f64>, dy: &ArrayD<f64>, need_dx: bool) -> Vjp {
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
     let dy = dy.as_standard_layout();
@@ -288,7 +294,9 @@ fn conv(c: &Conv, x: &ArrayD<f64>, dy: &ArrayD<f64>) -> (ArrayD<f64>, Vec<ArrayD
                                 {
                                     let g = plane[oy * ow + ox];
                                     acc += g * xs[at + iy * w + ix];
-                                    dxs[at + iy * w + ix] += g * wv;
+                                    if need_dx {
+                                        dxs[at + iy * w + ix] += g * wv;
+                                    }
                                 }
                             }
                         }
@@ -298,7 +306,7 @@ fn conv(c: &Conv, x: &ArrayD<f64>, dy: &ArrayD<f64>) -> (ArrayD<f64>, Vec<ArrayD
             }
         }
     }
-    (dx, vec![dw.into_dyn(), db.into_dyn()])
+    (need_dx.then_some(dx), vec![dw.into_dyn(), db.into_dyn()])
 }
 
 /// Spreads each output cell's gradient over its window's taps inside the
