@@ -42,7 +42,7 @@ pub fn table(packing: &str, cost: &Cost) -> String {
             .collect(),
     );
     let mut out = format!(
-        "HE program ({} packing): {} HE ops, depth {}, {} plaintext operands, {}predicted {:.1} s on one thread ({})\n",
+        "HE program ({} packing): {} HE ops, depth {}, {} plaintext operands, {}predicted {:.1} s on one thread, {:.1} s op by op in SEAL ({})\n",
         packing,
         cost.he_ops,
         cost.depth,
@@ -51,6 +51,7 @@ pub fn table(packing: &str, cost: &Cost) -> String {
             .peak_ciphertexts
             .map_or(String::new(), |p| format!("peak {p} ciphertexts{}, ", cost.peak_bytes.map_or(String::new(), |b| format!(" ({})", gib(b))))),
         cost.predicted_seconds,
+        cost.seal_seconds,
         cost.op_times.source
     );
     let right: Vec<bool> = (0..rows[0].len()).map(|i| i > 0).collect();
