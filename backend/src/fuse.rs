@@ -99,16 +99,13 @@ impl Fusion {
                     product[i] = fusable(&instrs[reader[i] as usize].op);
                 }
                 HeOp::Add(a, b) if fusable(&instr.op) => {
-                    let folds = |v: ValueId| {
-                        product[v.0 as usize] || (sum[v.0 as usize] && only_reader(v, i))
-                    };
-                    if folds(a) || folds(b) {
+                    // A fused sum read only here stays lazy if this one fuses.
+                    let lazy_here = |v: ValueId| sum[v.0 as usize] && only_reader(v, i);
+                    let (la, lb) = (lazy_here(a), lazy_here(b));
+                    if la || lb || product[a.0 as usize] || product[b.0 as usize] {
                         sum[i] = true;
-                        for v in [a, b] {
-                            if sum[v.0 as usize] && only_reader(v, i) {
-                                lazy[v.0 as usize] = true;
-                            }
-                        }
+                        lazy[a.0 as usize] |= la;
+                        lazy[b.0 as usize] |= lb;
                     }
                 }
                 _ => {}

@@ -607,7 +607,8 @@ impl Job<'_> {
             if s.failed || s.left == 0 {
                 return None;
             }
-            let limit = self.work_before.get(s.low).map_or(u32::MAX, |&w| w) as usize + self.window;
+            // Some op is unfinished, so `low` is an op.
+            let limit = self.work_before[s.low] as usize + self.window;
             if let Some(&i) = s.ready.first() {
                 if (self.work_before[i as usize] as usize) < limit {
                     s.ready.remove(&i);

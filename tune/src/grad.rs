@@ -120,7 +120,7 @@ pub fn loss_and_grads(
         for (g, d) in grads.nodes[id.index()].iter_mut().zip(dparams) {
             *g += &d;
         }
-        let Some(dx) = dx.filter(|_| need_dx) else {
+        let Some(dx) = dx else {
             continue;
         };
         match &mut dvalues[operand.index()] {
@@ -237,7 +237,7 @@ pub fn backward(
         }
         Op::Patches(p) => (patches(p, x, &dy), Vec::new()),
     };
-    Ok((Some(dx), params))
+    Ok((need_dx.then_some(dx), params))
 }
 
 /// `f'(x)` of an activation.
