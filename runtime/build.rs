@@ -1,22 +1,29 @@
 //! Compiles `shim/fused.cpp`, hepack's linear combination kernel, against
-//! the SEAL headers in the `sealy` crate's source.
+//! SEAL's headers.
 //!
 //! sealy builds SEAL itself but has no `links` key, so its build outputs
 //! (and the `config.h` CMake generates) are not visible here, nor is its
-//! build guaranteed to finish before this script runs. The shim therefore
-//! uses SEAL's source headers with a `config.h` written here to match the
-//! settings sealy configures (SEAL 4.0, C++17, debug checks in debug builds).
+//! build guaranteed to finish before this script runs. Finding sealy's
+//! unpacked source through `cargo metadata` needs every platform's crates in
+//! the registry cache, which a fresh machine lacks, so the 31 headers the
+//! shim includes are vendored in `shim/seal/` (SEAL 4.0.0 as sealy 0.2.0
+//! ships it, MIT licence beside them) with a `config.h` written here to
+//! match the settings sealy configures (C++17, debug checks in debug
+//! builds). sealy is pinned to `=0.2.0`: bumping it means copying the
+//! headers of the SEAL it bundles (`g++ -MM shim/fused.cpp` lists them);
+//! `tests/fused.rs` compares the kernel with SEAL bit for bit and would
+//! catch a mismatch.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-changed=shim/fused.cpp");
+    println!("cargo:rerun-if-changed=shim");
     println!("cargo:rerun-if-changed=build.rs");
-    let seal = sealy_source().join("SEAL/native/src");
-    if !seal.join("seal/ciphertext.h").is_file() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let seal = manifest.join("shim/seal");
+    if !Path::new(&seal.join("seal/ciphertext.h")).is_file() {
         panic!(
-            "SEAL's headers are not at {}; is the sealy crate's source complete?",
+            "SEAL's headers are not at {}; is the checkout complete?",
             seal.display()
         );
     }
@@ -35,43 +42,6 @@ fn main() {
         .file("shim/fused.cpp")
         .warnings(true)
         .compile("hepack_seal_shim");
-}
-
-/// Where cargo unpacked the `sealy` crate (registry, vendor directory or
-/// path dependency alike), from `cargo metadata`.
-fn sealy_source() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest =
-        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("Cargo.toml");
-    let output = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .output()
-        .expect("run cargo metadata");
-    if !output.status.success() {
-        panic!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
-    let packages = metadata["packages"].as_array().expect("a package list");
-    let sealy = packages
-        .iter()
-        .find(|p| p["name"] == "sealy")
-        .expect("sealy is a dependency of hepack-runtime");
-    let path = sealy["manifest_path"].as_str().expect("a manifest path");
-    Path::new(path)
-        .parent()
-        .expect("a manifest lives in a directory")
-        .to_path_buf()
 }
 
 /// SEAL's `seal/util/config.h` as sealy's CMake configuration produces it

@@ -10,7 +10,19 @@ python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v g++ >/dev/null || need_apt+=(g++)
 command -v cmake >/dev/null || need_apt+=(cmake)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+# bindgen (through clang-sys) loads libclang.so or libclang-<version>.so, never
+# libclang-cpp.so (a different library the stock image ships): look for exactly
+# those, unless LIBCLANG_PATH points bindgen elsewhere.
+have_libclang() {
+  [ -n "${LIBCLANG_PATH:-}" ] && return 0
+  local f
+  for f in /usr/lib/llvm-*/lib/libclang.so /usr/lib/llvm-*/lib/libclang-[0-9]*.so \
+           /usr/lib/*-linux-gnu/libclang.so /usr/lib/*-linux-gnu/libclang-[0-9]*.so; do
+    [ -e "$f" ] && return 0
+  done
+  return 1
+}
+have_libclang || need_apt+=(libclang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

@@ -22,8 +22,14 @@ pub fn write_atomic_with(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    // tempfile's error names the temporary file; the user gave `path`.
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        let cause = e.raw_os_error().map_or_else(
+            || std::io::Error::from(e.kind()),
+            std::io::Error::from_raw_os_error,
+        );
+        anyhow::anyhow!("cannot write {}: {cause}", path.display())
+    })?;
     {
         let mut w = BufWriter::new(tmp.as_file());
         write(&mut w).with_context(|| format!("cannot write {}", path.display()))?;

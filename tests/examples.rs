@@ -171,7 +171,13 @@ fn cli_bad_input_fails_cleanly_without_writing_output() {
     std::fs::write(&bogus, b"definitely not a protobuf").unwrap();
     let (ok, _, stderr) = hepack(&["inspect", bogus.to_str().unwrap()]);
     assert!(!ok);
-    assert!(stderr.starts_with("error: cannot load model"), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {} is not a valid ONNX protobuf",
+            bogus.display()
+        )),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

@@ -55,14 +55,24 @@ fn a_missing_file_names_the_path() {
 }
 
 #[test]
-fn unsupported_op_names_op_node_and_supported_list() {
+fn every_unsupported_node_is_named_at_once() {
     let mut m = lenet();
-    m.graph.as_mut().unwrap().node[1].op_type = "Elu".into();
-    insta::assert_snapshot!(load_err(&m), @"node '/1/Relu': op Elu is not supported; supported ops: AveragePool, BatchNormalization, Constant, Conv, Div, Dropout, Flatten, Gemm, GlobalAveragePool, Identity, LeakyRelu, MatMul, MaxPool, Mul, Pow (exponent 2), Relu, Reshape (constant shape), Sigmoid, Softmax (last op only), Softplus, Sub, Tanh, Transpose, Add");
+    let g = m.graph.as_mut().unwrap();
+    g.node[1].op_type = "LayerNormalization".into();
+    // Downstream of the first: still reported, with its position and inputs.
+    g.node[4].op_type = "GroupNormalization".into();
+    g.node[4].name = "n9".into();
+    let err = load_err(&m);
+    let (found, supported) = err.split_once("; supported ops: ").unwrap();
+    insta::assert_snapshot!(found, @"2 nodes are unsupported: LayerNormalization '/1/Relu' (node 2 of 12, reading /0/Conv_output_0) — nn.LayerNorm (needs a division by the data's deviation); GroupNormalization 'n9' (node 5 of 12, reading /3/Conv_output_0) — nn.InstanceNorm / nn.GroupNorm (needs a division by the data's deviation)");
+    assert!(
+        supported.contains("Gelu") && supported.contains("ReduceMean"),
+        "{supported}"
+    );
 }
 
 #[test]
-fn unsupported_attribute_value_is_explained() {
+fn grouped_conv_whose_groups_do_not_divide_is_explained() {
     let mut m = lenet();
     let conv = &mut m.graph.as_mut().unwrap().node[0];
     conv.attribute
@@ -70,7 +80,19 @@ fn unsupported_attribute_value_is_explained() {
         .find(|a| a.name == "group")
         .unwrap()
         .i = 2;
-    insta::assert_snapshot!(load_err(&m), @"node '/0/Conv' (Conv): group = 2 is not supported (only group = 1)");
+    insta::assert_snapshot!(load_err(&m), @"node '/0/Conv' (Conv): group = 2 does not divide 6 filters and 1 input channels (the weight reads 1 per group)");
+}
+
+#[test]
+fn empty_and_non_onnx_files_say_so() {
+    let loader = Loader::default();
+    let err = loader.load_bytes(b"", None, "e.onnx").unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"e.onnx is not a valid ONNX protobuf (the file is empty); is the file truncated or not ONNX?");
+    // Valid protobuf, but nothing of a model in it.
+    let err = loader
+        .load_bytes(&[0x78, 0x01], None, "x.onnx")
+        .unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"x.onnx is not a valid ONNX protobuf (it holds no ONNX graph and no opset); is the file truncated or not ONNX?");
 }
 
 #[test]
@@ -319,5 +341,5 @@ fn product_of_two_different_tensors_is_explained() {
     let relu = &mut m.graph.as_mut().unwrap().node[1];
     relu.op_type = "Mul".into();
     relu.input.push("input".into());
-    insta::assert_snapshot!(load_err(&m), @"node '/1/Relu' (Mul): Mul of two data tensors is supported only when both are polynomials of the same tensor (x·x, x + x², …); one operand must otherwise be a constant");
+    insta::assert_snapshot!(load_err(&m), @"node '/1/Relu' (Mul): Mul of two data tensors is supported only when both are polynomials of the same tensor (x·x, x + x², …) or an activation written as a product (x·sigmoid(x) is nn.SiLU, x·tanh(softplus(x)) nn.Mish, x·(1 + erf(x/√2)) nn.GELU); one operand must otherwise be a constant");
 }

@@ -6,7 +6,7 @@
 //! SEAL would reject never passes a test.
 
 use crate::error::BackendError;
-use crate::program::{HeOp, Program, ValueId};
+use crate::program::{HeOp, Plain, Program, ValueId};
 
 /// What SEAL would know about one ciphertext.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,8 +25,65 @@ pub fn are_close(a: f64, b: f64) -> bool {
     (a - b).abs() < f64::EPSILON * factor
 }
 
+/// Why SEAL's `CKKSEncoder::encode` would refuse this plaintext for a
+/// modulus of `bits` bits, in its own words and arithmetic (`ckks.cpp`):
+/// the scale must have fewer bits, and the scaled value two fewer.
+fn unencodable(p: &Plain, bits: u32) -> Option<String> {
+    let bits = bits as i64;
+    if (p.scale().log2() as i64) >= bits {
+        return Some(format!(
+            "is encoded at scale 2^{:.1}, out of bounds for the {bits}-bit modulus left",
+            p.scale().log2()
+        ));
+    }
+    let scaled = (p.value(0) * p.scale()).abs();
+    if scaled > 0.0 && (scaled.log2() as i64) + 2 >= bits {
+        return Some(format!(
+            "at scale 2^{:.1} needs {} bits, too large for the {bits}-bit modulus left",
+            p.scale().log2(),
+            scaled.log2() as i64 + 2
+        ));
+    }
+    None
+}
+
+/// The smallest first prime, in bits, that holds every plaintext the
+/// program encodes (as SEAL's encoder checks, [`check`]) and every
+/// ciphertext value of magnitude up to `max_value` at its scale, given the
+/// rest of the chain. `metas` is what [`check`] returned.
+pub fn first_prime_bits_needed(program: &Program, metas: &[Option<Meta>], max_value: f64) -> u32 {
+    let params = &program.params;
+    let rest = |depth: u32| i64::from(params.rescale_bits_left(depth));
+    // The product of the primes may have one bit fewer than their sizes add to.
+    let mut need: i64 = 0;
+    for p in &program.plains {
+        let scaled = (p.value(0) * p.scale()).abs();
+        if scaled > 0.0 {
+            need = need.max(scaled.log2() as i64 + 3 + 1 - rest(p.depth()));
+        }
+    }
+    let magnitude = max_value.abs().max(1.0).log2();
+    for m in metas.iter().flatten() {
+        // A sign bit above the largest scaled value. The scale is rounded to
+        // whole bits: after a rescale it is Δ·(1 ± ε), not a power of two.
+        let bits = magnitude.ceil() as i64 + m.scale.log2().round() as i64 + 1;
+        need = need.max(bits - rest(m.depth));
+    }
+    need.max(0) as u32
+}
+
 /// The meta of every value (`None` for outputs), or the first op SEAL would reject.
 pub fn check(program: &Program) -> Result<Vec<Option<Meta>>, BackendError> {
+    walk(program, true)
+}
+
+/// The meta of every value, as [`check`] but without SEAL's encoder checks
+/// on plaintexts: what sizing the chain for those plaintexts starts from.
+pub fn scales(program: &Program) -> Result<Vec<Option<Meta>>, BackendError> {
+    walk(program, false)
+}
+
+fn walk(program: &Program, encodable: bool) -> Result<Vec<Option<Meta>>, BackendError> {
     let params = &program.params;
     let levels = params.levels();
     let delta = 2f64.powi(params.scale_bits as i32);
@@ -90,12 +147,21 @@ pub fn check(program: &Program) -> Result<Vec<Option<Meta>>, BackendError> {
                 })
             }
             HeOp::AddPlain(a, p) | HeOp::MulPlain(a, p) => {
-                let (a, p) = (get(a)?, plain(p)?);
+                let (a, id, p) = (get(a)?, p, plain(p)?);
                 if p.depth() != a.depth {
                     return Err(fail(format!(
                         "plaintext for level {}, ciphertext on level {}",
                         levels - p.depth(),
                         levels - a.depth
+                    )));
+                }
+                let bits = params.modulus_bit_count(p.depth());
+                if let Some(why) = unencodable(p, bits).filter(|_| encodable) {
+                    return Err(fail(format!(
+                        "@{} = {} {why}; recompile it without a pinned chain \
+                         (the first prime is sized for every constant) or with a smaller scale",
+                        id.0,
+                        p.value(0)
                     )));
                 }
                 if matches!(instr.op, HeOp::AddPlain(..)) {

@@ -72,7 +72,51 @@ pub trait Lowering: hepack_passes::prune::Packing {
             Scales::provisional(request.scale_bits()),
         );
         self.lower_with(graph, &mut probe)?;
-        let params = params::select(probe.output_depth, request)?;
+        // The first prime must hold every constant the program encodes, which
+        // only the lowered program knows: lower once, and again with a larger
+        // first prime if a constant needs one (scales do not depend on it).
+        let mut request = request.clone();
+        let max_value = request.max_value.unwrap_or(params::DEFAULT_MAX_VALUE);
+        let (mut program, naive) = loop {
+            let params = params::select(probe.output_depth, &request)?;
+            let (program, naive) = self.lower_scheduled(graph, &layers, params, &probe)?;
+            let metas = levels::scales(&program)?;
+            let need = levels::first_prime_bits_needed(&program, &metas, max_value);
+            let first = program.params.chain_bits[0];
+            let grown = need.min(params::MAX_PRIME_BITS);
+            if grown <= first || request.chain_bits.is_some() {
+                break (program, naive);
+            }
+            request.min_first_bits = Some(grown);
+        };
+        // A compiled program must run: refuse here what SEAL would refuse mid-run.
+        levels::check(&program).map_err(|e| match e {
+            BackendError::Schedule(why) if request.chain_bits.is_some() => {
+                BackendError::Schedule(format!("{why} (the pinned chain is too small for it)"))
+            }
+            BackendError::Schedule(why) => BackendError::Schedule(format!(
+                "{why} (no first prime within SEAL's {} bits holds it)",
+                params::MAX_PRIME_BITS
+            )),
+            e => e,
+        })?;
+        order::order_for_memory(&mut program);
+        let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
+        program.removed_by_dce = cost::removed_ops(&cost::per_layer(&program), &naive);
+        let cost = cost(&program, times);
+        Ok((program, cost))
+    }
+
+    /// Lower `graph` with the primes of `params`: the program, dead ops
+    /// removed (only what remains must fit the chain), and the naive builder
+    /// that counts what DCE removed.
+    fn lower_scheduled(
+        &self,
+        graph: &Graph,
+        layers: &[hepack_ir::LayerName],
+        params: CkksParams,
+        probe: &Builder,
+    ) -> Result<(Program, Builder), BackendError> {
         let scales = Scales::of(&params);
         let mut naive = Builder::new(layers.len(), Mode::Naive, scales.clone());
         self.lower_with(graph, &mut naive)?;
@@ -89,7 +133,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
             input_shape: graph.node(graph.input()).shape.clone(),
             output_shape: graph.node(graph.output()).shape.clone(),
             outputs,
-            layers,
+            layers: layers.to_vec(),
             instrs: b.instrs,
             plains: b.plains,
             params,
@@ -97,11 +141,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
             model_sha256: None,
         };
         program.remove_dead();
-        order::order_for_memory(&mut program);
-        let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
-        program.removed_by_dce = cost::removed_ops(&cost::per_layer(&program), &naive);
-        let cost = cost(&program, times);
-        Ok((program, cost))
+        Ok((program, naive))
     }
 
     /// The cost [`lower`](Lowering::lower) reports, without building the

@@ -49,6 +49,10 @@ pub struct ParamRequest {
     pub precision: f64,
     /// Allow parameters below 128-bit security.
     pub insecure: bool,
+    /// The smallest first prime, in bits. Compilation raises it when a
+    /// constant the program encodes (a bias, a polynomial coefficient
+    /// folded with its scalings) needs more room than the value range does.
+    pub min_first_bits: Option<u32>,
 }
 
 impl Default for ParamRequest {
@@ -60,6 +64,7 @@ impl Default for ParamRequest {
             max_value: None,
             precision: DEFAULT_PRECISION,
             insecure: false,
+            min_first_bits: None,
         }
     }
 }
@@ -155,6 +160,22 @@ impl CkksParams {
         u64::from(size) * u64::from(self.degree) * primes * 8
     }
 
+    /// SEAL's `total_coeff_modulus_bit_count` for a ciphertext after `depth`
+    /// levels consumed: the bit count of the product of the primes left
+    /// (the special prime excluded). SEAL compares encodings and scales with it.
+    pub fn modulus_bit_count(&self, depth: u32) -> u32 {
+        let left = (self.levels() + 1).saturating_sub(depth) as usize;
+        let log2: f64 = self.primes[..left].iter().map(|&q| (q as f64).log2()).sum();
+        log2.floor() as u32 + 1
+    }
+
+    /// Bits of the rescaling primes still in a ciphertext after `depth`
+    /// levels consumed, by their sizes in the chain (the first prime excluded).
+    pub fn rescale_bits_left(&self, depth: u32) -> u32 {
+        let left = (self.levels() + 1).saturating_sub(depth) as usize;
+        self.chain_bits[1..left.max(1)].iter().sum()
+    }
+
     /// Slots per ciphertext.
     pub fn slots(&self) -> u32 {
         self.degree / 2
@@ -216,7 +237,9 @@ pub fn select(depth: u32, req: &ParamRequest) -> Result<CkksParams, ParamError> 
             let scale = req.scale_bits();
             let magnitude = req.max_value.unwrap_or(DEFAULT_MAX_VALUE).abs().max(1.0);
             // Sign bit plus the integer part of the largest value, above Δ.
-            let first = (scale + 1 + magnitude.log2().ceil() as u32).min(MAX_PRIME_BITS);
+            let first = (scale + 1 + magnitude.log2().ceil() as u32)
+                .max(req.min_first_bits.unwrap_or(0))
+                .min(MAX_PRIME_BITS);
             let special = first.max(scale);
             let mut c = vec![first];
             c.extend(std::iter::repeat_n(scale, depth as usize));

@@ -318,4 +318,91 @@ fn level_checks_reject_what_seal_would(program: &hepack_backend::Program) {
     );
     let err = check(&p).unwrap_err().to_string();
     assert!(err.contains("operands on levels"), "{err}");
+    // A bias too large for the modulus of its level: SEAL's encoder refuses it.
+    let mut p = program.clone();
+    let i = first(|op| matches!(op, HeOp::AddPlain(..)));
+    if let HeOp::AddPlain(_, id) = p.instrs[i].op {
+        let Plain::Scalar { value, .. } = &mut p.plains[id.0 as usize];
+        *value = 2f64.powi(100);
+    }
+    let err = check(&p).unwrap_err().to_string();
+    assert!(err.contains("too large for the"), "{err}");
+}
+
+/// `x → dense → c + x/2 + x²/4` with a large `c`: the builder encodes `c` at
+/// scale Δ² one level above the last, where the modulus is tightest, so the
+/// first prime must grow beyond what the value range asks for (SEAL refused
+/// such plaintexts mid-run), and the grown program still computes what the
+/// interpreter does.
+#[test]
+fn the_first_prime_holds_every_encoded_constant() {
+    use hepack_backend::{levels, params, ParamRequest, Plain};
+    use hepack_ir::{Dense, Op, Polynomial, Shape};
+    let mut g = Graph::new("x", Shape::new(vec![3]));
+    let weight = ndarray::Array2::from_shape_fn((3, 2), |(i, j)| 0.1 * (i + 2 * j) as f64 - 0.2);
+    let bias = ndarray::arr1(&[0.05, -0.1]);
+    let d = g
+        .add("fc", Op::Dense(Dense { weight, bias }), &[g.input()])
+        .unwrap();
+    let big = 3.0e4;
+    let y = g
+        .add(
+            "act",
+            Op::Polynomial(Polynomial::new(vec![big, 0.5, 0.25])),
+            &[d],
+        )
+        .unwrap();
+    g.set_output(y);
+    let x = inputs(&g, 4);
+    let want = interp::run(&g, x.view()).unwrap();
+    // As compile does: twice the largest value seen.
+    let max_value = 2.0 * want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let request = ParamRequest {
+        max_value: Some(max_value),
+        ..Default::default()
+    };
+    let rule = request.scale_bits() + 1 + max_value.log2().ceil() as u32;
+    let (program, _) = BATCH.compile(&g, &OpTimes::default(), &request).unwrap();
+    assert!(levels::check(&program).is_ok());
+    let first = program.params.chain_bits[0];
+    let largest = program
+        .plains
+        .iter()
+        .map(|p| {
+            let Plain::Scalar { value, scale, .. } = p;
+            (value * scale).abs().log2()
+        })
+        .fold(0.0, f64::max);
+    assert!(
+        first > rule,
+        "first prime {first} bits, the value rule alone gives {rule}"
+    );
+    assert!(first <= params::MAX_PRIME_BITS);
+    assert!(
+        largest + 3.0 > f64::from(rule + request.scale_bits()),
+        "the constant is not large"
+    );
+    let got = simulate(&program, x.view()).unwrap();
+    for (a, b) in want.iter().zip(&got) {
+        assert!((a - b).abs() <= 1e-9 * big, "{a} vs {b}");
+    }
+    // A pinned chain cannot grow: refused at compile time, naming the constant.
+    // (The chosen prime keeps one bit of margin over SEAL's own bound.)
+    let mut pinned = program.params.chain_bits.clone();
+    pinned[0] = first - 2;
+    let err = BATCH
+        .compile(
+            &g,
+            &OpTimes::default(),
+            &ParamRequest {
+                chain_bits: Some(pinned),
+                ..request
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("too large") && err.contains("pinned chain"),
+        "{err}"
+    );
 }

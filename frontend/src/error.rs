@@ -7,9 +7,70 @@ use hepack_ir::IrError;
 use thiserror::Error;
 
 /// The ops hepack reads, listed in "unsupported op" errors.
-pub const SUPPORTED_OPS: &str = "AveragePool, BatchNormalization, Constant, Conv, Div, Dropout, \
-Flatten, Gemm, GlobalAveragePool, Identity, LeakyRelu, MatMul, MaxPool, Mul, Pow (exponent 2), \
-Relu, Reshape (constant shape), Sigmoid, Softmax (last op only), Softplus, Sub, Tanh, Transpose, Add";
+pub const SUPPORTED_OPS: &str = "Add, AveragePool, BatchNormalization, Cast (to float), Clip, \
+Constant, Conv (1-D, 2-D, grouped), ConvTranspose, Div, Dropout, Elu, Erf, Flatten, Gelu, Gemm, \
+GlobalAveragePool, HardSigmoid, HardSwish, Identity, LeakyRelu, LogSoftmax (last op only), \
+MatMul, MaxPool, Mish, Mul, Pad, Pow (exponent 2), PRelu (one slope), ReduceMean (spatial axes), \
+Relu, Reshape, Resize (nearest, linear), Sigmoid, Softmax (last op only), Softplus, Squeeze, Sub, Tanh, Transpose, \
+Unsqueeze; any op whose inputs are all constants (Shape, Gather, Concat, ConstantOfShape, \
+Where, Slice, ...) is evaluated when the model is read";
+
+/// One node hepack cannot read, located for a user who has only the export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The node's name (its first output's when it has none).
+    pub node: String,
+    /// The op type (with its domain if not the default one).
+    pub op: String,
+    /// Its position in the graph, 1-based.
+    pub position: usize,
+    /// How many nodes the graph has.
+    pub nodes: usize,
+    /// Its input tensors' names.
+    pub inputs: Vec<String>,
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} '{}' (node {} of {}, reading {})",
+            self.op,
+            self.node,
+            self.position,
+            self.nodes,
+            self.inputs.join(", ")
+        )?;
+        if let Some(hint) = torch_construct(&self.op) {
+            write!(f, " — {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The PyTorch construct that usually exports as `op`, for ops hepack lacks.
+fn torch_construct(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "Concat" => "torch.cat of data tensors (Inception, U-Net, DenseNet)",
+        "LayerNormalization" => "nn.LayerNorm (needs a division by the data's deviation)",
+        "InstanceNormalization" | "GroupNormalization" => {
+            "nn.InstanceNorm / nn.GroupNorm (needs a division by the data's deviation)"
+        }
+        "ReduceMax" | "ArgMax" | "TopK" => {
+            "torch.max / argmax / topk (comparisons CKKS cannot compute)"
+        }
+        "ReduceSum" | "ReduceMean" => "a sum or mean over non-spatial axes",
+        "Split" | "Slice" => "torch.split / chunk or slicing x[:, a:b] of the data",
+        "Gather" => "indexing the data with a tensor (x[:, idx])",
+        "Einsum" => "torch.einsum",
+        "Sqrt" | "Reciprocal" | "Exp" | "Log" => {
+            "an element-wise function hepack has no activation for"
+        }
+        "LSTM" | "GRU" | "RNN" => "nn.LSTM / nn.GRU / nn.RNN",
+        "Attention" | "MultiHeadAttention" => "nn.MultiheadAttention",
+        _ => return None,
+    })
+}
 
 /// Everything that can go wrong while reading an ONNX model.
 #[derive(Debug, Error)]
@@ -36,6 +97,11 @@ pub enum FrontendError {
         /// The opset found (0 when none was declared).
         found: i64,
     },
+    /// Every node of the model whose op hepack does not support.
+    #[error("{} unsupported: {}; supported ops: {SUPPORTED_OPS}",
+        if .0.len() == 1 { "1 node is".to_string() } else { format!("{} nodes are", .0.len()) },
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Unsupported(Vec<Unsupported>),
     /// An op hepack does not support.
     #[error("node '{node}': op {op} is not supported; supported ops: {SUPPORTED_OPS}")]
     UnsupportedOp {

@@ -36,7 +36,8 @@ impl ExportType {
     }
 }
 
-/// The graph as an ONNX model (opset 13, or 19 when a dilated average pool needs it).
+/// The graph as an ONNX model: opset 13, or the first opset with an op the
+/// graph needs (HardSwish 14, Mish 18, dilated AveragePool 19, Gelu 20).
 pub fn to_onnx(graph: &Graph, dtype: ExportType) -> Result<ModelProto, FrontendError> {
     let mut w = Writer {
         graph,
@@ -60,7 +61,11 @@ pub fn to_onnx(graph: &Graph, dtype: ExportType) -> Result<ModelProto, FrontendE
         .push(value_info(output.name.as_str(), &output.shape, dtype));
     let opset = w.opset;
     Ok(ModelProto {
-        ir_version: if opset >= 19 { 9 } else { 8 },
+        ir_version: match opset {
+            21.. => 10,
+            19..=20 => 9,
+            _ => 8,
+        },
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
             version: opset,
@@ -135,6 +140,40 @@ impl Writer<'_> {
                         self.emit("Pow", &name, &[&x, &two], &name, vec![]);
                         return Ok(());
                     }
+                    Activation::Erf => ("Erf", vec![]),
+                    Activation::Gelu => {
+                        self.opset = self.opset.max(20);
+                        ("Gelu", vec![])
+                    }
+                    Activation::GeluTanh => {
+                        self.opset = self.opset.max(20);
+                        ("Gelu", vec![string("approximate", "tanh")])
+                    }
+                    Activation::Silu => {
+                        let gate = format!("{name}/sigmoid");
+                        self.emit("Sigmoid", &gate, &[&x], &gate, vec![]);
+                        self.emit("Mul", &name, &[&x, &gate], &name, vec![]);
+                        return Ok(());
+                    }
+                    Activation::Mish => {
+                        self.opset = self.opset.max(18);
+                        ("Mish", vec![])
+                    }
+                    Activation::HardSigmoid { alpha, beta } => (
+                        "HardSigmoid",
+                        vec![float("alpha", *alpha), float("beta", *beta)],
+                    ),
+                    Activation::HardSwish => {
+                        self.opset = self.opset.max(14);
+                        ("HardSwish", vec![])
+                    }
+                    Activation::Clip { min, max } => {
+                        let lo = self.constant(&format!("{name}/min"), scalar(*min));
+                        let hi = self.constant(&format!("{name}/max"), scalar(*max));
+                        self.emit("Clip", &name, &[&x, &lo, &hi], &name, vec![]);
+                        return Ok(());
+                    }
+                    Activation::Elu { alpha } => ("Elu", vec![float("alpha", *alpha)]),
                 };
                 self.emit(op, &name, &[&x], &name, attrs);
             }
@@ -199,7 +238,8 @@ impl Writer<'_> {
                     )));
                 }
                 let attrs = vec![int("axis", s.axis as i64 + 1)];
-                self.emit("Softmax", &name, &[&x], &name, attrs);
+                let op = if s.log { "LogSoftmax" } else { "Softmax" };
+                self.emit(op, &name, &[&x], &name, attrs);
             }
             Op::Polynomial(p) => self.polynomial(&name, &x, &p.coeffs),
             Op::Patches(p) => {
@@ -344,6 +384,15 @@ fn ints(name: &str, ints: Vec<i64>) -> AttributeProto {
         name: name.into(),
         type_: AttributeType::INTS.into(),
         ints,
+        ..Default::default()
+    }
+}
+
+fn string(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::STRING.into(),
+        s: s.as_bytes().to_vec(),
         ..Default::default()
     }
 }

@@ -52,6 +52,16 @@ pub(crate) enum Value {
     Const(Const),
     /// An output hepack does not compute, with the reason.
     Unavailable(String),
+    /// `x > threshold` (or `<`, `>=`, `<=`) of a data tensor: usable only as the
+    /// condition of a `Where` hepack can resolve (Softplus's linear tail).
+    Compare {
+        /// The data tensor compared.
+        x: NodeId,
+        /// `Greater`, `Less`, `GreaterOrEqual` or `LessOrEqual`.
+        op: String,
+        /// The constant it is compared with.
+        threshold: f64,
+    },
 }
 
 /// Reads ONNX models. Most callers want [`load`]; the builder lets tests bind
@@ -103,10 +113,18 @@ impl Loader {
         base_dir: Option<&Path>,
         what: &str,
     ) -> Result<Model, FrontendError> {
-        let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| FrontendError::Decode {
+        let decode = |detail: &str| FrontendError::Decode {
             what: what.to_string(),
-            detail: e.to_string(),
-        })?;
+            detail: detail.to_string(),
+        };
+        if bytes.is_empty() {
+            return Err(decode("the file is empty"));
+        }
+        let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| decode(&e.to_string()))?;
+        // Protobuf reads many non-ONNX files as a message with unknown fields only.
+        if proto.graph.is_none() && proto.opset_import.is_empty() {
+            return Err(decode("it holds no ONNX graph and no opset"));
+        }
         self.convert(&proto, base_dir)
     }
 
@@ -175,14 +193,52 @@ impl Loader {
 
         let mut names = NameSet::default();
         names.taken.insert(input.name.clone());
-        for node in &g.node {
+        // Unsupported nodes are collected, not fatal, so that one error lists
+        // them all; whatever reads their outputs is skipped.
+        let mut unsupported: Vec<crate::error::Unsupported> = Vec::new();
+        let mut skipped: HashSet<&str> = HashSet::new();
+        for (position, node) in g.node.iter().enumerate() {
             let name = names.unique(node);
-            let outputs = ops::build(&mut graph, node, &name, opset, &env, &batch)?;
-            for (out_name, value) in node.output.iter().zip(outputs) {
-                if !out_name.is_empty() {
-                    env.insert(out_name.clone(), value);
+            let unknown = |name: String| crate::error::Unsupported {
+                node: name,
+                op: if node.domain.is_empty() || node.domain == "ai.onnx" {
+                    node.op_type.clone()
+                } else {
+                    format!("{}.{}", node.domain, node.op_type)
+                },
+                position: position + 1,
+                nodes: g.node.len(),
+                inputs: node
+                    .input
+                    .iter()
+                    .filter(|i| !i.is_empty())
+                    .cloned()
+                    .collect(),
+            };
+            if node.input.iter().any(|i| skipped.contains(i.as_str())) {
+                if !ops::known(node) {
+                    unsupported.push(unknown(name));
                 }
+                skipped.extend(node.output.iter().map(String::as_str));
+                continue;
             }
+            match ops::build(&mut graph, node, &name, opset, &env, &batch) {
+                Ok(outputs) => {
+                    for (out_name, value) in node.output.iter().zip(outputs) {
+                        if !out_name.is_empty() {
+                            env.insert(out_name.clone(), value);
+                        }
+                    }
+                }
+                Err(FrontendError::UnsupportedOp { .. }) => {
+                    unsupported.push(unknown(name));
+                    skipped.extend(node.output.iter().map(String::as_str));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !unsupported.is_empty() {
+            return Err(FrontendError::Unsupported(unsupported));
         }
 
         let output_info = match g.output.as_slice() {
@@ -206,6 +262,12 @@ impl Loader {
             Some(Value::Unavailable(why)) => {
                 return Err(FrontendError::Graph(format!(
                     "output '{}': {why}",
+                    output_info.name
+                )))
+            }
+            Some(Value::Compare { .. }) => {
+                return Err(FrontendError::Graph(format!(
+                    "output '{}' is a comparison of the data, which CKKS cannot compute",
                     output_info.name
                 )))
             }

@@ -7,13 +7,75 @@ use hepack_ir::{
     Activation, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Polynomial, Pool, Shape,
     Softmax,
 };
-use ndarray::{Array1, Array2, ArrayD, Axis, Ix1, Ix2, Ix4};
+use ndarray::{Array1, Array2, Array4, ArrayD, Axis, Ix1, Ix2, Ix4};
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::{AttributeProto, NodeProto};
 
 use crate::error::FrontendError;
 use crate::model::{BatchDim, Value};
 use crate::tensor::{self, Const};
+
+mod fold;
+mod linear_map;
+pub(crate) use fold::BATCH;
+
+/// Default-domain ops [`build`] reads (besides the constant-folded ones).
+const OPS: &[&str] = &[
+    "Constant",
+    "Identity",
+    "Dropout",
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "Erf",
+    "Mish",
+    "HardSwish",
+    "Gelu",
+    "HardSigmoid",
+    "Elu",
+    "LeakyRelu",
+    "Clip",
+    "PRelu",
+    "ReduceMean",
+    "Greater",
+    "Less",
+    "GreaterOrEqual",
+    "LessOrEqual",
+    "Where",
+    "Squeeze",
+    "Unsqueeze",
+    "Cast",
+    "CastLike",
+    "Pow",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "BatchNormalization",
+    "Flatten",
+    "Reshape",
+    "Transpose",
+    "Softmax",
+    "LogSoftmax",
+    "ConvTranspose",
+    "Resize",
+    "Upsample",
+    "Pad",
+];
+
+/// Whether hepack reads `node`'s op at all (in some use), so that a node
+/// after an unsupported one can still be reported when it is unsupported too.
+pub(crate) fn known(node: &NodeProto) -> bool {
+    (node.domain.is_empty() || node.domain == "ai.onnx")
+        && (OPS.contains(&node.op_type.as_str()) || fold::FOLDABLE.contains(&node.op_type.as_str()))
+}
 
 /// Build the IR for one ONNX node; returns one value per node output.
 pub(crate) fn build(
@@ -30,13 +92,25 @@ pub(crate) fn build(
             op: format!("{}.{}", node.domain, node.op_type),
         });
     }
-    let cx = Ctx {
+    let mut cx = Ctx {
         node,
         name,
         opset,
         env,
         batch,
+        one_d: false,
     };
+    if matches!(
+        node.op_type.as_str(),
+        "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool"
+    ) {
+        if let Some(Value::Data(x)) = cx.input(0)? {
+            cx.one_d = graph.node(*x).shape.rank() == 2;
+        }
+    }
+    if let Some(values) = cx.fold(graph)? {
+        return Ok(values);
+    }
     let op = node.op_type.as_str();
     let single = |v: Value| Ok(vec![v]);
     match op {
@@ -46,16 +120,54 @@ pub(crate) fn build(
         "Gemm" => single(cx.gemm(graph)?),
         "MatMul" => single(cx.matmul(graph)?),
         "Add" | "Sub" | "Mul" | "Div" => single(cx.arithmetic(graph)?),
-        "Relu" | "Sigmoid" | "Tanh" | "Softplus" => {
+        "Relu" | "Sigmoid" | "Tanh" | "Softplus" | "Erf" | "Mish" | "HardSwish" => {
             cx.allow(&["consumed_inputs"])?;
             let act = match op {
                 "Relu" => Activation::Relu,
                 "Sigmoid" => Activation::Sigmoid,
                 "Tanh" => Activation::Tanh,
+                "Erf" => Activation::Erf,
+                "Mish" => Activation::Mish,
+                "HardSwish" => Activation::HardSwish,
                 _ => Activation::Softplus,
             };
             single(cx.unary(graph, Op::Activation(act))?)
         }
+        "Gelu" => {
+            cx.allow(&["approximate"])?;
+            let act = match cx.string("approximate")?.as_deref() {
+                None | Some("none") => Activation::Gelu,
+                Some("tanh") => Activation::GeluTanh,
+                Some(other) => {
+                    return Err(cx.err(format!("approximate = '{other}' is not 'none' or 'tanh'")))
+                }
+            };
+            single(cx.unary(graph, Op::Activation(act))?)
+        }
+        "HardSigmoid" => {
+            cx.allow(&["alpha", "beta", "consumed_inputs"])?;
+            let alpha = cx.float("alpha")?.map_or(0.2, f64::from);
+            let beta = cx.float("beta")?.map_or(0.5, f64::from);
+            single(cx.unary(
+                graph,
+                Op::Activation(Activation::HardSigmoid { alpha, beta }),
+            )?)
+        }
+        "Elu" => {
+            cx.allow(&["alpha", "consumed_inputs"])?;
+            let alpha = cx.float("alpha")?.map_or(1.0, f64::from);
+            single(cx.unary(graph, Op::Activation(Activation::Elu { alpha }))?)
+        }
+        "Clip" => single(cx.clip(graph)?),
+        "PRelu" => single(cx.prelu(graph)?),
+        "ReduceMean" => single(cx.reduce_mean(graph)?),
+        "Greater" | "Less" | "GreaterOrEqual" | "LessOrEqual" => single(cx.compare()?),
+        "Where" => single(cx.select(graph)?),
+        "Squeeze" | "Unsqueeze" => single(cx.squeeze(graph)?),
+        "Cast" | "CastLike" => single(cx.cast(graph)?),
+        "ConvTranspose" => single(cx.conv_transpose(graph)?),
+        "Resize" | "Upsample" => single(cx.resize(graph)?),
+        "Pad" => single(cx.pad(graph)?),
         "LeakyRelu" => {
             cx.allow(&["alpha"])?;
             let alpha = cx.float("alpha")?.unwrap_or(0.01) as f64;
@@ -74,7 +186,7 @@ pub(crate) fn build(
         "Flatten" => single(cx.flatten(graph)?),
         "Reshape" => single(cx.reshape(graph)?),
         "Transpose" => single(cx.transpose(graph)?),
-        "Softmax" => single(cx.softmax(graph)?),
+        "Softmax" | "LogSoftmax" => single(cx.softmax(graph)?),
         _ => Err(FrontendError::UnsupportedOp {
             node: name.to_string(),
             op: node.op_type.clone(),
@@ -88,6 +200,8 @@ struct Ctx<'a> {
     opset: i64,
     env: &'a HashMap<String, Value>,
     batch: &'a BatchDim,
+    /// A 1-D conv or pool, read as 2-D over a height-1 view of its `[C, L]` input.
+    one_d: bool,
 }
 
 impl Ctx<'_> {
@@ -177,6 +291,10 @@ impl Ctx<'_> {
     fn data(&self, i: usize) -> Result<NodeId, FrontendError> {
         match self.input(i)? {
             Some(Value::Data(id)) => Ok(*id),
+            Some(Value::Compare { .. }) => Err(self.err(format!(
+                "input {i} is a comparison of the data (x > c), which CKKS cannot compute; only \
+                 Softplus's Where(x > threshold, x, softplus(x)) is resolved"
+            ))),
             Some(_) => Err(self.err(format!(
                 "input {i} must be computed from the model's input, but it is a constant"
             ))),
@@ -284,7 +402,8 @@ impl Ctx<'_> {
         Ok(self.with_unavailable_extras(first, "(the dropout mask) is not computed at inference"))
     }
 
-    /// Spatial padding `[top, left, bottom, right]` from `pads`/`auto_pad`.
+    /// Spatial padding `[top, left, bottom, right]` from `pads`/`auto_pad`
+    /// (a 1-D op's `[begin, end]` pads the width of its height-1 2-D view).
     fn padding(
         &self,
         input: [usize; 2],
@@ -295,7 +414,11 @@ impl Ctx<'_> {
         let auto_pad = self.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
         match auto_pad.as_str() {
             "NOTSET" => {
-                let pads = self.ints("pads")?.unwrap_or_else(|| vec![0; 4]);
+                let pads = match self.ints("pads")? {
+                    Some(p) if p.len() == 2 && self.one_d => vec![0, p[0], 0, p[1]],
+                    Some(p) => p,
+                    None => vec![0; 4],
+                };
                 if pads.len() != 4 || pads.iter().any(|&p| !(0..=1 << 20).contains(&p)) {
                     return Err(self.err(format!(
                         "pads {pads:?} must be four non-negative values (2-D: top, left, bottom, right)"
@@ -335,6 +458,9 @@ impl Ctx<'_> {
     fn pair(&self, name: &str, default: usize) -> Result<[usize; 2], FrontendError> {
         match self.ints(name)? {
             None => Ok([default; 2]),
+            Some(v) if self.one_d && v.len() == 1 && (1..=1 << 20).contains(&v[0]) => {
+                Ok([1, v[0] as usize])
+            }
             Some(v) if v.len() == 2 && v.iter().all(|&x| (1..=1 << 20).contains(&x)) => {
                 Ok([v[0] as usize, v[1] as usize])
             }
@@ -364,18 +490,25 @@ impl Ctx<'_> {
             "strides",
         ])?;
         let x = self.data(0)?;
-        let w = self.required_constant(1, "weight")?.to_f64();
-        let weight = w.into_dimensionality::<Ix4>().map_err(|_| {
-            self.err("weight must be 4-D [F, C, KH, KW]; only 2-D convolution is supported")
-        })?;
-        let (f, _, kh, kw) = weight.dim();
-        if let Some(g) = self.int("group")? {
-            if g != 1 {
-                return Err(self.err(format!("group = {g} is not supported (only group = 1)")));
-            }
+        let mut w = self.required_constant(1, "weight")?.to_f64();
+        if self.one_d && w.ndim() == 3 {
+            // [F, C, K] → [F, C, 1, K]: the kernel of the height-1 view.
+            w.insert_axis_inplace(Axis(2));
         }
+        let weight = w.into_dimensionality::<Ix4>().map_err(|_| {
+            self.err("weight must be [F, C, KH, KW] (2-D) or [F, C, K] (1-D); 3-D convolution is not supported")
+        })?;
+        let x = self.as_2d(graph, x)?;
+        let channels = self.shape_of(graph, x).dims()[0];
+        let weight = self.ungroup(weight, channels)?;
+        let (f, _, kh, kw) = weight.dim();
         if let Some(ks) = self.ints("kernel_shape")? {
-            if ks != [kh as i64, kw as i64] {
+            let expected: &[i64] = if self.one_d {
+                &[kw as i64]
+            } else {
+                &[kh as i64, kw as i64]
+            };
+            if ks != expected {
                 return Err(self.err(format!(
                     "kernel_shape {ks:?} disagrees with the weight's {kh}x{kw}"
                 )));
@@ -392,17 +525,66 @@ impl Ctx<'_> {
         let dilations = self.pair("dilations", 1)?;
         let input = self.spatial_input(graph, x)?;
         let pads = self.padding(input, [kh, kw], strides, dilations)?;
-        self.add(
-            graph,
-            Op::Conv(Conv {
-                weight,
-                bias,
-                strides,
-                pads,
-                dilations,
-            }),
-            x,
-        )
+        let conv = Op::Conv(Conv {
+            weight,
+            bias,
+            strides,
+            pads,
+            dilations,
+        });
+        self.add_2d(graph, conv, x)
+    }
+
+    /// A grouped convolution's weight `[F, C/g, KH, KW]` as the ordinary
+    /// convolution's `[F, C, KH, KW]`, zero outside each filter's group (a
+    /// depthwise filter reads one channel). Exact, and the zeros cost nothing:
+    /// lowering emits no product for a zero weight.
+    fn ungroup(&self, weight: Array4<f64>, channels: usize) -> Result<Array4<f64>, FrontendError> {
+        let groups = self.int("group")?.unwrap_or(1);
+        let (f, per_group, kh, kw) = weight.dim();
+        if groups < 1 || f % groups as usize != 0 || per_group * groups as usize != channels {
+            return Err(self.err(format!(
+                "group = {groups} does not divide {f} filters and {channels} input channels (the weight reads {per_group} per group)"
+            )));
+        }
+        if groups == 1 {
+            return Ok(weight);
+        }
+        let filters_per_group = f / groups as usize;
+        let mut full = Array4::zeros((f, channels, kh, kw));
+        for filter in 0..f {
+            let first = (filter / filters_per_group) * per_group;
+            full.slice_mut(ndarray::s![filter, first..first + per_group, .., ..])
+                .assign(&weight.slice(ndarray::s![filter, .., .., ..]));
+        }
+        Ok(full)
+    }
+
+    /// A 1-D op's `[C, L]` input as `[C, 1, L]`; other inputs unchanged.
+    fn as_2d(&self, graph: &mut Graph, x: NodeId) -> Result<NodeId, FrontendError> {
+        if !self.one_d {
+            return Ok(x);
+        }
+        let dims = self.shape_of(graph, x).dims().to_vec();
+        graph
+            .add(
+                format!("{}/as2d", self.name),
+                Op::Reshape(Shape::new(vec![dims[0], 1, dims[1]])),
+                &[x],
+            )
+            .map_err(|e| self.err(e.to_string()))
+    }
+
+    /// Add a 2-D op; a 1-D op's `[F, 1, L']` result is reshaped back to `[F, L']`.
+    fn add_2d(&self, graph: &mut Graph, op: Op, x: NodeId) -> Result<Value, FrontendError> {
+        if !self.one_d {
+            return self.add(graph, op, x);
+        }
+        let y = graph
+            .add(format!("{}/2d", self.name), op, &[x])
+            .map_err(|e| self.err(e.to_string()))?;
+        let dims = self.shape_of(graph, y).dims().to_vec();
+        self.add(graph, Op::Reshape(Shape::new(vec![dims[0], dims[2]])), y)
     }
 
     fn gemm(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
@@ -546,13 +728,32 @@ impl Ctx<'_> {
                 }
             }
             (Some(Value::Data(a)), Some(Value::Data(b))) => {
+                if op == "Mul" {
+                    if let Some((x, act, factor)) =
+                        gate(graph, *a, *b).or_else(|| gate(graph, *b, *a))
+                    {
+                        if factor == 1.0 {
+                            return self.add(graph, Op::Activation(act), x);
+                        }
+                        let y = graph
+                            .add(
+                                format!("{}/{}", self.name, act.name()),
+                                Op::Activation(act),
+                                &[x],
+                            )
+                            .map_err(|e| self.err(e.to_string()))?;
+                        return self.add(graph, Op::MulConst(ndarray::arr0(factor).into_dyn()), y);
+                    }
+                }
                 // Two polynomials of the same tensor combine into one polynomial
                 // (how an exported x² + x or a Horner-form activation reads).
                 let ((base_a, pa), (base_b, pb)) =
                     (as_polynomial(graph, *a), as_polynomial(graph, *b));
                 if base_a != base_b || op == "Div" {
                     return Err(self.err(format!(
-                        "{op} of two data tensors is supported only when both are polynomials of the same tensor (x·x, x + x², …); one operand must otherwise be a constant"
+                        "{op} of two data tensors is supported only when both are polynomials of the same tensor \
+                         (x·x, x + x², …) or an activation written as a product (x·sigmoid(x) is nn.SiLU, \
+                         x·tanh(softplus(x)) nn.Mish, x·(1 + erf(x/√2)) nn.GELU); one operand must otherwise be a constant"
                     )));
                 }
                 let mut coeffs = match op {
@@ -610,9 +811,13 @@ impl Ctx<'_> {
             ])?;
         }
         let x = self.data(0)?;
+        let x = self.as_2d(graph, x)?;
         let kernel = match self.ints("kernel_shape")? {
             Some(k) if k.len() == 2 && k.iter().all(|&v| (1..=1 << 20).contains(&v)) => {
                 [k[0] as usize, k[1] as usize]
+            }
+            Some(k) if self.one_d && k.len() == 1 && (1..=1 << 20).contains(&k[0]) => {
+                [1, k[0] as usize]
             }
             Some(k) => {
                 return Err(self.err(format!(
@@ -642,7 +847,7 @@ impl Ctx<'_> {
                 count_include_pad,
             })
         };
-        let first = self.add(graph, op, x)?;
+        let first = self.add_2d(graph, op, x)?;
         Ok(self.with_unavailable_extras(first, "(the argmax indices) is not supported"))
     }
 
@@ -748,7 +953,7 @@ impl Ctx<'_> {
         let (&first, rest) = target.split_first().ok_or_else(|| bad("is empty"))?;
         let batch_kept = match first {
             0 if !allowzero => true,
-            -1 => true,
+            -1 | BATCH => true,
             n => matches!(self.batch, BatchDim::Fixed(b) if n == *b as i64),
         };
         if !batch_kept {
@@ -767,6 +972,7 @@ impl Ctx<'_> {
                 ),
                 -1 => None,
                 d if d > 0 => Some(d as usize),
+                BATCH => return Err(bad("puts the batch size inside a sample")),
                 _ => return Err(bad("has an invalid dimension")),
             });
         }
@@ -816,6 +1022,242 @@ impl Ctx<'_> {
         self.add(graph, Op::Transpose(per_sample), x)
     }
 
+    fn clip(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
+        let (min, max) = if self.opset < 11 {
+            self.allow(&["min", "max", "consumed_inputs"])?;
+            (
+                self.float("min")?.map_or(f64::NEG_INFINITY, f64::from),
+                self.float("max")?.map_or(f64::INFINITY, f64::from),
+            )
+        } else {
+            self.allow(&[])?;
+            let bound = |i: usize, what: &str, none: f64| -> Result<f64, FrontendError> {
+                match self.constant_input(i, what)? {
+                    None => Ok(none),
+                    Some(c) => c
+                        .to_f64()
+                        .iter()
+                        .next()
+                        .copied()
+                        .ok_or_else(|| self.err(format!("{what} is empty"))),
+                }
+            };
+            (
+                bound(1, "min", f64::NEG_INFINITY)?,
+                bound(2, "max", f64::INFINITY)?,
+            )
+        };
+        if min > max {
+            return Err(self.err(format!("min {min} is above max {max}")));
+        }
+        let act = if min == 0.0 && max == f64::INFINITY {
+            Activation::Relu
+        } else {
+            Activation::Clip { min, max }
+        };
+        self.unary(graph, Op::Activation(act))
+    }
+
+    /// PReLU with one slope (`nn.PReLU()`), or per-channel slopes that are all
+    /// equal: a leaky ReLU. Distinct slopes per channel would need one
+    /// polynomial per channel, which act-to-poly does not fit.
+    fn prelu(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
+        self.allow(&[])?;
+        let slope = self.required_constant(1, "slope")?.to_f64();
+        let first = slope
+            .iter()
+            .next()
+            .copied()
+            .ok_or_else(|| self.err("the slope is empty"))?;
+        if slope.iter().any(|&v| v != first) {
+            return Err(self.err(
+                "per-channel slopes (nn.PReLU(num_parameters=C)) that differ are not supported; use nn.PReLU() with one slope",
+            ));
+        }
+        self.unary(
+            graph,
+            Op::Activation(Activation::LeakyRelu { alpha: first }),
+        )
+    }
+
+    /// `ReduceMean` over the spatial axes of `[C, H, W]` (or `[C, L]`): a global
+    /// average pool, how exporters write `AdaptiveAvgPool2d(1)` and `x.mean((2, 3))`.
+    fn reduce_mean(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
+        self.allow(&["axes", "keepdims", "noop_with_empty_axes"])?;
+        let x = self.data(0)?;
+        let sample = self.shape_of(graph, x);
+        let full_rank = sample.rank() + 1;
+        let axes = match self.ints("axes")? {
+            Some(a) => a,
+            None => match self.constant_input(1, "axes")? {
+                Some(c) => c
+                    .as_int()
+                    .ok_or_else(|| self.err("axes must be an int64 tensor"))?
+                    .iter()
+                    .copied()
+                    .collect(),
+                None => Vec::new(),
+            },
+        };
+        let mut axes: Vec<usize> = axes
+            .iter()
+            .map(|&a| self.sample_axis(a, full_rank, false))
+            .collect::<Result<_, _>>()?;
+        axes.sort_unstable();
+        axes.dedup();
+        let spatial: Vec<usize> = (1..sample.rank()).collect();
+        if sample.rank() < 2 || axes != spatial {
+            return Err(self.err(format!(
+                "the mean over axes {axes:?} of [batch, {sample}] is supported only over all spatial axes \
+                 (a global average pool: AdaptiveAvgPool2d(1), x.mean((2, 3)))"
+            )));
+        }
+        let keepdims = self.int("keepdims")?.unwrap_or(1) != 0;
+        let c = sample.dims()[0];
+        let mut x = x;
+        if sample.rank() != 3 {
+            // [C, L] (1-D) and [C, D, H, W]: one spatial axis of their product.
+            let spatial: usize = sample.dims()[1..].iter().product();
+            x = graph
+                .add(
+                    format!("{}/as2d", self.name),
+                    Op::Reshape(Shape::new(vec![c, 1, spatial])),
+                    &[x],
+                )
+                .map_err(|e| self.err(e.to_string()))?;
+        }
+        if keepdims && sample.rank() == 3 {
+            return self.add(graph, Op::GlobalAvgPool, x);
+        }
+        let pooled = graph
+            .add(format!("{}/pool", self.name), Op::GlobalAvgPool, &[x])
+            .map_err(|e| self.err(e.to_string()))?;
+        let mut dims = vec![c];
+        if keepdims {
+            dims.extend(std::iter::repeat_n(1, sample.rank() - 1));
+        }
+        self.add(graph, Op::Reshape(Shape::new(dims)), pooled)
+    }
+
+    /// `Squeeze`/`Unsqueeze` of data: a reshape that keeps the batch axis.
+    fn squeeze(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
+        self.allow(&["axes"])?;
+        let x = self.data(0)?;
+        let sample = self.shape_of(graph, x);
+        let unsqueeze = self.node.op_type == "Unsqueeze";
+        let axes: Option<Vec<i64>> = match self.ints("axes")? {
+            Some(a) => Some(a),
+            None => self
+                .constant_input(1, "axes")?
+                .map(|c| {
+                    c.as_int()
+                        .map(|a| a.iter().copied().collect())
+                        .ok_or_else(|| self.err("axes must be an int64 tensor"))
+                })
+                .transpose()?,
+        };
+        let mut dims = sample.dims().to_vec();
+        if unsqueeze {
+            let axes = axes.ok_or_else(|| self.err("axes are missing"))?;
+            let full_rank = sample.rank() + 1 + axes.len();
+            let mut at: Vec<usize> = axes
+                .iter()
+                .map(|&a| self.sample_axis(a, full_rank, false))
+                .collect::<Result<_, _>>()?;
+            at.sort_unstable();
+            for a in at {
+                dims.insert(a, 1);
+            }
+        } else {
+            let full_rank = sample.rank() + 1;
+            let drop: Vec<usize> = match axes {
+                Some(axes) => axes
+                    .iter()
+                    .map(|&a| self.sample_axis(a, full_rank, false))
+                    .collect::<Result<_, _>>()?,
+                None => (0..dims.len()).filter(|&a| dims[a] == 1).collect(),
+            };
+            if let Some(&bad) = drop.iter().find(|&&a| dims[a] != 1) {
+                return Err(self.err(format!(
+                    "axis {} of [batch, {sample}] has size {}, not 1",
+                    bad + 1,
+                    dims[bad]
+                )));
+            }
+            dims = (0..dims.len())
+                .filter(|a| !drop.contains(a))
+                .map(|a| dims[a])
+                .collect();
+        }
+        self.add(graph, Op::Reshape(Shape::new(dims)), x)
+    }
+
+    /// A cast of the data: the identity to float32 or float64 (hepack computes
+    /// in f64), or like another data tensor; an error to any other type.
+    fn cast(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
+        self.allow(&["to", "saturate"])?;
+        let x = self.data(0)?;
+        let real = match self.node.op_type.as_str() {
+            "Cast" => matches!(self.int("to")?, Some(1 | 11)),
+            _ => matches!(self.input(1)?, Some(Value::Data(_))),
+        };
+        if !real {
+            return Err(self.err(
+                "casts the data to a type other than float32/float64 (integers and half precision \
+                 would change the values); export the model in float32",
+            ));
+        }
+        self.add(graph, Op::Identity, x)
+    }
+
+    /// A comparison of the data with a constant, kept for the `Where` that reads it.
+    fn compare(&self) -> Result<Value, FrontendError> {
+        self.allow(&[])?;
+        let x = self.data(0)?;
+        let c = self.required_constant(1, "threshold")?.to_f64();
+        let threshold = match c.iter().collect::<Vec<_>>().as_slice() {
+            [t] => **t,
+            _ => {
+                return Err(self
+                    .err("comparisons of the data are supported only with one scalar threshold"))
+            }
+        };
+        Ok(Value::Compare {
+            x,
+            op: self.node.op_type.clone(),
+            threshold,
+        })
+    }
+
+    /// `Where(x > t, x, softplus(x))`: how the default exporter writes
+    /// `nn.Softplus` (its `threshold`). For t ≥ 15 the two branches differ by
+    /// less than e⁻¹⁵ ≈ 3e-7 where the condition holds, so this is Softplus.
+    fn select(&self, graph: &Graph) -> Result<Value, FrontendError> {
+        self.allow(&[])?;
+        let unsupported = || {
+            self.err(
+                "Where on the data selects by a comparison, which CKKS cannot compute; only \
+                 Softplus's Where(x > threshold, x, softplus(x)) with threshold ≥ 15 is supported",
+            )
+        };
+        let Some(Value::Compare { x, op, threshold }) = self.input(0)? else {
+            return Err(unsupported());
+        };
+        let (Some(Value::Data(a)), Some(Value::Data(b))) = (self.input(1)?, self.input(2)?) else {
+            return Err(unsupported());
+        };
+        let softplus_of_x = matches!(graph.node(*b).op, Op::Activation(Activation::Softplus))
+            && graph.operands(*b).first() == Some(x);
+        if matches!(op.as_str(), "Greater" | "GreaterOrEqual")
+            && *threshold >= 15.0
+            && a == x
+            && softplus_of_x
+        {
+            return Ok(Value::Data(*b));
+        }
+        Err(unsupported())
+    }
+
     fn softmax(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
         self.allow(&["axis"])?;
         let x = self.data(0)?;
@@ -828,9 +1270,49 @@ impl Ctx<'_> {
             Op::Softmax(Softmax {
                 axis,
                 flatten_trailing: legacy,
+                log: self.node.op_type == "LogSoftmax",
             }),
             x,
         )
+    }
+}
+
+/// `x · g` as one activation of `x` times a constant, when `g` is the gate of
+/// an activation that exporters write as a product: `x·σ(x)` (SiLU),
+/// `x·tanh(softplus(x))` (Mish), `x·(1 + erf(x/√2))` (twice GELU, as older
+/// exporters decompose `nn.GELU`).
+fn gate(graph: &Graph, x: NodeId, g: NodeId) -> Option<(NodeId, Activation, f64)> {
+    let scalar = |c: &ArrayD<f64>| (c.len() == 1).then(|| c.iter().copied().next()).flatten();
+    let operand = |id: NodeId| graph.operands(id).first().copied();
+    match &graph.node(g).op {
+        Op::Activation(Activation::Sigmoid) if operand(g) == Some(x) => {
+            Some((x, Activation::Silu, 1.0))
+        }
+        Op::Activation(Activation::Tanh) => {
+            let inner = operand(g)?;
+            (matches!(graph.node(inner).op, Op::Activation(Activation::Softplus))
+                && operand(inner) == Some(x))
+            .then_some((x, Activation::Mish, 1.0))
+        }
+        Op::AddConst(one) if scalar(one) == Some(1.0) => {
+            let erf = operand(g)?;
+            if !matches!(graph.node(erf).op, Op::Activation(Activation::Erf)) {
+                return None;
+            }
+            let scaled = operand(erf)?;
+            match &graph.node(scaled).op {
+                Op::MulConst(c)
+                    if operand(scaled) == Some(x)
+                        && scalar(c).is_some_and(|c| {
+                            (c - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-6
+                        }) =>
+                {
+                    Some((x, Activation::Gelu, 2.0))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -883,4 +1365,36 @@ fn poly_mul(a: &[f64], b: &[f64]) -> Vec<f64> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `known` (which reports unsupported nodes after an unsupported one)
+    /// and `build` agree on which ops exist.
+    #[test]
+    fn every_listed_op_has_a_builder() {
+        let mut graph = Graph::new("x", Shape::new(vec![2]));
+        let env = HashMap::new();
+        for op in OPS.iter().chain(fold::FOLDABLE) {
+            let node = NodeProto {
+                op_type: op.to_string(),
+                input: vec!["missing".into()],
+                output: vec!["y".into()],
+                ..Default::default()
+            };
+            assert!(known(&node));
+            let result = build(&mut graph, &node, "n", 17, &env, &BatchDim::Unknown);
+            assert!(
+                !matches!(result, Err(FrontendError::UnsupportedOp { .. })),
+                "{op} is listed but has no builder"
+            );
+        }
+        let node = NodeProto {
+            op_type: "LayerNormalization".into(),
+            ..Default::default()
+        };
+        assert!(!known(&node));
+    }
 }

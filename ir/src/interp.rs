@@ -344,12 +344,18 @@ fn avg_pool(p: &AvgPool, x: &ArrayD<f64>, out_shape: &[usize]) -> ArrayD<f64> {
 }
 
 fn softmax(s: &Softmax, x: ArrayD<f64>) -> ArrayD<f64> {
-    fn normalise(mut lane: ndarray::ArrayViewMut1<'_, f64>) {
+    let log = s.log;
+    let normalise = move |mut lane: ndarray::ArrayViewMut1<'_, f64>| {
         let max = lane.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-        lane.mapv_inplace(|v| (v - max).exp());
-        let sum = lane.sum();
-        lane.mapv_inplace(|v| v / sum);
-    }
+        lane.mapv_inplace(|v| v - max);
+        let sum = lane.fold(0.0, |a, &v| a + v.exp());
+        if log {
+            let ln = sum.ln();
+            lane.mapv_inplace(|v| v - ln);
+        } else {
+            lane.mapv_inplace(|v| v.exp() / sum);
+        }
+    };
     if s.flatten_trailing {
         let shape = x.shape().to_vec();
         let cols: usize = shape[s.axis + 1..].iter().product();
@@ -470,6 +476,7 @@ mod tests {
                 Op::Softmax(Softmax {
                     axis: 0,
                     flatten_trailing: false,
+                    log: false,
                 }),
                 &[g.input()],
             )

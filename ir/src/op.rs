@@ -155,6 +155,37 @@ pub enum Activation {
     Softplus,
     /// `x²` (ONNX `Pow` with exponent 2; CryptoNets' activation).
     Square,
+    /// The Gauss error function (ONNX `Erf`; the inside of an exported GELU).
+    Erf,
+    /// `x·Φ(x)`, Φ the standard normal CDF (`nn.GELU()`).
+    Gelu,
+    /// GELU's tanh form, `x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (`nn.GELU(approximate="tanh")`).
+    GeluTanh,
+    /// `x·σ(x)` (`nn.SiLU`, exported as `x * Sigmoid(x)`).
+    Silu,
+    /// `x·tanh(softplus(x))` (`nn.Mish`).
+    Mish,
+    /// `max(0, min(1, alpha·x + beta))` (`nn.Hardsigmoid`: alpha = 1/6, beta = 1/2).
+    HardSigmoid {
+        /// Slope.
+        alpha: f64,
+        /// Offset.
+        beta: f64,
+    },
+    /// `x·max(0, min(1, x/6 + 1/2))` (`nn.Hardswish`).
+    HardSwish,
+    /// `min(max(x, min), max)` (`nn.ReLU6`, `torch.clamp`).
+    Clip {
+        /// Lower bound (`-inf` for none).
+        min: f64,
+        /// Upper bound (`inf` for none).
+        max: f64,
+    },
+    /// `x` if positive, else `alpha·(eˣ − 1)` (`nn.ELU`).
+    Elu {
+        /// Scale of the negative part.
+        alpha: f64,
+    },
 }
 
 impl Activation {
@@ -181,10 +212,29 @@ impl Activation {
             Activation::Tanh => x.tanh(),
             Activation::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
             Activation::Square => x * x,
+            Activation::Erf => erf(x),
+            Activation::Gelu => 0.5 * x * (1.0 + erf(x * std::f64::consts::FRAC_1_SQRT_2)),
+            Activation::GeluTanh => {
+                let k = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
+            }
+            Activation::Silu => x * Activation::Sigmoid.apply(x),
+            Activation::Mish => x * Activation::Softplus.apply(x).tanh(),
+            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Activation::Clip { min, max } => x.max(min).min(max),
+            Activation::Elu { alpha } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha * x.exp_m1()
+                }
+            }
         }
     }
 
-    fn name(self) -> &'static str {
+    /// Short lower-case name, as in dumps.
+    pub fn name(self) -> &'static str {
         match self {
             Activation::Relu => "relu",
             Activation::LeakyRelu { .. } => "leaky_relu",
@@ -192,8 +242,68 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Softplus => "softplus",
             Activation::Square => "square",
+            Activation::Erf => "erf",
+            Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu_tanh",
+            Activation::Silu => "silu",
+            Activation::Mish => "mish",
+            Activation::HardSigmoid { .. } => "hard_sigmoid",
+            Activation::HardSwish => "hard_swish",
+            Activation::Clip { .. } => "clip",
+            Activation::Elu { .. } => "elu",
         }
     }
+
+    /// The PyTorch module that usually exports as this activation, for messages.
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            Activation::Relu => "nn.ReLU",
+            Activation::LeakyRelu { .. } => "nn.LeakyReLU / nn.PReLU",
+            Activation::Sigmoid => "nn.Sigmoid",
+            Activation::Tanh => "nn.Tanh",
+            Activation::Softplus => "nn.Softplus",
+            Activation::Square => "x ** 2",
+            Activation::Erf => "torch.erf",
+            Activation::Gelu => "nn.GELU",
+            Activation::GeluTanh => "nn.GELU(approximate='tanh')",
+            Activation::Silu => "nn.SiLU",
+            Activation::Mish => "nn.Mish",
+            Activation::HardSigmoid { .. } => "nn.Hardsigmoid",
+            Activation::HardSwish => "nn.Hardswish",
+            Activation::Clip { .. } => "nn.ReLU6 / torch.clamp",
+            Activation::Elu { .. } => "nn.ELU",
+        }
+    }
+}
+
+/// The Gauss error function, to about 1e-15: its Maclaurin series below
+/// |x| = 2, a continued fraction for `erfc` above, where the series would
+/// lose digits to cancellation (Rust's `f64` has no `erf`).
+pub fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let y = if a < 2.0 {
+        // Σ (-1)ⁿ x²ⁿ⁺¹ / (n! (2n+1)), terms shrink once n > x².
+        let (mut term, mut sum, x2) = (a, a, a * a);
+        for n in 1..200 {
+            term *= -x2 / n as f64;
+            let t = term / (2 * n + 1) as f64;
+            sum += t;
+            if t.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+        }
+        sum * std::f64::consts::FRAC_2_SQRT_PI
+    } else if a < 27.0 {
+        // erfc(a) = e^(−a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …)))), evaluated backward.
+        let mut f = a;
+        for k in (1..=60).rev() {
+            f = a + (k as f64 / 2.0) / f;
+        }
+        1.0 - (-a * a).exp() / (f * std::f64::consts::PI.sqrt())
+    } else {
+        1.0
+    };
+    y.copysign(x)
 }
 
 /// Window geometry shared by the pooling ops.
@@ -278,6 +388,18 @@ pub struct Softmax {
     pub axis: usize,
     /// Opset < 13 semantics: normalise over all axes from `axis` on, not just `axis`.
     pub flatten_trailing: bool,
+    /// `LogSoftmax`: the logarithm of the softmax (same argmax).
+    pub log: bool,
+}
+
+/// A bias's parameters: none for a layer without one (`bias=False`), which
+/// the frontend reads as all zeros.
+fn bias_params(bias: &Array1<f64>) -> usize {
+    if bias.iter().all(|&b| b == 0.0) {
+        0
+    } else {
+        bias.len()
+    }
 }
 
 /// Output length of a sliding window, ONNX/PyTorch rules; `None` if no window fits.
@@ -353,8 +475,8 @@ impl Op {
     /// Number of stored constants (weights, biases, scalings).
     pub fn params(&self) -> usize {
         match self {
-            Op::Conv(c) => c.weight.len() + c.bias.len(),
-            Op::Dense(d) => d.weight.len() + d.bias.len(),
+            Op::Conv(c) => c.weight.len() + bias_params(&c.bias),
+            Op::Dense(d) => d.weight.len() + bias_params(&d.bias),
             Op::AddConst(c) | Op::MulConst(c) => c.len(),
             Op::BatchNorm(b) => b.scale.len() * 4,
             Op::Polynomial(p) => p.coeffs.len(),
@@ -669,5 +791,56 @@ fn check_broadcast(constant: &[usize], x: &Shape) -> Result<(), String> {
             "constant of shape {} does not broadcast onto input {x}",
             Shape::new(constant.to_vec())
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_reference_values() {
+        // erf to 16 digits (Abramowitz & Stegun Table 7.1 and mpmath).
+        for (x, want) in [
+            (0.0, 0.0),
+            (0.1, 0.1124629160182849),
+            (0.5, 0.5204998778130465),
+            (1.0, 0.8427007929497149),
+            (2.0, 0.9953222650189527),
+            (2.9, 0.9999589021219005),
+            (3.0, 0.9999779095030014),
+            (4.0, 0.9999999845827421),
+            (-1.5, -0.9661051464753108),
+        ] {
+            assert!(
+                (erf(x) - want).abs() < 1e-14,
+                "erf({x}) = {} vs {want}",
+                erf(x)
+            );
+        }
+    }
+
+    #[test]
+    fn activations_agree_with_their_definitions() {
+        let gelu = |x: f64| x * 0.5 * (1.0 + erf(x / 2f64.sqrt()));
+        for x in [-4.0, -1.0, -0.2, 0.0, 0.3, 2.5] {
+            assert!((Activation::Gelu.apply(x) - gelu(x)).abs() < 1e-15);
+            let hs = Activation::HardSigmoid {
+                alpha: 1.0 / 6.0,
+                beta: 0.5,
+            }
+            .apply(x);
+            assert!((Activation::HardSwish.apply(x) - x * hs).abs() < 1e-15);
+            assert_eq!(
+                Activation::Clip { min: 0.0, max: 6.0 }.apply(x * 3.0),
+                (x * 3.0).clamp(0.0, 6.0)
+            );
+            let sp = Activation::Softplus.apply(x);
+            assert!((Activation::Mish.apply(x) - x * sp.tanh()).abs() < 1e-15);
+        }
+        assert_eq!(
+            Activation::Elu { alpha: 2.0 }.apply(-1.0),
+            2.0 * ((-1f64).exp() - 1.0)
+        );
     }
 }

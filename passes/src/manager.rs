@@ -45,7 +45,8 @@ impl fmt::Display for PassReport {
             self.pass,
             if n == 1 { "" } else { "s" }
         )?;
-        for c in &self.changes {
+        // A fit line says all its change line does: print each activation once.
+        for c in self.changes.iter().filter(|_| self.fits.is_empty()) {
             writeln!(f, "  {c}")?;
         }
         for fit in &self.fits {

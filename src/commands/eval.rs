@@ -124,6 +124,18 @@ pub fn score(y: &ArrayD<f64>, labels: &Labels) -> Result<Score> {
             if ids.len() != samples {
                 bail!("{} labels for {samples} samples", ids.len());
             }
+            let classes = y.len() / samples.max(1);
+            if let Some((i, bad)) = ids
+                .iter()
+                .enumerate()
+                .find(|(_, &c)| c < 0 || c as usize >= classes)
+            {
+                bail!(
+                    "label {bad} (sample {i}) is outside the model's {classes} classes (0 to {}); \
+                     are these the labels for this model?",
+                    classes.saturating_sub(1)
+                );
+            }
             let correct = interp::count_correct(y, ids);
             Ok(Score::Accuracy {
                 accuracy: correct as f64 / samples as f64,

@@ -29,7 +29,12 @@ use hepack_frontend::Model;
 
 /// Load a model, naming the file in the error.
 pub fn load_model(path: &Path) -> Result<Model> {
-    hepack_frontend::load(path).with_context(|| format!("cannot load model {}", path.display()))
+    use hepack_frontend::FrontendError;
+    hepack_frontend::load(path).map_err(|e| match e {
+        // These name the file already.
+        FrontendError::Io { .. } | FrontendError::Decode { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!("cannot load model {}", path.display())),
+    })
 }
 
 /// Whether `path` is a program file (it starts with the program magic).

@@ -33,6 +33,7 @@ impl ParamArgs {
     /// The request for parameter selection; `max_value` is the largest
     /// magnitude the program computes, if a calibration set measured it.
     pub fn request(&self, max_value: Option<f64>) -> ParamRequest {
+        self.warn_if_unreachable();
         ParamRequest {
             degree: self.poly_degree,
             scale_bits: self.scale_bits,
@@ -40,6 +41,25 @@ impl ParamArgs {
             max_value,
             precision: self.precision,
             insecure: self.insecure,
+            min_first_bits: None,
+        }
+    }
+
+    /// `--precision` asks for more bits of scale than SEAL's primes have: the
+    /// scale is capped, so outputs will not be that close to plaintext.
+    fn warn_if_unreachable(&self) {
+        if self.scale_bits.is_some() || self.chain.is_some() || self.precision.is_nan() || self.precision <= 0.0 {
+            return;
+        }
+        let wanted = (1.0 / self.precision).log2().ceil() + 25.0;
+        let max = f64::from(hepack_backend::params::MAX_PRIME_BITS);
+        if wanted > max {
+            eprintln!(
+                "warning: --precision {:e} needs a {wanted}-bit scale, but SEAL's primes have at most {max} bits; \
+                 expect errors around {:.0e} instead (CKKS keeps about 25 bits of the scale for noise)",
+                self.precision,
+                2f64.powf(25.0 - max)
+            );
         }
     }
 }

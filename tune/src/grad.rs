@@ -258,6 +258,49 @@ fn derivative(a: Activation, x: f64) -> f64 {
         Activation::Tanh => 1.0 - x.tanh().powi(2),
         Activation::Softplus => Activation::Sigmoid.apply(x),
         Activation::Square => 2.0 * x,
+        Activation::Erf => std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp(),
+        Activation::Gelu => {
+            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            0.5 * (1.0 + hepack_ir::op::erf(x * std::f64::consts::FRAC_1_SQRT_2)) + x * pdf
+        }
+        Activation::GeluTanh => {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            let t = (k * (x + 0.044715 * x.powi(3))).tanh();
+            0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x)
+        }
+        Activation::Silu => {
+            let s = Activation::Sigmoid.apply(x);
+            s * (1.0 + x * (1.0 - s))
+        }
+        Activation::Mish => {
+            let t = Activation::Softplus.apply(x).tanh();
+            t + x * (1.0 - t * t) * Activation::Sigmoid.apply(x)
+        }
+        Activation::HardSigmoid { alpha, beta } => {
+            let v = alpha * x + beta;
+            if v > 0.0 && v < 1.0 {
+                alpha
+            } else {
+                0.0
+            }
+        }
+        Activation::HardSwish => {
+            if x <= -3.0 {
+                0.0
+            } else if x >= 3.0 {
+                1.0
+            } else {
+                x / 3.0 + 0.5
+            }
+        }
+        Activation::Clip { min, max } => f64::from(u8::from(x > min && x < max)),
+        Activation::Elu { alpha } => {
+            if x > 0.0 {
+                1.0
+            } else {
+                alpha * x.exp()
+            }
+        }
     }
 }
 

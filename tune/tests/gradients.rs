@@ -128,6 +128,7 @@ fn cross_entropy_through_a_softmax_matches_finite_differences() {
             Op::Softmax(Softmax {
                 axis: 0,
                 flatten_trailing: false,
+                log: false,
             }),
             &[out],
         )

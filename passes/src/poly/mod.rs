@@ -234,6 +234,20 @@ impl Pass for ActToPoly {
                 })?),
                 None => None,
             };
+            if let Some(r) = observed.filter(|r| r.lo == r.hi) {
+                if choice.needs_calibration() && act != Activation::Square {
+                    return Err(PassError::Fit {
+                        layer: layer.clone(),
+                        reason: format!(
+                            "every calibration input of this {} is {} (a constant calibration \
+                             batch, or a layer whose output does not depend on it); a fit needs \
+                             varied inputs: pass real samples with --calib",
+                            act.torch_name(),
+                            r.lo
+                        ),
+                    });
+                }
+            }
             let f = |x: f64| act.apply(x);
             let (coeffs, label) = match (act, choice) {
                 (Activation::Square, _) => (vec![0.0, 0.0, 1.0], "exact".to_string()),
