@@ -78,7 +78,7 @@ class ConvHead(nn.Module):
         self.conv = nn.Conv2d(2, 4, 3, padding=1)
         self.head = head
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(4 if head != "view" else 4 * 8 * 8, 3)
+        self.fc = nn.Linear(4 if head not in ("view", "view_sizes") else 4 * 8 * 8, 3)
 
     def forward(self, x):
         y = torch.relu(self.conv(x))
@@ -88,6 +88,8 @@ class ConvHead(nn.Module):
             y = y.mean((2, 3))
         elif self.head == "squeeze":
             y = self.pool(y).squeeze(-1).squeeze(-1)
+        elif self.head == "view_sizes":
+            y = y.view(y.size(0), y.size(1) * y.size(2) * y.size(3))
         else:
             y = y.view(y.size(0), -1)
         return self.fc(y)
@@ -212,6 +214,7 @@ def models():
         ("gap_mean", ConvHead("mean"), (2, 8, 8)),
         ("gap_squeeze", ConvHead("squeeze"), (2, 8, 8)),
         ("view_flatten", ConvHead("view"), (2, 8, 8)),
+        ("view_sizes", ConvHead("view_sizes"), (2, 8, 8)),
         ("conv1d", Conv1d(), (2, 24)),
         ("depthwise", Depthwise(), (2, 8, 8)),
         ("conv_transpose", Decoder(), (2, 8, 8)),

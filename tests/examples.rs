@@ -212,3 +212,48 @@ fn cli_output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
 }
+
+/// Every example model compiles with its calibration set (the chain sized for
+/// every constant the program encodes) and runs encrypted close to plaintext.
+/// LeNet-5 takes minutes encrypted; `hepack demo` and `tests/encrypted_cli.rs`
+/// run its fine-tuned version.
+#[test]
+fn example_models_compiled_with_calibration_run_encrypted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let x = read_f32(&mnist("mnist_test_x_flat.npy"));
+    let batch = tmp.path().join("x.npy");
+    ndarray_npy::write_npy(
+        &batch,
+        &x.slice_axis(ndarray::Axis(0), (0..8).into())
+            .mapv(|v| v as f32),
+    )
+    .unwrap();
+    let calib = mnist("mnist_train_x_flat.npy");
+    for name in ["mlp", "ae1", "ae2", "ae3"] {
+        let program = tmp.path().join(format!("{name}.hep"));
+        let model = root().join(format!("examples/models/{name}.onnx"));
+        let (ok, _, err) = hepack(&[
+            "compile",
+            model.to_str().unwrap(),
+            "--calib",
+            calib.to_str().unwrap(),
+            "-o",
+            program.to_str().unwrap(),
+        ]);
+        assert!(ok, "{name}: {err}");
+        let (ok, out, err) = hepack(&[
+            "infer",
+            program.to_str().unwrap(),
+            "--input",
+            batch.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(ok, "{name}: {err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        let error = report["max_abs_error"].as_f64().unwrap();
+        assert!(
+            error <= 1e-3,
+            "{name}: encrypted output {error:e} from plaintext"
+        );
+    }
+}

@@ -234,6 +234,11 @@ impl Loader {
                     unsupported.push(unknown(name));
                     skipped.extend(node.output.iter().map(String::as_str));
                 }
+                // Once the load has failed, the list of unsupported nodes is
+                // the error; other faults come next, once those are fixed.
+                Err(_) if !unsupported.is_empty() => {
+                    skipped.extend(node.output.iter().map(String::as_str));
+                }
                 Err(e) => return Err(e),
             }
         }

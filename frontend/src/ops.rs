@@ -7,7 +7,7 @@ use hepack_ir::{
     Activation, AvgPool, BatchNorm, Conv, Dense, Graph, NodeId, Op, Polynomial, Pool, Shape,
     Softmax,
 };
-use ndarray::{Array1, Array2, Array4, ArrayD, Axis, Ix1, Ix2, Ix4};
+use ndarray::{Array1, Array2, Array4, ArrayD, Axis, Ix1, Ix2, Ix4, IxDyn};
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::{AttributeProto, NodeProto};
 
@@ -70,11 +70,11 @@ const OPS: &[&str] = &[
     "Pad",
 ];
 
-/// Whether hepack reads `node`'s op at all (in some use), so that a node
-/// after an unsupported one can still be reported when it is unsupported too.
+/// Whether hepack reads `node`'s op on data, so that a node after an
+/// unsupported one can still be reported when it is unsupported too.
 pub(crate) fn known(node: &NodeProto) -> bool {
-    (node.domain.is_empty() || node.domain == "ai.onnx")
-        && (OPS.contains(&node.op_type.as_str()) || fold::FOLDABLE.contains(&node.op_type.as_str()))
+    // Such a node reads data, so only the ops that take data count.
+    (node.domain.is_empty() || node.domain == "ai.onnx") && OPS.contains(&node.op_type.as_str())
 }
 
 /// Build the IR for one ONNX node; returns one value per node output.
@@ -688,13 +688,51 @@ impl Ctx<'_> {
         let (a, b) = (self.input(0)?, self.input(1)?);
         match (a, b) {
             (Some(Value::Const(a)), Some(Value::Const(b))) => {
+                if fold::carries_batch(a) || fold::carries_batch(b) {
+                    return Err(self.err(
+                        "computes with the batch size (from Shape of the input); hepack compiles \
+                         per-sample shapes: export with a constant shape or nn.Flatten",
+                    ));
+                }
+                let shape = fold::broadcast_dims(a.shape(), b.shape()).ok_or_else(|| {
+                    self.err(format!(
+                        "constants of shapes {:?} and {:?} do not broadcast",
+                        a.shape(),
+                        b.shape()
+                    ))
+                })?;
+                // Shape arithmetic (`x.size(1) * x.size(2)`) stays integral, as in ONNX.
+                if let (Const::Int(a), Const::Int(b)) = (a, b) {
+                    let (a, b) = (
+                        a.broadcast(IxDyn(&shape)).expect("checked"),
+                        b.broadcast(IxDyn(&shape)).expect("checked"),
+                    );
+                    let mut out = ArrayD::zeros(IxDyn(&shape));
+                    for ((o, &p), &q) in out.iter_mut().zip(a.iter()).zip(b.iter()) {
+                        *o = match op {
+                            "Add" => p.wrapping_add(q),
+                            "Sub" => p.wrapping_sub(q),
+                            "Mul" => p.wrapping_mul(q),
+                            _ if q == 0 => return Err(self.err("integer division by zero")),
+                            // ONNX's integer Div truncates toward zero, as Rust's does.
+                            _ => p.wrapping_div(q),
+                        };
+                    }
+                    return Ok(Value::Const(Const::Int(out)));
+                }
                 let (a, b) = (a.to_f64(), b.to_f64());
-                let folded = match op {
-                    "Add" => &a + &b,
-                    "Sub" => &a - &b,
-                    "Mul" => &a * &b,
-                    _ => &a / &b,
-                };
+                let (a, b) = (
+                    a.broadcast(IxDyn(&shape)).expect("checked"),
+                    b.broadcast(IxDyn(&shape)).expect("checked"),
+                );
+                let folded = ndarray::Zip::from(&a)
+                    .and(&b)
+                    .map_collect(|&p, &q| match op {
+                        "Add" => p + q,
+                        "Sub" => p - q,
+                        "Mul" => p * q,
+                        _ => p / q,
+                    });
                 Ok(Value::Const(Const::Float(folded)))
             }
             (Some(Value::Data(x)), Some(Value::Const(c))) => {
@@ -1199,7 +1237,10 @@ impl Ctx<'_> {
         let x = self.data(0)?;
         let real = match self.node.op_type.as_str() {
             "Cast" => matches!(self.int("to")?, Some(1 | 11)),
-            _ => matches!(self.input(1)?, Some(Value::Data(_))),
+            _ => matches!(
+                self.input(1)?,
+                Some(Value::Data(_)) | Some(Value::Const(Const::Float(_)))
+            ),
         };
         if !real {
             return Err(self.err(
@@ -1378,13 +1419,14 @@ mod tests {
         let mut graph = Graph::new("x", Shape::new(vec![2]));
         let env = HashMap::new();
         for op in OPS.iter().chain(fold::FOLDABLE) {
+            let data_op = OPS.contains(op);
             let node = NodeProto {
                 op_type: op.to_string(),
                 input: vec!["missing".into()],
                 output: vec!["y".into()],
                 ..Default::default()
             };
-            assert!(known(&node));
+            assert_eq!(known(&node), data_op, "{op}");
             let result = build(&mut graph, &node, "n", 17, &env, &BatchDim::Unknown);
             assert!(
                 !matches!(result, Err(FrontendError::UnsupportedOp { .. })),
@@ -1396,5 +1438,108 @@ mod tests {
             ..Default::default()
         };
         assert!(!known(&node));
+    }
+
+    fn ints(v: &[i64]) -> Const {
+        Const::Int(Array1::from_vec(v.to_vec()).into_dyn())
+    }
+
+    /// Fold one node over constant inputs `c0`, `c1`, ….
+    fn fold(
+        op: &str,
+        attrs: Vec<AttributeProto>,
+        inputs: Vec<Const>,
+    ) -> Result<Const, FrontendError> {
+        let mut graph = Graph::new("x", Shape::new(vec![2, 3]));
+        let mut env: HashMap<String, Value> = HashMap::new();
+        env.insert("x".into(), Value::Data(graph.input()));
+        let names: Vec<String> = (0..inputs.len()).map(|i| format!("c{i}")).collect();
+        for (n, c) in names.iter().zip(inputs) {
+            env.insert(n.clone(), Value::Const(c));
+        }
+        let node = NodeProto {
+            op_type: op.into(),
+            input: names,
+            output: vec!["y".into()],
+            attribute: attrs,
+            ..Default::default()
+        };
+        match build(&mut graph, &node, "n", 17, &env, &BatchDim::Unknown)?.remove(0) {
+            Value::Const(c) => Ok(c),
+            _ => panic!("{op} did not fold"),
+        }
+    }
+
+    fn int_attr(name: &str, i: i64) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            type_: AttributeType::INT.into(),
+            i,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn constant_gather_along_an_inner_axis() {
+        let m = Const::Int(ndarray::arr2(&[[1, 2, 3], [4, 5, 6]]).into_dyn());
+        let got = fold("Gather", vec![int_attr("axis", 1)], vec![m, ints(&[2, 0])]).unwrap();
+        assert_eq!(
+            got.as_int().unwrap(),
+            &ndarray::arr2(&[[3, 1], [6, 4]]).into_dyn()
+        );
+    }
+
+    #[test]
+    fn constant_slice_backwards_clamps_as_onnx_does() {
+        let v = ints(&[0, 1, 2, 3, 4]);
+        // starts below the axis clamp to 0 for a negative step: [x0].
+        let got = fold(
+            "Slice",
+            vec![],
+            vec![
+                v.clone(),
+                ints(&[-10]),
+                ints(&[i64::MIN]),
+                ints(&[0]),
+                ints(&[-1]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(got.as_int().unwrap().as_slice().unwrap(), &[0]);
+        let got = fold(
+            "Slice",
+            vec![],
+            vec![v, ints(&[-1]), ints(&[i64::MIN]), ints(&[0]), ints(&[-2])],
+        )
+        .unwrap();
+        assert_eq!(got.as_int().unwrap().as_slice().unwrap(), &[4, 2, 0]);
+    }
+
+    #[test]
+    fn shape_arithmetic_stays_integral_and_refuses_the_batch() {
+        let got = fold("Mul", vec![], vec![ints(&[3]), ints(&[4])]).unwrap();
+        assert_eq!(got.as_int().unwrap().as_slice().unwrap(), &[12]);
+        let got = fold("Div", vec![], vec![ints(&[-7]), ints(&[2])]).unwrap();
+        assert_eq!(got.as_int().unwrap().as_slice().unwrap(), &[-3]);
+        let err = fold("Mul", vec![], vec![ints(&[fold::BATCH]), ints(&[2])]).unwrap_err();
+        assert!(err.to_string().contains("batch size"), "{err}");
+        // The batch may be concatenated into a shape, not used as a slice bound.
+        let got = fold(
+            "Concat",
+            vec![int_attr("axis", 0)],
+            vec![ints(&[fold::BATCH]), ints(&[-1])],
+        )
+        .unwrap();
+        assert_eq!(
+            got.as_int().unwrap().as_slice().unwrap(),
+            &[fold::BATCH, -1]
+        );
+        let err = fold(
+            "Slice",
+            vec![],
+            vec![ints(&[1, 2, 3]), ints(&[0]), ints(&[fold::BATCH])],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("batch size"), "{err}");
     }
 }

@@ -48,7 +48,11 @@ impl ParamArgs {
     /// `--precision` asks for more bits of scale than SEAL's primes have: the
     /// scale is capped, so outputs will not be that close to plaintext.
     fn warn_if_unreachable(&self) {
-        if self.scale_bits.is_some() || self.chain.is_some() || self.precision.is_nan() || self.precision <= 0.0 {
+        if self.scale_bits.is_some()
+            || self.chain.is_some()
+            || self.precision.is_nan()
+            || self.precision <= 0.0
+        {
             return;
         }
         let wanted = (1.0 / self.precision).log2().ceil() + 25.0;

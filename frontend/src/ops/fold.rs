@@ -15,8 +15,9 @@ use crate::tensor::Const;
 
 /// The batch dimension inside a shape computed from the data: unknown until
 /// run time. `Reshape` accepts it as its first dimension (where it keeps the
-/// batch); any arithmetic on it is an error.
-pub(crate) const BATCH: i64 = i64::MIN + 1;
+/// batch); any arithmetic on it is an error. Its value is one no exporter
+/// writes: `i64::MIN + 1`, the obvious choice, is ONNX's "slice to the start".
+pub(crate) const BATCH: i64 = i64::MIN + 0x6865_7061_636b;
 
 /// Ops folded when all their inputs are constants.
 pub(crate) const FOLDABLE: &[&str] = &[
@@ -95,19 +96,20 @@ impl Ctx<'_> {
         if inputs.iter().all(Option::is_none) {
             return Ok(None);
         }
-        // Only reordering ops may carry the batch marker; arithmetic on it is meaningless.
-        let reorders = [
-            "Gather",
-            "Unsqueeze",
-            "Squeeze",
-            "Concat",
-            "Cast",
-            "CastLike",
-            "Reshape",
-            "Slice",
-            "Flatten",
-        ];
-        if inputs.iter().flatten().any(|c| carries_batch(c)) && !reorders.contains(&op) {
+        // The batch marker may only be moved around as data (Concat's inputs,
+        // the first input of the other reordering ops), never used as an
+        // index, bound, axis or operand of arithmetic.
+        let movable = |i: usize| match op {
+            "Concat" => true,
+            "Gather" | "Unsqueeze" | "Squeeze" | "Cast" | "CastLike" | "Reshape" | "Slice"
+            | "Flatten" => i == 0,
+            _ => false,
+        };
+        let misused = inputs
+            .iter()
+            .enumerate()
+            .any(|(i, c)| c.is_some_and(carries_batch) && !movable(i));
+        if misused {
             return Err(self.err(
                 "computes with the batch size (from Shape of the input); hepack compiles per-sample \
                  shapes: export with a constant shape or nn.Flatten",
@@ -150,7 +152,7 @@ impl Ctx<'_> {
 
     fn axis_of(&self, axis: i64, rank: usize) -> Result<usize, FrontendError> {
         let a = if axis < 0 { axis + rank as i64 } else { axis };
-        if a < 0 || a >= rank.max(1) as i64 {
+        if a < 0 || a >= rank as i64 {
             return Err(self.err(format!("axis {axis} is out of range for rank {rank}")));
         }
         Ok(a as usize)
@@ -514,7 +516,7 @@ impl Ctx<'_> {
             let (s, e) = if step > 0 {
                 (clamp(starts[k], 0, len), clamp(ends[k], 0, len))
             } else {
-                (clamp(starts[k], -1, len - 1), clamp(ends[k], -1, len - 1))
+                (clamp(starts[k], 0, len - 1), clamp(ends[k], -1, len - 1))
             };
             let slice = if step > 0 {
                 Slice::new(s as isize, Some(e.max(s) as isize), step as isize)
@@ -535,19 +537,10 @@ impl Ctx<'_> {
     }
 
     fn broadcast_shape(&self, shapes: &[&[usize]]) -> Result<Vec<usize>, FrontendError> {
-        let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
-        let mut out = vec![1usize; rank];
-        for s in shapes {
-            for (i, &d) in s.iter().enumerate() {
-                let o = &mut out[rank - s.len() + i];
-                if *o == 1 {
-                    *o = d;
-                } else if d != 1 && d != *o {
-                    return Err(self.err(format!("shapes {shapes:?} do not broadcast")));
-                }
-            }
-        }
-        Ok(out)
+        shapes
+            .iter()
+            .try_fold(Vec::new(), |acc, s| broadcast_dims(&acc, s))
+            .ok_or_else(|| self.err(format!("shapes {shapes:?} do not broadcast")))
     }
 
     fn broadcast2(
@@ -575,7 +568,10 @@ fn gather<T: Clone>(
     let mut shape = a.shape()[..axis].to_vec();
     shape.extend(idx_shape);
     shape.extend(&a.shape()[axis + 1..]);
-    g.into_shape_with_order(IxDyn(&shape))
+    // `select` may return a non-standard layout, which reshaping refuses.
+    g.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(&shape))
         .expect("same element count")
 }
 
@@ -585,6 +581,19 @@ fn cut<T: Clone>(a: &ArrayD<T>, slices: &[(usize, Slice)]) -> ArrayD<T> {
         v.slice_axis_inplace(Axis(axis), s);
     }
     v.to_owned()
+}
+
+/// The shape `a` and `b` broadcast to (numpy rules), if they do.
+pub(crate) fn broadcast_dims(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let dim = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+    (0..rank)
+        .map(|i| match (dim(a, i), dim(b, i)) {
+            (x, y) if x == y || y == 1 => Some(x),
+            (1, y) => Some(y),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether a constant holds the batch marker.

@@ -225,6 +225,12 @@ impl Ctx<'_> {
         {
             return Err(self.err("antialias and exclude_outside are not supported"));
         }
+        if self
+            .string("keep_aspect_ratio_policy")?
+            .is_some_and(|p| p != "stretch")
+        {
+            return Err(self.err("keep_aspect_ratio_policy other than 'stretch' is not supported"));
+        }
         if self.attr("axes").is_some() {
             return Err(self.err("the axes attribute is not supported; resize all axes"));
         }
