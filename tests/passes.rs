@@ -287,3 +287,70 @@ fn cli_bad_pass_options_are_clear_errors() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// A layer whose calibration inputs are all one value (here a dense layer
+/// with zero weights and a uniform bias) cannot be fitted: the error says why,
+/// instead of a non-finite polynomial failing later.
+#[test]
+fn degenerate_calibration_inputs_are_explained() {
+    use hepack_ir::{Activation, Dense, Shape};
+    let mut g = Graph::new("x", Shape::new(vec![3]));
+    let dense = Dense {
+        weight: ndarray::Array2::zeros((3, 2)),
+        bias: ndarray::arr1(&[0.5, 0.5]),
+    };
+    let d = g.add("fc", Op::Dense(dense), &[g.input()]).unwrap();
+    let r = g
+        .add("act", Op::Activation(Activation::Relu), &[d])
+        .unwrap();
+    g.set_output(r);
+    let options = PassOptions {
+        calib: Some(ArrayD::from_elem(ndarray::IxDyn(&[4, 3]), 0.25)),
+        ..PassOptions::default()
+    };
+    let err = pipeline("act-to-poly", &options)
+        .unwrap()
+        .run(&mut g, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("every calibration input of this nn.ReLU is 0.5")
+            && err.contains("pass real samples with --calib"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cli_out_of_range_labels_and_unreachable_precision_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let labels = tmp.path().join("y.npy");
+    let mut y: ndarray::Array1<i64> = ndarray_npy::read_npy(mnist("mnist_test_y.npy")).unwrap();
+    y[7] = 12;
+    ndarray_npy::write_npy(&labels, &y).unwrap();
+    let (ok, _, stderr) = hepack(&[
+        "eval",
+        "examples/models/mlp.onnx",
+        "--input",
+        mnist("mnist_test_x_flat.npy").to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("label 12 (sample 7) is outside the model's 10 classes (0 to 9)"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = hepack(&[
+        "compile",
+        "examples/models/mlp.onnx",
+        "--precision",
+        "1e-12",
+    ]);
+    // Warned, then refused: a 60-bit scale leaves the first prime no room.
+    assert!(!ok);
+    assert!(
+        stderr.contains("warning: --precision 1e-12 needs a 65-bit scale")
+            && stderr.contains("need a 71-bit first prime, but SEAL's primes have at most 60 bits"),
+        "{stderr}"
+    );
+}

@@ -237,7 +237,15 @@ pub fn select(depth: u32, req: &ParamRequest) -> Result<CkksParams, ParamError> 
             let scale = req.scale_bits();
             let magnitude = req.max_value.unwrap_or(DEFAULT_MAX_VALUE).abs().max(1.0);
             // Sign bit plus the integer part of the largest value, above Δ.
-            let first = (scale + 1 + magnitude.log2().ceil() as u32)
+            let wanted = scale + 1 + magnitude.log2().ceil() as u32;
+            if wanted > MAX_PRIME_BITS {
+                return Err(ParamError::Invalid(format!(
+                    "values up to {magnitude:.4e} at scale 2^{scale} need a {wanted}-bit first prime, \
+                     but SEAL's primes have at most {MAX_PRIME_BITS} bits; lower the scale \
+                     (--scale-bits, or a looser --precision) or bound the values with --calib"
+                )));
+            }
+            let first = wanted
                 .max(req.min_first_bits.unwrap_or(0))
                 .min(MAX_PRIME_BITS);
             let special = first.max(scale);
@@ -455,6 +463,11 @@ mod bounds {
                     prop_assert_eq!(p.primes.len(), p.chain_bits.len());
                 }
                 Err(ParamError::TooDeep { bits, max, .. }) => prop_assert!(bits > max),
+                // Values too large for the scale: only when no prime could hold them.
+                Err(ParamError::Invalid(why)) if why.contains("first prime") => {
+                    let wanted = req.scale_bits() + 1 + max_value.max(1.0).log2().ceil() as u32;
+                    prop_assert!(wanted > MAX_PRIME_BITS, "{why}");
+                }
                 Err(e) => prop_assert!(false, "{e}"),
             }
         }

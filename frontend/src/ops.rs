@@ -1237,10 +1237,8 @@ impl Ctx<'_> {
         let x = self.data(0)?;
         let real = match self.node.op_type.as_str() {
             "Cast" => matches!(self.int("to")?, Some(1 | 11)),
-            _ => matches!(
-                self.input(1)?,
-                Some(Value::Data(_)) | Some(Value::Const(Const::Float(_)))
-            ),
+            // A constant target's precision is not kept (float16 reads as f64).
+            _ => matches!(self.input(1)?, Some(Value::Data(_))),
         };
         if !real {
             return Err(self.err(
