@@ -502,18 +502,7 @@ impl Ctx<'_> {
         let channels = self.shape_of(graph, x).dims()[0];
         let weight = self.ungroup(weight, channels)?;
         let (f, _, kh, kw) = weight.dim();
-        if let Some(ks) = self.ints("kernel_shape")? {
-            let expected: &[i64] = if self.one_d {
-                &[kw as i64]
-            } else {
-                &[kh as i64, kw as i64]
-            };
-            if ks != expected {
-                return Err(self.err(format!(
-                    "kernel_shape {ks:?} disagrees with the weight's {kh}x{kw}"
-                )));
-            }
-        }
+        self.check_kernel_shape(kh, kw)?;
         let bias = match self.constant_input(2, "bias")? {
             Some(b) => b
                 .to_f64()
@@ -533,6 +522,25 @@ impl Ctx<'_> {
             dilations,
         });
         self.add_2d(graph, conv, x)
+    }
+
+    /// A `kernel_shape` attribute, where given, must match the weight's `kh × kw`
+    /// (just `kw` for a 1-D op).
+    fn check_kernel_shape(&self, kh: usize, kw: usize) -> Result<(), FrontendError> {
+        let Some(ks) = self.ints("kernel_shape")? else {
+            return Ok(());
+        };
+        let expected: &[i64] = if self.one_d {
+            &[kw as i64]
+        } else {
+            &[kh as i64, kw as i64]
+        };
+        if ks != expected {
+            return Err(self.err(format!(
+                "kernel_shape {ks:?} disagrees with the weight's {kh}x{kw}"
+            )));
+        }
+        Ok(())
     }
 
     /// A grouped convolution's weight `[F, C/g, KH, KW]` as the ordinary

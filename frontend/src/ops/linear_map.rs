@@ -101,18 +101,7 @@ impl Ctx<'_> {
         }
         let groups = groups as usize;
         let f = per_group * groups;
-        if let Some(ks) = self.ints("kernel_shape")? {
-            let expected: &[i64] = if self.one_d {
-                &[kw as i64]
-            } else {
-                &[kh as i64, kw as i64]
-            };
-            if ks != expected {
-                return Err(self.err(format!(
-                    "kernel_shape {ks:?} disagrees with the weight's {kh}x{kw}"
-                )));
-            }
-        }
+        self.check_kernel_shape(kh, kw)?;
         let bias = match self.constant_input(2, "bias")? {
             Some(b) => b.to_f64().iter().copied().collect(),
             None => vec![0.0; f],
