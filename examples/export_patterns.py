@@ -178,6 +178,41 @@ class Padded(nn.Module):
         return self.conv(x)
 
 
+class Residual(nn.Module):
+    """A ResNet basic block: conv-BN-ReLU-conv-BN plus the identity, ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(2, 4, 3, padding=1)
+        self.c1 = nn.Conv2d(4, 4, 3, padding=1)
+        self.b1 = nn.BatchNorm2d(4)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.b2 = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
+        y = torch.relu(x + y)
+        return self.fc(y.mean((2, 3)))
+
+
+class Inception(nn.Module):
+    """Two branches joined by torch.cat along channels, and an MLP skip (x - f(x))."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 3, 1)
+        self.b = nn.Conv2d(2, 2, 3, padding=1)
+        self.fc = nn.Linear(5 * 8 * 8, 4)
+        self.fc2 = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = torch.cat([torch.relu(self.a(x)), torch.tanh(self.b(x))], dim=1)
+        z = self.fc(torch.flatten(y, 1))
+        return z - torch.relu(self.fc2(z))
+
+
 class LogSoftmaxMlp(nn.Module):
     def __init__(self):
         super().__init__()
@@ -225,6 +260,8 @@ def models():
         ("pad_constant", Padded("constant"), (2, 6, 6)),
         ("pad_reflect", Padded("reflect"), (2, 6, 6)),
         ("pad_replicate", Padded("replicate"), (2, 6, 6)),
+        ("residual", Residual(), (2, 6, 6)),
+        ("concat", Inception(), (2, 8, 8)),
     ]
     return out
 

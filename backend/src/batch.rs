@@ -160,8 +160,27 @@ fn lower(
                     op,
                 });
             }
-            let x = &values[&graph.operands(id)[0]];
-            lower_op(b, &node.op, x, &out_dims, node_live)
+            let operands = graph.operands(id);
+            match node.op {
+                // Feature by feature: a ciphertext addition, or nothing at all.
+                Op::Add => {
+                    let (x, y) = (&values[&operands[0]], &values[&operands[1]]);
+                    let mut i = 0;
+                    ndarray::Zip::from(x).and(y).map_collect(|&p, &q| {
+                        b.muted = node_live.is_some_and(|l| !l[i]);
+                        i += 1;
+                        b.sum([p, q])
+                    })
+                }
+                Op::Concat(axis) => {
+                    let views: Vec<_> = operands.iter().map(|o| values[o].view()).collect();
+                    ndarray::concatenate(ndarray::Axis(axis), &views)
+                        .expect("shapes checked when added")
+                        .as_standard_layout()
+                        .into_owned()
+                }
+                _ => lower_op(b, &node.op, &values[&operands[0]], &out_dims, node_live),
+            }
         };
         b.muted = false;
         for operand in graph.operands(id) {
@@ -305,6 +324,9 @@ fn lower_op(
             y
         }
         Op::MaxPool(_) | Op::Softmax(_) => unreachable!("refused by the caller"),
+        Op::Add | Op::Concat(_) => {
+            unreachable!("ops of several operands are lowered by the caller")
+        }
     }
 }
 
@@ -374,13 +396,48 @@ fn liveness(graph: &Graph) -> Liveness {
         .fill(true);
     for &id in order.iter().rev() {
         let node = graph.node(id);
-        let Some(&operand) = graph.operands(id).first() else {
+        let operands = graph.operands(id);
+        let Some(&operand) = operands.first() else {
             continue;
         };
         let out_live = std::mem::take(live.get_mut(&id).expect("every node"));
-        let in_dims = graph.node(operand).shape.dims().to_vec();
-        let in_live = live.get_mut(&operand).expect("every node");
-        mark_reads(&node.op, &in_dims, node.shape.dims(), &out_live, in_live);
+        match node.op {
+            // Each operand's feature is read by the sum's feature of the same index.
+            Op::Add => {
+                for o in &operands {
+                    let in_live = live.get_mut(o).expect("every node");
+                    for (l, &out) in in_live.iter_mut().zip(&out_live) {
+                        *l |= out;
+                    }
+                }
+            }
+            // Each operand is a contiguous block of the output along `axis`.
+            Op::Concat(axis) => {
+                let dims = node.shape.dims();
+                let (outer, inner): (usize, usize) = (
+                    dims[..axis].iter().product(),
+                    dims[axis + 1..].iter().product(),
+                );
+                let mut offset = 0;
+                for o in &operands {
+                    let len = graph.node(*o).shape.dims()[axis];
+                    let in_live = live.get_mut(o).expect("every node");
+                    for a in 0..outer {
+                        for k in 0..len * inner {
+                            if out_live[(a * dims[axis] + offset) * inner + k] {
+                                in_live[a * len * inner + k] = true;
+                            }
+                        }
+                    }
+                    offset += len;
+                }
+            }
+            _ => {
+                let in_dims = graph.node(operand).shape.dims().to_vec();
+                let in_live = live.get_mut(&operand).expect("every node");
+                mark_reads(&node.op, &in_dims, node.shape.dims(), &out_live, in_live);
+            }
+        }
         live.insert(id, out_live);
     }
     live
@@ -491,5 +548,6 @@ fn mark_reads(op: &Op, in_dims: &[usize], out_dims: &[usize], out: &[bool], inp:
             }
         }
         Op::MaxPool(_) | Op::Softmax(_) => {}
+        Op::Add | Op::Concat(_) => unreachable!("handled by liveness"),
     }
 }

@@ -406,3 +406,29 @@ fn the_first_prime_holds_every_encoded_constant() {
         "{err}"
     );
 }
+
+/// Residual sums and channel concatenations lower like the rest: the
+/// program matches the interpreter, pruned or not.
+#[test]
+fn branching_graphs_lower_correctly() {
+    let mut seen = (false, false);
+    for seed in 0..40u64 {
+        let g = random_graph(&[CONV, 8, 14, 6, 15, 9, 14, 11, DENSE], seed, true);
+        let ops: Vec<&str> = g
+            .topo_order()
+            .into_iter()
+            .map(|id| g.node(id).op.name())
+            .collect();
+        seen.0 |= ops.contains(&"add");
+        seen.1 |= ops.contains(&"concat");
+        let g = he_friendly(g, "");
+        assert_agree(&g, &format!("seed {seed}"));
+        let mut p = g.clone();
+        prune_randomly(&mut p, seed);
+        assert_agree(&p, &format!("seed {seed}, pruned"));
+    }
+    assert!(
+        seen.0 && seen.1,
+        "the generator made no residual sum or concatenation"
+    );
+}

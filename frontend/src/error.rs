@@ -7,8 +7,8 @@ use hepack_ir::IrError;
 use thiserror::Error;
 
 /// The ops hepack reads, listed in "unsupported op" errors.
-pub const SUPPORTED_OPS: &str = "Add, AveragePool, BatchNormalization, Cast (to float), Clip, \
-Constant, Conv (1-D, 2-D, grouped), ConvTranspose, Div, Dropout, Elu, Erf, Flatten, Gelu, Gemm, \
+pub const SUPPORTED_OPS: &str = "Add (also of two data tensors), AveragePool, BatchNormalization, Cast (to float), Clip, \
+Concat, Constant, Conv (1-D, 2-D, grouped), ConvTranspose, Div, Dropout, Elu, Erf, Flatten, Gelu, Gemm, \
 GlobalAveragePool, HardSigmoid, HardSwish, Identity, LeakyRelu, LogSoftmax (last op only), \
 MatMul, MaxPool, Mish, Mul, Pad, Pow (exponent 2), PRelu (one slope), ReduceMean (spatial axes), \
 Relu, Reshape, Resize (nearest, linear), Sigmoid, Softmax (last op only), Softplus, Squeeze, Sub, Tanh, Transpose, \
@@ -51,7 +51,6 @@ impl std::fmt::Display for Unsupported {
 /// The PyTorch construct that usually exports as `op`, for ops hepack lacks.
 fn torch_construct(op: &str) -> Option<&'static str> {
     Some(match op {
-        "Concat" => "torch.cat of data tensors (Inception, U-Net, DenseNet)",
         "LayerNormalization" => "nn.LayerNorm (needs a division by the data's deviation)",
         "InstanceNormalization" | "GroupNormalization" => {
             "nn.InstanceNorm / nn.GroupNorm (needs a division by the data's deviation)"

@@ -94,8 +94,20 @@ impl Writer<'_> {
         };
         let x = self.graph.node(operand).name.as_str().to_string();
         let in_shape = self.graph.node(operand).shape.clone();
+        let operands: Vec<String> = self
+            .graph
+            .operands(id)
+            .iter()
+            .map(|&o| self.graph.node(o).name.as_str().to_string())
+            .collect();
+        let operands: Vec<&str> = operands.iter().map(String::as_str).collect();
         match &node.op {
             Op::Input => {}
+            Op::Add => self.emit("Add", &name, &operands, &name, vec![]),
+            Op::Concat(axis) => {
+                let attrs = vec![int("axis", *axis as i64 + 1)];
+                self.emit("Concat", &name, &operands, &name, attrs);
+            }
             Op::Conv(c) => {
                 let w = self.constant(&format!("{name}/W"), c.weight.clone().into_dyn());
                 let b = self.constant(&format!("{name}/B"), c.bias.clone().into_dyn());

@@ -64,6 +64,7 @@ const OPS: &[&str] = &[
     "Transpose",
     "Softmax",
     "LogSoftmax",
+    "Concat",
     "ConvTranspose",
     "Resize",
     "Upsample",
@@ -166,6 +167,7 @@ pub(crate) fn build(
         "Squeeze" | "Unsqueeze" => single(cx.squeeze(graph)?),
         "Cast" | "CastLike" => single(cx.cast(graph)?),
         "ConvTranspose" => single(cx.conv_transpose(graph)?),
+        "Concat" => single(cx.concat(graph)?),
         "Resize" | "Upsample" => single(cx.resize(graph)?),
         "Pad" => single(cx.pad(graph)?),
         "LeakyRelu" => {
@@ -795,6 +797,10 @@ impl Ctx<'_> {
                 // (how an exported x² + x or a Horner-form activation reads).
                 let ((base_a, pa), (base_b, pb)) =
                     (as_polynomial(graph, *a), as_polynomial(graph, *b));
+                // A residual connection: the sum of two different tensors.
+                if base_a != base_b && matches!(op, "Add" | "Sub") {
+                    return self.residual(graph, *a, *b, op == "Sub");
+                }
                 if base_a != base_b || op == "Div" {
                     return Err(self.err(format!(
                         "{op} of two data tensors is supported only when both are polynomials of the same tensor \
@@ -1236,6 +1242,63 @@ impl Ctx<'_> {
                 .collect();
         }
         self.add(graph, Op::Reshape(Shape::new(dims)), x)
+    }
+
+    /// `a + b` (or `a - b`) of two data tensors of one shape: a residual connection.
+    fn residual(
+        &self,
+        graph: &mut Graph,
+        a: NodeId,
+        b: NodeId,
+        subtract: bool,
+    ) -> Result<Value, FrontendError> {
+        let (sa, sb) = (self.shape_of(graph, a), self.shape_of(graph, b));
+        if sa != sb {
+            return Err(self.err(format!(
+                "adds data tensors of shapes [batch, {sa}] and [batch, {sb}]; a residual \
+                 connection needs one shape (broadcasting between data tensors is not supported)"
+            )));
+        }
+        let b = if subtract {
+            graph
+                .add(
+                    format!("{}/neg", self.name),
+                    Op::MulConst(ndarray::arr0(-1.0).into_dyn()),
+                    &[b],
+                )
+                .map_err(|e| self.err(e.to_string()))?
+        } else {
+            b
+        };
+        graph
+            .add(self.name, Op::Add, &[a, b])
+            .map(Value::Data)
+            .map_err(|e| self.err(e.to_string()))
+    }
+
+    /// `Concat` of data tensors along a sample axis (`torch.cat`).
+    fn concat(&self, graph: &mut Graph) -> Result<Value, FrontendError> {
+        self.allow(&["axis"])?;
+        let mut parts = Vec::with_capacity(self.node.input.len());
+        for i in 0..self.node.input.len() {
+            match self.input(i)? {
+                Some(Value::Data(id)) => parts.push(*id),
+                Some(_) => return Err(self.err(format!(
+                    "input {i} is a constant joined to data; hepack concatenates data tensors only"
+                ))),
+                None => {}
+            }
+        }
+        let first = *parts.first().ok_or_else(|| self.err("has no inputs"))?;
+        let full_rank = self.shape_of(graph, first).rank() + 1;
+        let axis = self
+            .int("axis")?
+            .ok_or_else(|| self.err("axis is required"))?;
+        let axis = self.sample_axis(axis, full_rank, false)?;
+        graph
+            .add(self.name, Op::Concat(axis), &parts)
+            .map(Value::Data)
+            .map_err(|e| self.err(e.to_string()))
     }
 
     /// A cast of the data: the identity to float32 or float64 (hepack computes

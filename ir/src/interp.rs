@@ -98,16 +98,31 @@ fn run_sequential(graph: &Graph, input: ArrayViewD<'_, f64>, taps: &[NodeId]) ->
         let value = if matches!(node.op, Op::Input) {
             input.to_owned()
         } else {
-            let operand = graph.operands(id)[0];
-            // Take the operand's value when this is its last use, else copy it.
-            remaining_uses[operand.index()] -= 1;
-            let x = if remaining_uses[operand.index()] == 0 && operand != graph.output() {
-                values[operand.index()].take()
-            } else {
-                values[operand.index()].clone()
+            // Take an operand's value at its last use, else copy it.
+            let mut xs: Vec<ArrayD<f64>> = graph
+                .operands(id)
+                .into_iter()
+                .map(|operand| {
+                    remaining_uses[operand.index()] -= 1;
+                    if remaining_uses[operand.index()] == 0 && operand != graph.output() {
+                        values[operand.index()].take()
+                    } else {
+                        values[operand.index()].clone()
+                    }
+                    .expect("operands are evaluated first")
+                })
+                .collect();
+            match node.op {
+                Op::Add => {
+                    let b = xs.pop().expect("two operands");
+                    xs.pop().expect("two operands") + b
+                }
+                Op::Concat(axis) => {
+                    let views: Vec<_> = xs.iter().map(|x| x.view()).collect();
+                    concatenate(Axis(axis + 1), &views).expect("shapes checked when added")
+                }
+                _ => eval(graph, id, xs.pop().expect("one operand")),
             }
-            .expect("operands are evaluated first");
-            eval(graph, id, x)
         };
         for (slot, _) in taps.iter().enumerate().filter(|(_, &t)| t == id) {
             tapped[slot] = Some(value.clone());
@@ -178,6 +193,9 @@ fn eval(graph: &Graph, id: NodeId, x: ArrayD<f64>) -> ArrayD<f64> {
         }
         Op::SumPool(p) => pool_with(p, &x, &out_shape, |taps| taps.flatten().sum()),
         Op::Patches(p) => patches(p, &x, &out_shape),
+        Op::Add | Op::Concat(_) => {
+            unreachable!("ops of several operands are evaluated by the caller")
+        }
     }
 }
 

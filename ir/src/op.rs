@@ -57,6 +57,12 @@ pub enum Op {
     /// `(u, v)`, column `c·KH·KW + ky·KW + kx`. Followed by a [`Dense`] whose
     /// weight is the `M × F` filter matrix W̄, this is MOFHEI's conv-as-dense view.
     Patches(Patches),
+    /// Element-wise sum of two data tensors of one shape: a residual
+    /// connection (ResNet). Costs one ciphertext addition per feature.
+    Add,
+    /// Data tensors joined along a sample axis (0: channels), as `torch.cat`
+    /// (Inception, U-Net, DenseNet). Costs nothing under HE.
+    Concat(usize),
 }
 
 /// `Σ coeffs[i]·xⁱ`, applied element-wise.
@@ -456,14 +462,19 @@ impl Op {
             Op::Polynomial(_) => "polynomial",
             Op::SumPool(_) => "sum_pool",
             Op::Patches(_) => "patches",
+            Op::Add => "add",
+            Op::Concat(_) => "concat",
         }
     }
 
-    /// Number of data operands the op consumes.
-    pub fn arity(&self) -> usize {
+    /// Whether `n` data operands suit the op: none for the input, two for a
+    /// sum, at least one for a concatenation, one for every other op.
+    pub fn takes_operands(&self, n: usize) -> bool {
         match self {
-            Op::Input => 0,
-            _ => 1,
+            Op::Input => n == 0,
+            Op::Add => n == 2,
+            Op::Concat(_) => n >= 1,
+            _ => n == 1,
         }
     }
 
@@ -481,6 +492,8 @@ impl Op {
             Op::BatchNorm(b) => b.scale.len() * 4,
             Op::Polynomial(p) => p.coeffs.len(),
             Op::Input
+            | Op::Add
+            | Op::Concat(_)
             | Op::Activation(_)
             | Op::MaxPool(_)
             | Op::AvgPool(_)
@@ -515,12 +528,8 @@ impl Op {
 
     /// The output shape of this op for the given operand shapes, or why they do not fit.
     pub fn infer_shape(&self, inputs: &[&Shape]) -> Result<Shape, String> {
-        if inputs.len() != self.arity() {
-            return Err(format!(
-                "expects {} data operand(s), got {}",
-                self.arity(),
-                inputs.len()
-            ));
+        if !self.takes_operands(inputs.len()) {
+            return Err(format!("cannot take {} data operand(s)", inputs.len()));
         }
         let out = match self {
             Op::Input => return Err("the input op has no operands to infer from".into()),
@@ -608,6 +617,35 @@ impl Op {
                 }
                 inputs[0].clone()
             }
+            Op::Add => {
+                if inputs[0] != inputs[1] {
+                    return Err(format!(
+                        "adds {} to {}; a sum of data tensors needs one shape",
+                        inputs[0], inputs[1]
+                    ));
+                }
+                inputs[0].clone()
+            }
+            Op::Concat(axis) => {
+                let first = inputs[0].dims();
+                if *axis >= first.len() {
+                    return Err(format!("axis {axis} out of range for {}", inputs[0]));
+                }
+                let mut dims = first.to_vec();
+                dims[*axis] = 0;
+                for x in inputs {
+                    let same_elsewhere = x.rank() == first.len()
+                        && (0..first.len()).all(|a| a == *axis || x.dims()[a] == first[a]);
+                    if !same_elsewhere {
+                        return Err(format!(
+                            "joins {x} to {} along axis {axis}; the other axes must agree",
+                            inputs[0]
+                        ));
+                    }
+                    dims[*axis] += x.dims()[*axis];
+                }
+                Shape::new(dims)
+            }
         };
         match out.checked_numel() {
             Some(n) if n > 0 && n <= MAX_ELEMENTS => Ok(out),
@@ -681,6 +719,7 @@ impl Op {
             Op::Reshape(s) => format!("shape={s}"),
             Op::Transpose(p) => format!("perm={p:?}"),
             Op::Dropout { ratio } => format!("ratio={ratio}"),
+            Op::Concat(axis) => format!("axis={axis}"),
             Op::Softmax(s) => {
                 if s.flatten_trailing {
                     format!("axis={} trailing", s.axis)
@@ -688,9 +727,12 @@ impl Op {
                     format!("axis={}", s.axis)
                 }
             }
-            Op::Input | Op::Activation(_) | Op::GlobalAvgPool | Op::Flatten | Op::Identity => {
-                String::new()
-            }
+            Op::Input
+            | Op::Add
+            | Op::Activation(_)
+            | Op::GlobalAvgPool
+            | Op::Flatten
+            | Op::Identity => String::new(),
         }
     }
 }

@@ -29,7 +29,7 @@ impl Rng {
 }
 
 /// How many op choices [`random_graph`] knows.
-pub const CHOICES: u8 = 14;
+pub const CHOICES: u8 = 16;
 
 /// Which choice values pick a conv and a dense layer (to bias generators
 /// toward linear layers).
@@ -38,15 +38,42 @@ pub const CONV: u8 = 0;
 pub const DENSE: u8 = 12;
 
 /// Build a graph from a list of op choices (`0..CHOICES`); choices that do not
-/// fit the current shape are skipped. With `he_friendly`, the activation choice
+/// fit the current shape are skipped. Choices 14 and 15 branch: a residual sum
+/// with, or a channel concatenation of, an earlier tensor of a fitting shape. With `he_friendly`, the activation choice
 /// is a square instead of a tanh, so every op can be evaluated under CKKS.
 pub fn random_graph(choices: &[u8], seed: u64, he_friendly: bool) -> Graph {
     let mut r = Rng(seed | 1);
     let c = 1 + r.below(3);
     let mut g = Graph::new("x", Shape::new([c, 5 + r.below(3), 5 + r.below(3)]));
     let mut cur = g.input();
+    let mut earlier = vec![cur];
     for (i, &choice) in choices.iter().enumerate() {
         let dims = g.node(cur).shape.dims().to_vec();
+        if choice % CHOICES >= 14 {
+            let residual = choice % CHOICES == 14;
+            let fits = |s: &Shape| {
+                s.rank() == dims.len()
+                    && (0..dims.len()).all(|a| (a == 0 && !residual) || s.dims()[a] == dims[a])
+            };
+            let found = earlier
+                .iter()
+                .rev()
+                .find(|&&e| e != cur && fits(&g.node(e).shape))
+                .copied();
+            if let Some(other) = found {
+                let op = if residual { Op::Add } else { Op::Concat(0) };
+                let operands = if r.below(2) == 0 {
+                    [cur, other]
+                } else {
+                    [other, cur]
+                };
+                if let Ok(id) = g.add(format!("l{i}"), op, &operands) {
+                    cur = id;
+                    earlier.push(cur);
+                }
+            }
+            continue;
+        }
         let spatial = dims.len() == 3;
         let chans = dims[0];
         let op = match choice % CHOICES {
@@ -110,6 +137,7 @@ pub fn random_graph(choices: &[u8], seed: u64, he_friendly: bool) -> Graph {
         };
         if let Ok(id) = g.add(format!("l{i}"), op, &[cur]) {
             cur = id;
+            earlier.push(cur);
         }
     }
     g.set_output(cur);

@@ -31,6 +31,8 @@ pub fn violations(graph: &Graph) -> Vec<String> {
                     | Op::Identity
                     | Op::Polynomial(_)
                     | Op::Patches(_)
+                    | Op::Add
+                    | Op::Concat(_)
             )
         })
         .map(|id| format!("'{}' ({})", graph.node(id).name, graph.node(id).op.name()))

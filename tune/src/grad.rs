@@ -112,7 +112,39 @@ pub fn loss_and_grads(
         if matches!(node.op, Op::Input) {
             continue;
         }
-        let operand = graph.operands(id)[0];
+        let operands = graph.operands(id);
+        // A sum passes its gradient to both operands, a concatenation a block
+        // of it to each; what reaches a node from several users adds up.
+        let split: Option<Vec<ArrayD<f64>>> = match node.op {
+            Op::Add => Some(vec![dy.clone(), dy.clone()]),
+            Op::Concat(axis) => {
+                let mut offset = 0;
+                Some(
+                    operands
+                        .iter()
+                        .map(|&o| {
+                            let len = graph.node(o).shape.dims()[axis];
+                            let block = dy
+                                .slice_axis(Axis(axis + 1), (offset..offset + len).into())
+                                .to_owned();
+                            offset += len;
+                            block
+                        })
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        if let Some(parts) = split {
+            for (&o, d) in operands.iter().zip(parts) {
+                match &mut dvalues[o.index()] {
+                    Some(acc) => *acc += &d,
+                    slot => *slot = Some(d),
+                }
+            }
+            continue;
+        }
+        let operand = operands[0];
         let x = value_of[operand.index()].expect("operands are evaluated");
         // The input needs no gradient.
         let need_dx = !matches!(graph.node(operand).op, Op::Input);
@@ -147,6 +179,7 @@ pub fn backward(
 ) -> Result<Vjp, TuneError> {
     let (dx, params) = match op {
         Op::Input => (dy, Vec::new()),
+        Op::Add | Op::Concat(_) => unreachable!("ops of several operands are split by the caller"),
         Op::Conv(c) => return Ok(conv(c, x, &dy, need_dx)),
         Op::Dense(d) => {
             let k = d.weight.nrows();
