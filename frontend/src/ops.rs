@@ -1283,9 +1283,10 @@ impl Ctx<'_> {
         for i in 0..self.node.input.len() {
             match self.input(i)? {
                 Some(Value::Data(id)) => parts.push(*id),
-                Some(_) => return Err(self.err(format!(
-                    "input {i} is a constant joined to data; hepack concatenates data tensors only"
-                ))),
+                Some(_) => {
+                    let why = "is a constant joined to data; hepack concatenates data tensors only";
+                    return Err(self.err(format!("input {i} {why}")));
+                }
                 None => {}
             }
         }
