@@ -50,7 +50,7 @@ fn unencodable(p: &Plain, bits: u32) -> Option<String> {
 /// The smallest first prime, in bits, that holds every plaintext the
 /// program encodes (as SEAL's encoder checks, [`check`]) and every
 /// ciphertext value of magnitude up to `max_value` at its scale, given the
-/// rest of the chain. `metas` is what [`check`] returned.
+/// rest of the chain. `metas` is what [`scales`] returned.
 pub fn first_prime_bits_needed(program: &Program, metas: &[Option<Meta>], max_value: f64) -> u32 {
     let params = &program.params;
     let rest = |depth: u32| i64::from(params.rescale_bits_left(depth));
@@ -87,12 +87,6 @@ fn walk(program: &Program, encodable: bool) -> Result<Vec<Option<Meta>>, Backend
     let params = &program.params;
     let levels = params.levels();
     let delta = 2f64.powi(params.scale_bits as i32);
-    // Bits of the modulus still in a ciphertext at each depth.
-    let bits_at = |depth: u32| -> u32 {
-        params.chain_bits[..params.chain_bits.len() - 1 - depth as usize]
-            .iter()
-            .sum()
-    };
     let mut metas: Vec<Option<Meta>> = Vec::with_capacity(program.instrs.len());
     for (i, instr) in program.instrs.iter().enumerate() {
         let fail = |why: String| {
@@ -228,11 +222,11 @@ fn walk(program: &Program, encodable: bool) -> Result<Vec<Option<Meta>>, Backend
         };
         if let Some(m) = meta {
             // SEAL refuses a scale that no longer fits the modulus.
-            if m.scale.log2() >= f64::from(bits_at(m.depth)) {
+            if m.scale.log2() >= f64::from(params.modulus_bit_count(m.depth)) {
                 return Err(fail(format!(
                     "scale 2^{:.1} out of bounds for the {}-bit modulus left",
                     m.scale.log2(),
-                    bits_at(m.depth)
+                    params.modulus_bit_count(m.depth)
                 )));
             }
         }

@@ -156,24 +156,32 @@ impl CkksParams {
     /// Bytes SEAL holds for a ciphertext of `size` polynomials after
     /// `depth` levels consumed: `size · N · primes left · 8`.
     pub fn ciphertext_bytes(&self, depth: u32, size: u8) -> u64 {
-        let primes = u64::from(self.levels() + 1).saturating_sub(u64::from(depth));
-        u64::from(size) * u64::from(self.degree) * primes * 8
+        u64::from(size) * u64::from(self.degree) * self.primes_left(depth) as u64 * 8
+    }
+
+    /// Primes still in a ciphertext after `depth` levels consumed (the first
+    /// one included, the special one not).
+    fn primes_left(&self, depth: u32) -> usize {
+        (self.levels() + 1).saturating_sub(depth) as usize
     }
 
     /// SEAL's `total_coeff_modulus_bit_count` for a ciphertext after `depth`
     /// levels consumed: the bit count of the product of the primes left
     /// (the special prime excluded). SEAL compares encodings and scales with it.
     pub fn modulus_bit_count(&self, depth: u32) -> u32 {
-        let left = (self.levels() + 1).saturating_sub(depth) as usize;
-        let log2: f64 = self.primes[..left].iter().map(|&q| (q as f64).log2()).sum();
+        let log2: f64 = self.primes[..self.primes_left(depth)]
+            .iter()
+            .map(|&q| (q as f64).log2())
+            .sum();
         log2.floor() as u32 + 1
     }
 
     /// Bits of the rescaling primes still in a ciphertext after `depth`
     /// levels consumed, by their sizes in the chain (the first prime excluded).
     pub fn rescale_bits_left(&self, depth: u32) -> u32 {
-        let left = (self.levels() + 1).saturating_sub(depth) as usize;
-        self.chain_bits[1..left.max(1)].iter().sum()
+        self.chain_bits[1..self.primes_left(depth).max(1)]
+            .iter()
+            .sum()
     }
 
     /// Slots per ciphertext.

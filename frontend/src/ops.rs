@@ -321,6 +321,21 @@ impl Ctx<'_> {
             .ok_or_else(|| self.err(format!("{what} (input {i}) is missing")))
     }
 
+    /// `axes` from the attribute (older opsets) or the constant input `i`
+    /// (newer ones); `None` when neither is given.
+    fn axes(&self, i: usize) -> Result<Option<Vec<i64>>, FrontendError> {
+        if let Some(a) = self.ints("axes")? {
+            return Ok(Some(a));
+        }
+        self.constant_input(i, "axes")?
+            .map(|c| {
+                c.as_int()
+                    .map(|a| a.iter().copied().collect())
+                    .ok_or_else(|| self.err("axes must be an int64 tensor"))
+            })
+            .transpose()
+    }
+
     fn shape_of(&self, graph: &Graph, id: NodeId) -> Shape {
         graph.node(id).shape.clone()
     }
@@ -732,11 +747,7 @@ impl Ctx<'_> {
                     }
                     return Ok(Value::Const(Const::Int(out)));
                 }
-                let (a, b) = (a.to_f64(), b.to_f64());
-                let (a, b) = (
-                    a.broadcast(IxDyn(&shape)).expect("checked"),
-                    b.broadcast(IxDyn(&shape)).expect("checked"),
-                );
+                let (a, b) = self.broadcast2(a, b)?;
                 let folded = ndarray::Zip::from(&a)
                     .and(&b)
                     .map_collect(|&p, &q| match op {

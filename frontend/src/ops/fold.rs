@@ -158,17 +158,6 @@ impl Ctx<'_> {
         Ok(a as usize)
     }
 
-    /// `axes` from the attribute (older opsets) or the input `i` (newer ones).
-    fn axes(&self, inputs: &[Option<&Const>], i: usize) -> Result<Option<Vec<i64>>, FrontendError> {
-        if let Some(a) = self.ints("axes")? {
-            return Ok(Some(a));
-        }
-        match inputs.get(i).copied().flatten() {
-            Some(c) => Ok(Some(self.ints_of(c, "axes")?)),
-            None => Ok(None),
-        }
-    }
-
     fn evaluate(&self, op: &str, inputs: &[Option<&Const>]) -> Result<Const, FrontendError> {
         let x = self.operand(inputs, 0)?;
         let float = |f: fn(f64) -> f64| Const::Float(x.to_f64().mapv(f));
@@ -205,39 +194,30 @@ impl Ctx<'_> {
                 }
             }
             "Unsqueeze" | "Squeeze" => {
-                let axes = self.axes(inputs, 1)?;
-                let mut shape = x.shape().to_vec();
-                if op == "Unsqueeze" {
+                let shape = x.shape();
+                let axes = self.axes(1)?;
+                let dims = if op == "Unsqueeze" {
                     let axes = axes.ok_or_else(|| self.err("axes are missing"))?;
                     let rank = shape.len() + axes.len();
-                    let mut axes: Vec<usize> = axes
+                    let at = axes
                         .iter()
                         .map(|&a| self.axis_of(a, rank))
                         .collect::<Result<_, _>>()?;
-                    axes.sort_unstable();
-                    for a in axes {
-                        shape.insert(a, 1);
-                    }
+                    unsqueezed(shape, at)
                 } else {
-                    let rank = shape.len();
-                    let drop: Vec<usize> = match axes {
-                        Some(axes) => axes
-                            .iter()
-                            .map(|&a| self.axis_of(a, rank))
-                            .collect::<Result<_, _>>()?,
-                        None => (0..rank).filter(|&a| shape[a] == 1).collect(),
+                    let drop = match axes {
+                        Some(axes) => Some(
+                            axes.iter()
+                                .map(|&a| self.axis_of(a, shape.len()))
+                                .collect::<Result<Vec<_>, _>>()?,
+                        ),
+                        None => None,
                     };
-                    if drop.iter().any(|&a| shape[a] != 1) {
-                        return Err(
-                            self.err(format!("squeezes an axis of {shape:?} that is not 1"))
-                        );
-                    }
-                    shape = (0..rank)
-                        .filter(|a| !drop.contains(a))
-                        .map(|a| shape[a])
-                        .collect();
-                }
-                reshaped(x, &shape)
+                    squeezed(shape, drop.as_deref()).map_err(|_| {
+                        self.err(format!("squeezes an axis of {shape:?} that is not 1"))
+                    })?
+                };
+                reshaped(x, &dims)
             }
             "Reshape" => {
                 let target = self.ints_of(self.operand(inputs, 1)?, "the shape")?;
@@ -543,7 +523,7 @@ impl Ctx<'_> {
             .ok_or_else(|| self.err(format!("shapes {shapes:?} do not broadcast")))
     }
 
-    fn broadcast2(
+    pub(super) fn broadcast2(
         &self,
         a: &Const,
         b: &Const,
@@ -555,6 +535,29 @@ impl Ctx<'_> {
             b.broadcast(IxDyn(&shape)).expect("checked").to_owned(),
         ))
     }
+}
+
+/// `dims` with a 1 inserted at each of `at` (positions in the result).
+pub(super) fn unsqueezed(dims: &[usize], mut at: Vec<usize>) -> Vec<usize> {
+    let mut out = dims.to_vec();
+    at.sort_unstable();
+    for a in at {
+        out.insert(a, 1);
+    }
+    out
+}
+
+/// `dims` without the axes `drop` (every axis of size 1 when `None`), or the
+/// first axis to drop whose size is not 1.
+pub(super) fn squeezed(dims: &[usize], drop: Option<&[usize]>) -> Result<Vec<usize>, usize> {
+    let gone = |a: usize| drop.map_or(dims[a] == 1, |d| d.contains(&a));
+    if let Some(bad) = (0..dims.len()).find(|&a| gone(a) && dims[a] != 1) {
+        return Err(bad);
+    }
+    Ok((0..dims.len())
+        .filter(|&a| !gone(a))
+        .map(|a| dims[a])
+        .collect())
 }
 
 /// `a` at `picked` along `axis`, the index tensor's shape in that axis's place.

@@ -16,18 +16,7 @@ impl Ctx<'_> {
         let x = self.data(0)?;
         let sample = self.shape_of(graph, x);
         let full_rank = sample.rank() + 1;
-        let axes = match self.ints("axes")? {
-            Some(a) => a,
-            None => match self.constant_input(1, "axes")? {
-                Some(c) => c
-                    .as_int()
-                    .ok_or_else(|| self.err("axes must be an int64 tensor"))?
-                    .iter()
-                    .copied()
-                    .collect(),
-                None => Vec::new(),
-            },
-        };
+        let axes = self.axes(1)?.unwrap_or_default();
         let mut axes: Vec<usize> = axes
             .iter()
             .map(|&a| self.sample_axis(a, full_rank, false))
@@ -74,50 +63,33 @@ impl Ctx<'_> {
         let x = self.data(0)?;
         let sample = self.shape_of(graph, x);
         let unsqueeze = self.node.op_type == "Unsqueeze";
-        let axes: Option<Vec<i64>> = match self.ints("axes")? {
-            Some(a) => Some(a),
-            None => self
-                .constant_input(1, "axes")?
-                .map(|c| {
-                    c.as_int()
-                        .map(|a| a.iter().copied().collect())
-                        .ok_or_else(|| self.err("axes must be an int64 tensor"))
-                })
-                .transpose()?,
-        };
-        let mut dims = sample.dims().to_vec();
-        if unsqueeze {
+        let axes = self.axes(1)?;
+        let dims = if unsqueeze {
             let axes = axes.ok_or_else(|| self.err("axes are missing"))?;
             let full_rank = sample.rank() + 1 + axes.len();
-            let mut at: Vec<usize> = axes
+            let at = axes
                 .iter()
                 .map(|&a| self.sample_axis(a, full_rank, false))
                 .collect::<Result<_, _>>()?;
-            at.sort_unstable();
-            for a in at {
-                dims.insert(a, 1);
-            }
+            super::fold::unsqueezed(sample.dims(), at)
         } else {
             let full_rank = sample.rank() + 1;
-            let drop: Vec<usize> = match axes {
-                Some(axes) => axes
-                    .iter()
-                    .map(|&a| self.sample_axis(a, full_rank, false))
-                    .collect::<Result<_, _>>()?,
-                None => (0..dims.len()).filter(|&a| dims[a] == 1).collect(),
+            let drop = match axes {
+                Some(axes) => Some(
+                    axes.iter()
+                        .map(|&a| self.sample_axis(a, full_rank, false))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                None => None,
             };
-            if let Some(&bad) = drop.iter().find(|&&a| dims[a] != 1) {
-                return Err(self.err(format!(
+            super::fold::squeezed(sample.dims(), drop.as_deref()).map_err(|bad| {
+                self.err(format!(
                     "axis {} of [batch, {sample}] has size {}, not 1",
                     bad + 1,
-                    dims[bad]
-                )));
-            }
-            dims = (0..dims.len())
-                .filter(|a| !drop.contains(a))
-                .map(|a| dims[a])
-                .collect();
-        }
+                    sample.dims()[bad]
+                ))
+            })?
+        };
         self.add(graph, Op::Reshape(Shape::new(dims)), x)
     }
 
