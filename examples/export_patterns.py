@@ -7,7 +7,9 @@ run by onnxruntime on a fixed input. The files land in `tests/data/exported/`:
 
     <model>.<exporter>.onnx     the exported model
     <model>.x.npy               the input, float32 [8, ...]
-    <model>.<exporter>.y.npy    onnxruntime's output on it
+    <model>.<exporter>.y.npy    onnxruntime's output on it (a model with
+                                several outputs: y.<name>.npy for each, as
+                                `hepack eval --output y.npy` names them)
     manifest.json               torch/onnx/onnxruntime versions, one entry per file
 
 `tests/exported.rs` loads every entry, checks hepack's interpreter against
@@ -222,6 +224,23 @@ class LogSoftmaxMlp(nn.Module):
         return F.log_softmax(self.body(x), dim=1)
 
 
+class TwoHeads(nn.Module):
+    """A shared trunk, a class head (softmax) and a regression head; the trunk's
+    features are an output too, read by both heads."""
+
+    outputs = ["probs", "box", "features"]
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Linear(16, 12)
+        self.cls = nn.Linear(12, 4)
+        self.reg = nn.Linear(12, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.trunk(x))
+        return torch.softmax(self.cls(h), dim=1), self.reg(h), h
+
+
 def models():
     """(name, module, input shape) of every exported model."""
     acts = {
@@ -262,17 +281,23 @@ def models():
         ("pad_replicate", Padded("replicate"), (2, 6, 6)),
         ("residual", Residual(), (2, 6, 6)),
         ("concat", Inception(), (2, 8, 8)),
+        ("two_heads", TwoHeads(), (16,)),
     ]
     return out
 
 
+def output_names(module):
+    return getattr(module, "outputs", ["y"])
+
+
 def export(module, x, path, dynamo):
-    kwargs = dict(input_names=["x"], output_names=["y"], opset_version=OPSET, dynamo=dynamo)
+    names = output_names(module)
+    kwargs = dict(input_names=["x"], output_names=names, opset_version=OPSET, dynamo=dynamo)
     if dynamo:
         kwargs["dynamic_shapes"] = {"x": {0: torch.export.Dim("batch", min=2)}}
         kwargs["external_data"] = False
     else:
-        kwargs["dynamic_axes"] = {"x": {0: "batch"}, "y": {0: "batch"}}
+        kwargs["dynamic_axes"] = {"x": {0: "batch"}, **{n: {0: "batch"} for n in names}}
     torch.onnx.export(module, (x,), str(path), **kwargs)
 
 
@@ -293,14 +318,24 @@ def main():
             path = OUT / f"{name}.{exporter}.onnx"
             export(module, x, path, dynamo)
             sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            (y,) = sess.run(None, {"x": x.numpy()})
+            ys = sess.run(None, {"x": x.numpy()})
             with torch.no_grad():
-                ref = module(x).numpy()
-            assert np.allclose(y, ref, rtol=1e-4, atol=1e-5), (name, exporter)
-            np.save(OUT / f"{name}.{exporter}.y.npy", y.astype(np.float32))
+                refs = module(x)
+            refs = refs if isinstance(refs, tuple) else (refs,)
+            names = output_names(module)
+            for out, y, ref in zip(names, ys, refs, strict=True):
+                assert np.allclose(y, ref.numpy(), rtol=1e-4, atol=1e-5), (name, exporter, out)
+                suffix = "y" if len(names) == 1 else f"y.{out}"
+                np.save(OUT / f"{name}.{exporter}.{suffix}.npy", y.astype(np.float32))
             ops = sorted({n.op_type for n in onnx.load(str(path)).graph.node})
             entries.append(
-                {"model": name, "exporter": exporter, "file": path.name, "ops": ops}
+                {
+                    "model": name,
+                    "exporter": exporter,
+                    "file": path.name,
+                    "outputs": names,
+                    "ops": ops,
+                }
             )
             print(f"{path.name}: {', '.join(ops)}")
     manifest = {

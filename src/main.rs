@@ -219,6 +219,15 @@ enum Command {
         /// Directory to write the keys into (created if missing).
         #[arg(long, value_name = "KEYS/")]
         out_dir: PathBuf,
+        /// Replace keys already in the directory (every ciphertext made
+        /// with them becomes undecryptable).
+        #[arg(long)]
+        force: bool,
+        /// Accept a program with insecure CKKS parameters (compiled
+        /// `--insecure`); a client refuses one otherwise, so that whoever
+        /// supplies the program cannot downgrade the encryption.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Client: pack an input batch per the program's layout and encrypt it
     /// (one ciphertext per input feature per N/2 samples).
@@ -234,6 +243,11 @@ enum Command {
         /// The ciphertext file to write.
         #[arg(long, short, value_name = "X.ct")]
         output: PathBuf,
+        /// Accept a program with insecure CKKS parameters (compiled
+        /// `--insecure`); a client refuses one otherwise, so that whoever
+        /// supplies the program cannot downgrade the encryption.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Server: run the program on encrypted inputs with the evaluation keys
     /// only (no secret key is ever read), and write the encrypted outputs.
@@ -251,6 +265,8 @@ enum Command {
         output: PathBuf,
         #[command(flatten)]
         exec: ExecArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Print the run report as JSON.
         #[arg(long)]
         json: bool,
@@ -265,9 +281,15 @@ enum Command {
         /// Encrypted outputs from `hepack run`.
         #[arg(long, value_name = "Y.ct")]
         input: PathBuf,
-        /// Where to write the outputs (.npy, float64).
+        /// Where to write the outputs (.npy, float64, mode 0600); a model
+        /// with several outputs writes Y.<name>.npy for each.
         #[arg(long, short, value_name = "Y.npy")]
         output: PathBuf,
+        /// Accept a program with insecure CKKS parameters (compiled
+        /// `--insecure`); a client refuses one otherwise, so that whoever
+        /// supplies the program cannot downgrade the encryption.
+        #[arg(long)]
+        insecure: bool,
     },
     /// keygen, encrypt, run and decrypt in one process: prints timings, the
     /// run report, the error against plaintext and accuracy (or MSE).
@@ -280,7 +302,8 @@ enum Command {
         /// Class ids [N] (accuracy) or expected outputs (MSE), .npy.
         #[arg(long)]
         labels: Option<PathBuf>,
-        /// Where to write the decrypted outputs (.npy, float64).
+        /// Where to write the decrypted outputs (.npy, float64, mode
+        /// 0600); a model with several outputs writes Y.<name>.npy for each.
         #[arg(long, short)]
         output: Option<PathBuf>,
         #[command(flatten)]
@@ -288,6 +311,11 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Accept a program with insecure CKKS parameters (compiled
+        /// `--insecure`); a client refuses one otherwise, so that whoever
+        /// supplies the program cannot downgrade the encryption.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Measure single-thread SEAL op times at every level of a program's
     /// parameters (or of --poly-degree/--levels) and store them in
@@ -333,6 +361,36 @@ struct ExecArgs {
     /// Memory for cached encoded weights, in MiB.
     #[arg(long, default_value_t = 512, value_name = "MiB")]
     plain_cache_mib: u64,
+}
+
+/// What the server agrees to run: programs whose predicted cost passes a
+/// limit are refused before any work, and a run is stopped at its time limit.
+#[derive(clap::Args, Debug)]
+struct LimitArgs {
+    /// Memory for the program's predicted peak of live ciphertexts and the
+    /// weight cache, in GiB (default: three quarters of this machine's).
+    #[arg(long, value_name = "GiB")]
+    max_memory: Option<f64>,
+    /// HE ops over all batches.
+    #[arg(long, default_value_t = 1_000_000_000)]
+    max_ops: u64,
+    /// Wall-clock seconds, predicted before the run and enforced during it.
+    #[arg(long, default_value_t = 3600.0)]
+    max_seconds: f64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> hepack_runtime::limits::Limits {
+        let mut l = hepack_runtime::limits::Limits {
+            max_ops: self.max_ops,
+            max_seconds: self.max_seconds,
+            ..Default::default()
+        };
+        if let Some(gib) = self.max_memory {
+            l.max_memory_bytes = (gib.max(0.0) * (1u64 << 30) as f64) as u64;
+        }
+        l
+    }
 }
 
 impl ExecArgs {
@@ -463,27 +521,43 @@ fn main() -> ExitCode {
             &units,
         ),
         Command::Tune(args) => commands::tune::run(&args),
-        Command::Keygen { program, out_dir } => commands::keygen::run(&program, &out_dir),
+        Command::Keygen {
+            program,
+            out_dir,
+            force,
+            insecure,
+        } => commands::keygen::run(&program, &out_dir, force, insecure),
         Command::Encrypt {
             program,
             keys,
             input,
             output,
-        } => commands::encrypt::run(&program, &keys, &input, &output),
+            insecure,
+        } => commands::encrypt::run(&program, &keys, &input, &output, insecure),
         Command::Run {
             program,
             eval_keys,
             input,
             output,
             exec,
+            limits,
             json,
-        } => commands::run::run(&program, &eval_keys, &input, &output, &exec.options(), json),
+        } => commands::run::run(
+            &program,
+            &eval_keys,
+            &input,
+            &output,
+            &exec.options(),
+            &limits.limits(),
+            json,
+        ),
         Command::Decrypt {
             program,
             keys,
             input,
             output,
-        } => commands::decrypt::run(&program, &keys, &input, &output),
+            insecure,
+        } => commands::decrypt::run(&program, &keys, &input, &output, insecure),
         Command::Infer {
             program,
             input,
@@ -491,6 +565,7 @@ fn main() -> ExitCode {
             output,
             exec,
             json,
+            insecure,
         } => commands::infer::run(
             &program,
             &input,
@@ -498,6 +573,7 @@ fn main() -> ExitCode {
             output.as_deref(),
             &exec.options(),
             json,
+            insecure,
         ),
         Command::Calibrate {
             program,

@@ -155,7 +155,7 @@ fn softmax_must_be_last() {
     let mut m = lenet();
     let g = m.graph.as_mut().unwrap();
     g.node[1].op_type = "Softmax".into();
-    insta::assert_snapshot!(load_err(&m), @"node '/1/Relu' (Softmax): Softmax is supported only as the model's last op (CKKS cannot evaluate it; the client applies it after decryption)");
+    insta::assert_snapshot!(load_err(&m), @"node '/1/Relu' (Softmax): Softmax is supported only as a model output that nothing else reads (CKKS cannot evaluate it; the client applies it after decryption)");
 }
 
 #[test]

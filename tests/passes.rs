@@ -207,6 +207,31 @@ fn exported_lenet_reads_back_to_the_same_function() {
     }
 }
 
+/// A model with several outputs exports with each output under its name, one
+/// of them a tensor later layers read, and reads back to the same function.
+#[test]
+fn exported_model_with_several_outputs_keeps_them() {
+    let dir = common::root().join("tests/data/exported");
+    let mut m = load(&dir.join("two_heads.legacy.onnx")).unwrap();
+    run(&mut m.graph, "he-friendly", &PassOptions::default());
+    let onnx = to_onnx(&m.graph, ExportType::F64).unwrap();
+    let names: Vec<&str> = onnx.graph.output.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["probs", "box", "features"]);
+    let back = Loader::default()
+        .load_bytes(&onnx.write_to_bytes().unwrap(), None, "export")
+        .unwrap();
+    assert_eq!(back.output_names, m.output_names);
+    let x = read_f32(&dir.join("two_heads.x.npy"));
+    let (want, got) = (
+        interp::run_outputs(&m.graph, x.view()).unwrap(),
+        interp::run_outputs(&back.graph, x.view()).unwrap(),
+    );
+    assert_eq!(want.len(), 3);
+    for (a, b) in want.iter().zip(&got) {
+        assert!(max_abs_diff(a, b) < 1e-9);
+    }
+}
+
 #[test]
 fn maxpool_to_avgpool_limit_replaces_latest_first() {
     use hepack_passes::{pool::MaxPoolToAvgPool, Pipeline};

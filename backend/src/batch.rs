@@ -27,7 +27,7 @@ impl Lowering for BatchPacking {
         &self,
         graph: &Graph,
         builder: &mut Builder,
-    ) -> Result<Vec<OutputElement>, BackendError> {
+    ) -> Result<Vec<Vec<OutputElement>>, BackendError> {
         lower(graph, builder, None)
     }
 
@@ -133,13 +133,15 @@ fn lower(
     graph: &Graph,
     b: &mut Builder,
     live: Option<&Liveness>,
-) -> Result<Vec<OutputElement>, BackendError> {
+) -> Result<Vec<Vec<OutputElement>>, BackendError> {
     let order = graph.topo_order();
-    // Free each node's values after its last user.
-    let mut users_left: HashMap<NodeId, usize> = order
-        .iter()
-        .map(|&id| (id, graph.users(id).len()))
-        .collect();
+    // Free each node's values after its last use (`x + x` reads x twice).
+    let mut users_left: HashMap<NodeId, usize> = order.iter().map(|&id| (id, 0)).collect();
+    for &id in &order {
+        for operand in graph.operands(id) {
+            *users_left.get_mut(&operand).expect("operands are nodes") += 1;
+        }
+    }
     let mut values: HashMap<NodeId, ArrayD<Abs>> = HashMap::new();
     for (layer, &id) in order.iter().enumerate() {
         b.layer = LayerIdx(layer as u32);
@@ -186,25 +188,32 @@ fn lower(
         for operand in graph.operands(id) {
             let left = users_left.get_mut(&operand).expect("every node counted");
             *left -= 1;
-            if *left == 0 && operand != graph.output() {
+            if *left == 0 && !graph.is_output(operand) {
                 values.remove(&operand);
             }
         }
         values.insert(id, result);
     }
-    let out = values
-        .remove(&graph.output())
-        .expect("the output was computed");
-    let mut outputs = Vec::with_capacity(out.len());
-    for (index, v) in out.iter().enumerate() {
-        outputs.push(match *v {
-            Abs::Encrypted(value) => {
-                b.output(value, index as u32);
-                OutputElement::Encrypted
-            }
-            Abs::Public(c) => OutputElement::Public(c),
-            Abs::Zero => OutputElement::Public(0.0),
-        });
+    // Output ops index the outputs' elements one after another.
+    let mut index = 0u32;
+    let mut outputs = Vec::with_capacity(graph.outputs().len());
+    for out in graph.outputs() {
+        let elements = values[&out.node]
+            .iter()
+            .map(|v| {
+                let element = match *v {
+                    Abs::Encrypted(value) => {
+                        b.output(value, index);
+                        OutputElement::Encrypted
+                    }
+                    Abs::Public(c) => OutputElement::Public(c),
+                    Abs::Zero => OutputElement::Public(0.0),
+                };
+                index += 1;
+                element
+            })
+            .collect();
+        outputs.push(elements);
     }
     Ok(outputs)
 }
@@ -382,7 +391,7 @@ fn pool(
 /// Per node, which output features some model output needs.
 type Liveness = HashMap<NodeId, Vec<bool>>;
 
-/// Walk the graph backwards from the output: a feature is live when a live
+/// Walk the graph backwards from the outputs: a feature is live when a live
 /// feature of a user reads it with a non-zero weight. Features that are
 /// public constants may be marked too; they emit nothing either way.
 fn liveness(graph: &Graph) -> Liveness {
@@ -391,9 +400,11 @@ fn liveness(graph: &Graph) -> Liveness {
         .iter()
         .map(|&id| (id, vec![false; graph.node(id).shape.numel()]))
         .collect();
-    live.get_mut(&graph.output())
-        .expect("the output is a node")
-        .fill(true);
+    for out in graph.outputs() {
+        live.get_mut(&out.node)
+            .expect("the outputs are nodes")
+            .fill(true);
+    }
     for &id in order.iter().rev() {
         let node = graph.node(id);
         let operands = graph.operands(id);

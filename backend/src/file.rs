@@ -15,7 +15,9 @@ use thiserror::Error;
 use hepack_ir::{LayerName, Shape};
 
 use crate::params::{self, CkksParams};
-use crate::program::{HeOp, Instr, LayerIdx, OutputElement, Plain, PlainId, Program, ValueId};
+use crate::program::{
+    HeOp, Instr, LayerIdx, OutputElement, Plain, PlainId, Program, ProgramOutput, ValueId,
+};
 
 /// The generated protobuf types.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -27,7 +29,7 @@ pub mod pb {
 pub const MAGIC: &str = "hepack-program";
 
 /// The format version this hepack reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Files larger than this are refused before they are read (a LeNet-5
 /// program is about 20 MB; decoding allocates a small multiple of the size).
@@ -38,6 +40,9 @@ const MAX_CHAIN: usize = 64;
 
 /// Largest per-sample input or output a file may declare.
 const MAX_ELEMENTS: u64 = 1 << 28;
+
+/// Longest output name a file may declare.
+const MAX_NAME_BYTES: usize = 1024;
 
 /// Why a program file was refused.
 #[derive(Debug, Error)]
@@ -150,19 +155,26 @@ fn to_message(program: &Program, metas: &[Option<crate::levels::Meta>]) -> pb::P
         layout: Some(pb::Layout {
             packing: program.packing.clone(),
             input_shape: dims(&program.input_shape),
-            output_shape: dims(&program.output_shape),
             outputs: program
                 .outputs
                 .iter()
-                .map(|o| match *o {
-                    OutputElement::Encrypted => pb::OutputElement {
-                        encrypted: true,
-                        public_value: 0.0,
-                    },
-                    OutputElement::Public(v) => pb::OutputElement {
-                        encrypted: false,
-                        public_value: v,
-                    },
+                .map(|o| pb::ModelOutput {
+                    name: o.name.clone(),
+                    shape: dims(&o.shape),
+                    elements: o
+                        .elements
+                        .iter()
+                        .map(|e| match *e {
+                            OutputElement::Encrypted => pb::OutputElement {
+                                encrypted: true,
+                                public_value: 0.0,
+                            },
+                            OutputElement::Public(v) => pb::OutputElement {
+                                encrypted: false,
+                                public_value: v,
+                            },
+                        })
+                        .collect(),
                 })
                 .collect(),
         }),
@@ -271,6 +283,53 @@ fn shape_from(dims: &[u32], what: &str) -> Result<(Shape, usize), FileError> {
     Ok((shape, elements as usize))
 }
 
+/// The layout's outputs: at least one, names unique and short, shapes
+/// matching their elements, all of them within [`MAX_ELEMENTS`].
+fn outputs_from(outputs: Vec<pb::ModelOutput>) -> Result<Vec<ProgramOutput>, FileError> {
+    if outputs.is_empty() {
+        return Err(invalid("the layout has no output"));
+    }
+    let mut total = 0usize;
+    let mut names = std::collections::HashSet::new();
+    let mut read = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        if o.name.len() > MAX_NAME_BYTES || !names.insert(o.name.clone()) {
+            return Err(invalid(format!(
+                "output name {:?} (unique, at most {MAX_NAME_BYTES} bytes)",
+                o.name
+            )));
+        }
+        let (shape, count) = shape_from(&o.shape, "output")?;
+        if o.elements.len() != count {
+            return Err(invalid(format!(
+                "{} elements for output {:?} of shape {shape}",
+                o.elements.len(),
+                o.name
+            )));
+        }
+        total += count;
+        if total as u64 > MAX_ELEMENTS {
+            return Err(invalid(format!(
+                "the outputs hold more than {MAX_ELEMENTS} elements"
+            )));
+        }
+        let elements = o
+            .elements
+            .iter()
+            .map(|e| match e.encrypted {
+                true => OutputElement::Encrypted,
+                false => OutputElement::Public(e.public_value),
+            })
+            .collect();
+        read.push(ProgramOutput {
+            name: o.name,
+            shape,
+            elements,
+        });
+    }
+    Ok(read)
+}
+
 fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     if m.magic != MAGIC {
         return Err(FileError::NotAProgram(format!("magic {:?}", m.magic)));
@@ -299,21 +358,9 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
         )));
     }
     let (input_shape, input_features) = shape_from(&layout.input_shape, "input")?;
-    let (output_shape, output_elements) = shape_from(&layout.output_shape, "output")?;
-    if layout.outputs.len() != output_elements {
-        return Err(invalid(format!(
-            "{} output elements for output shape {output_shape}",
-            layout.outputs.len()
-        )));
-    }
-    let outputs: Vec<OutputElement> = layout
-        .outputs
-        .iter()
-        .map(|o| match o.encrypted {
-            true => OutputElement::Encrypted,
-            false => OutputElement::Public(o.public_value),
-        })
-        .collect();
+    let outputs = outputs_from(layout.outputs)?;
+    // The elements of all outputs, as output ops index them.
+    let elements: Vec<OutputElement> = outputs.iter().flat_map(|o| o.elements.clone()).collect();
     if m.layers.is_empty() {
         return Err(invalid("no layers"));
     }
@@ -357,7 +404,7 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     let mut instrs = Vec::with_capacity(n);
     let mut defines: Vec<bool> = Vec::with_capacity(n);
     let mut args = ops.args.iter().copied();
-    let mut output_seen = vec![false; outputs.len()];
+    let mut output_seen = vec![false; elements.len()];
     for i in 0..n {
         let fail = |why: String| invalid(format!("op {i}: {why}"));
         let kind = pb::OpKind::try_from(ops.kind[i])
@@ -404,9 +451,9 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
             }
             K::Output => {
                 let value = operand()?;
-                let index = index(outputs.len(), "output element")?;
+                let index = index(elements.len(), "output element")?;
                 let slot = &mut output_seen[index as usize];
-                if *slot || !matches!(outputs[index as usize], OutputElement::Encrypted) {
+                if *slot || !matches!(elements[index as usize], OutputElement::Encrypted) {
                     return Err(fail(format!(
                         "outputs element {index}, which is public or already output"
                     )));
@@ -430,7 +477,7 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
             "the argument column has more entries than the ops read",
         ));
     }
-    if let Some(missing) = outputs
+    if let Some(missing) = elements
         .iter()
         .zip(&output_seen)
         .position(|(o, &seen)| matches!(o, OutputElement::Encrypted) && !seen)
@@ -442,7 +489,6 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     let program = Program {
         packing: layout.packing,
         input_shape,
-        output_shape,
         outputs,
         removed_by_dce: m.layers.iter().map(|l| l.removed_by_dce).collect(),
         layers: m

@@ -33,7 +33,7 @@ pub use cost::{cost, Cost, LayerCost, OpCounts, OpTimes};
 pub use error::BackendError;
 pub use file::FileError;
 pub use params::{CkksParams, ParamRequest};
-pub use program::{HeOp, Instr, OutputElement, Plain, Program};
+pub use program::{HeOp, Instr, OutputElement, Plain, Program, ProgramOutput};
 
 use builder::{Builder, Mode, Scales};
 
@@ -41,12 +41,14 @@ use builder::{Builder, Mode, Scales};
 /// pruner's [`Packing`](hepack_passes::prune::Packing) trait, so pruning and
 /// lowering share one definition of a unit) and how a graph lowers.
 pub trait Lowering: hepack_passes::prune::Packing {
-    /// Emit the graph's ops into `builder`; returns the output layout.
+    /// Emit the graph's ops into `builder`; returns each output's layout, in
+    /// the graph's order (output ops number the elements of all outputs one
+    /// after another).
     fn lower_with(
         &self,
         graph: &Graph,
         builder: &mut Builder,
-    ) -> Result<Vec<OutputElement>, BackendError>;
+    ) -> Result<Vec<Vec<OutputElement>>, BackendError>;
 
     /// Lower `graph` into a program with dead ops removed, and cost it, with
     /// parameters chosen for the default precision.
@@ -121,7 +123,17 @@ pub trait Lowering: hepack_passes::prune::Packing {
         let mut naive = Builder::new(layers.len(), Mode::Naive, scales.clone());
         self.lower_with(graph, &mut naive)?;
         let mut b = Builder::new(layers.len(), Mode::Record, scales);
-        let outputs = self.lower_with(graph, &mut b)?;
+        let layouts = self.lower_with(graph, &mut b)?;
+        let outputs = graph
+            .outputs()
+            .iter()
+            .zip(layouts)
+            .map(|(o, elements)| ProgramOutput {
+                name: o.name.clone(),
+                shape: graph.node(o.node).shape.clone(),
+                elements,
+            })
+            .collect();
         if b.output_depth != probe.output_depth {
             return Err(BackendError::Schedule(format!(
                 "the real primes changed the schedule (depth {} instead of {}); please report this model",
@@ -131,7 +143,6 @@ pub trait Lowering: hepack_passes::prune::Packing {
         let mut program = Program {
             packing: self.name().to_string(),
             input_shape: graph.node(graph.input()).shape.clone(),
-            output_shape: graph.node(graph.output()).shape.clone(),
             outputs,
             layers: layers.to_vec(),
             instrs: b.instrs,

@@ -5,6 +5,7 @@
 use std::fmt::{self, Write};
 
 use hepack_ir::{LayerName, Shape};
+use ndarray::{ArrayD, ArrayView2, IxDyn};
 
 use crate::params::CkksParams;
 use serde::Serialize;
@@ -209,6 +210,17 @@ pub enum OutputElement {
     Public(f64),
 }
 
+/// One of the model's outputs, as the program computes it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProgramOutput {
+    /// The output's name in the model.
+    pub name: String,
+    /// Per-sample shape.
+    pub shape: Shape,
+    /// One entry per element (flat): encrypted or a public constant.
+    pub elements: Vec<OutputElement>,
+}
+
 /// A lowered program.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Program {
@@ -216,10 +228,9 @@ pub struct Program {
     pub packing: String,
     /// Per-sample input shape.
     pub input_shape: Shape,
-    /// Per-sample output shape.
-    pub output_shape: Shape,
-    /// One entry per output element (flat): encrypted or a public constant.
-    pub outputs: Vec<OutputElement>,
+    /// The model's outputs, in its order. Output ops number their elements
+    /// one output after another ([`Program::output_elements`]).
+    pub outputs: Vec<ProgramOutput>,
     /// Layer names, indexed by [`LayerIdx`].
     pub layers: Vec<LayerName>,
     /// The ops; op `i` defines value `%i` unless it is an output.
@@ -236,6 +247,36 @@ pub struct Program {
 }
 
 impl Program {
+    /// Every output element, the outputs one after another: what an output
+    /// op's index points into.
+    pub fn output_elements(&self) -> impl Iterator<Item = &OutputElement> + '_ {
+        self.outputs.iter().flat_map(|o| &o.elements)
+    }
+
+    /// Split `[N, all output elements]` (what output ops fill) into one
+    /// `[N, ...shape]` tensor per output.
+    pub fn split_outputs(&self, flat: ArrayView2<'_, f64>) -> Vec<ArrayD<f64>> {
+        let n = flat.nrows();
+        let mut first = 0;
+        self.outputs
+            .iter()
+            .map(|o| {
+                let cols = flat.slice(ndarray::s![.., first..first + o.elements.len()]);
+                first += o.elements.len();
+                let mut dims = vec![n];
+                dims.extend_from_slice(o.shape.dims());
+                cols.to_owned()
+                    .into_shape_with_order(IxDyn(&dims))
+                    .expect("an output's elements fill its shape")
+            })
+            .collect()
+    }
+
+    /// The per-sample shapes of the outputs, as `a, b` (one shape for most models).
+    pub fn output_shapes(&self) -> String {
+        let shapes: Vec<String> = self.outputs.iter().map(|o| o.shape.to_string()).collect();
+        shapes.join(", ")
+    }
     /// Remove every op whose value no output reaches, and the weight-table
     /// entries only those ops read; returns how many ops each layer lost.
     /// Values and plaintexts are renumbered.
@@ -317,10 +358,10 @@ impl Program {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let encrypted = self
-            .outputs
-            .iter()
+            .output_elements()
             .filter(|o| matches!(o, OutputElement::Encrypted))
             .count();
+        let total = self.output_elements().count();
         let p = &self.params;
         let levels = p.levels();
         let _ = writeln!(
@@ -328,9 +369,9 @@ impl Program {
             "; hepack HE program, {} packing: input {}, output {} ({} encrypted, {} public), {} ops, {} plaintexts",
             self.packing,
             self.input_shape,
-            self.output_shape,
+            self.output_shapes(),
             encrypted,
-            self.outputs.len() - encrypted,
+            total - encrypted,
             self.instrs.len(),
             self.plains.len()
         );
@@ -355,7 +396,20 @@ impl Program {
                 levels.saturating_sub(plain.depth())
             );
         }
-        for (i, o) in self.outputs.iter().enumerate() {
+        if self.outputs.len() > 1 {
+            let mut first = 0;
+            for o in &self.outputs {
+                let _ = writeln!(
+                    out,
+                    "; output {:?}: {}, elements {first}..{}",
+                    o.name,
+                    o.shape,
+                    first + o.elements.len()
+                );
+                first += o.elements.len();
+            }
+        }
+        for (i, o) in self.output_elements().enumerate() {
             if let OutputElement::Public(v) = o {
                 let _ = writeln!(out, "; output {i} = {v:?} (public)");
             }

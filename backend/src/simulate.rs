@@ -3,13 +3,22 @@
 //! this simulator must agree; that is how every lowering is tested. Levels
 //! and scales are checked first ([`crate::levels::check`]), as SEAL would.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayViewD};
 
 use crate::error::BackendError;
 use crate::program::{HeOp, OutputElement, Plain, Program};
 
-/// Outputs `[N, ...output shape]` for inputs `[N, ...input shape]`.
+/// The first output, `[N, ...output shape]`, for inputs `[N, ...input
+/// shape]`: the output of a model with one ([`simulate_outputs`] gives all).
 pub fn simulate(program: &Program, x: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>, BackendError> {
+    Ok(simulate_outputs(program, x)?.swap_remove(0))
+}
+
+/// Every output, `[N, ...its shape]`, in the model's order.
+pub fn simulate_outputs(
+    program: &Program,
+    x: ArrayViewD<'_, f64>,
+) -> Result<Vec<ArrayD<f64>>, BackendError> {
     if x.ndim() == 0 || &x.shape()[1..] != program.input_shape.dims() {
         return Err(BackendError::Input(format!(
             "expected [N, {}], got {:?}",
@@ -25,16 +34,9 @@ pub fn simulate(program: &Program, x: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>
     crate::levels::check(program)?;
     let plain = |p: &Plain, slot: usize| p.value(slot);
     let mut values: Vec<Vec<f64>> = Vec::with_capacity(program.instrs.len());
-    let mut out_dims = vec![n];
-    out_dims.extend_from_slice(program.output_shape.dims());
-    let per_sample = program.output_shape.numel();
-    let mut y = ArrayD::<f64>::zeros(IxDyn(&out_dims));
+    let mut y2 = Array2::<f64>::zeros((n, program.output_elements().count()));
     {
-        let mut y2 = y
-            .view_mut()
-            .into_shape_with_order((n, per_sample))
-            .expect("output shape");
-        for (i, e) in program.outputs.iter().enumerate() {
+        for (i, e) in program.output_elements().enumerate() {
             if let OutputElement::Public(c) = e {
                 y2.column_mut(i).fill(*c);
             }
@@ -78,5 +80,5 @@ pub fn simulate(program: &Program, x: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>
             values.push(r);
         }
     }
-    Ok(y)
+    Ok(program.split_outputs(y2.view()))
 }

@@ -3,7 +3,7 @@
 
 use hepack_backend::file::{self, pb, FileError};
 use hepack_backend::{Lowering, OpTimes, Program};
-use hepack_ir::testing::{random_graph, CONV, DENSE};
+use hepack_ir::testing::{add_outputs, random_graph, CONV, DENSE};
 use hepack_ir::Graph;
 use hepack_passes::{pipeline, PassOptions};
 use proptest::prelude::*;
@@ -45,6 +45,24 @@ fn example_models_round_trip() {
     }
 }
 
+/// A program with several outputs keeps their names, shapes and layouts, and
+/// its output ops keep indexing the outputs' elements one after another.
+#[test]
+fn several_outputs_round_trip() {
+    let mut g = random_graph(&[CONV, 5, 3, DENSE, 5, DENSE], 7, true);
+    add_outputs(&mut g, 2);
+    let program = compile(&g);
+    assert!(program.outputs.len() > 1);
+    let back = file::decode(&file::encode(&program).unwrap()).unwrap();
+    assert!(
+        back == program,
+        "a program with several outputs changed in a round trip"
+    );
+    let names: Vec<&str> = back.outputs.iter().map(|o| o.name.as_str()).collect();
+    let want: Vec<&str> = g.outputs().iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, want);
+}
+
 #[test]
 fn recompiling_gives_identical_bytes() {
     let g = model("lenet5");
@@ -77,8 +95,8 @@ fn inconsistent_files_are_refused_with_the_reason() {
     let good = message(&small());
     let mut cases: Vec<(&str, pb::ProgramFile)> = Vec::new();
     let mut m = good.clone();
-    m.format_version = 2;
-    cases.push(("format version 2", m));
+    m.format_version = 1;
+    cases.push(("format version 1", m));
     let mut m = good.clone();
     m.params.as_mut().unwrap().poly_degree = 1 << 31;
     cases.push(("polynomial degree 2147483648", m));
@@ -91,8 +109,19 @@ fn inconsistent_files_are_refused_with_the_reason() {
     p.primes = hepack_backend::params::coeff_modulus(p.poly_degree, &p.chain_bits).unwrap();
     cases.push(("claims 128-bit security", m));
     let mut m = good.clone();
-    m.layout.as_mut().unwrap().output_shape = vec![u32::MAX, u32::MAX];
+    m.layout.as_mut().unwrap().outputs[0].shape = vec![u32::MAX, u32::MAX];
     cases.push(("output shape", m));
+    let mut m = good.clone();
+    m.layout.as_mut().unwrap().outputs.clear();
+    cases.push(("no output", m));
+    let mut m = good.clone();
+    let layout = m.layout.as_mut().unwrap();
+    let twin = layout.outputs[0].clone();
+    layout.outputs.push(twin);
+    cases.push(("unique", m));
+    let mut m = good.clone();
+    m.layout.as_mut().unwrap().outputs[0].elements.pop();
+    cases.push(("elements for output", m));
     let mut m = good.clone();
     let ops = m.ops.as_mut().unwrap();
     let last = ops.args.len() - 1;

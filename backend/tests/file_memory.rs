@@ -69,7 +69,7 @@ fn decoding_allocates_a_bounded_multiple_of_the_file_size() {
     ops.size = vec![0; n];
     ops.last_use = vec![0; n];
     ops.args.clear();
-    m.layout.as_mut().unwrap().output_shape = vec![1 << 20, 1 << 20];
+    m.layout.as_mut().unwrap().outputs[0].shape = vec![1 << 20, 1 << 20];
     let hostile = m.encode_to_vec();
     let peak = decode_peak(&hostile);
     println!(

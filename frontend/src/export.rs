@@ -55,10 +55,24 @@ pub fn to_onnx(graph: &Graph, dtype: ExportType) -> Result<ModelProto, FrontendE
     w.out
         .input
         .push(value_info(input.name.as_str(), &input.shape, dtype));
-    let output = graph.node(graph.output());
-    w.out
-        .output
-        .push(value_info(output.name.as_str(), &output.shape, dtype));
+    // Each output keeps the model's name for it: an Identity renames the
+    // layer's value unless that name is another layer's.
+    let layer_names: std::collections::HashSet<&str> = graph
+        .topo_order()
+        .into_iter()
+        .map(|id| graph.node(id).name.as_str())
+        .collect();
+    for out in graph.outputs() {
+        let node = graph.node(out.node);
+        let value = node.name.as_str();
+        let name = if out.name == value || layer_names.contains(out.name.as_str()) {
+            value
+        } else {
+            w.emit("Identity", &out.name, &[value], &out.name, vec![]);
+            out.name.as_str()
+        };
+        w.out.output.push(value_info(name, &node.shape, dtype));
+    }
     let opset = w.opset;
     Ok(ModelProto {
         ir_version: match opset {

@@ -14,10 +14,11 @@
 
 mod error;
 pub mod export;
+pub mod input;
 mod model;
 mod ops;
 pub mod tensor;
 
 pub use error::{FrontendError, SUPPORTED_OPS};
 pub use export::{to_onnx, ExportType};
-pub use model::{load, BatchDim, Loader, Model, OPSETS};
+pub use model::{load, BatchDim, Loader, Model, MAX_MODEL_BYTES, OPSETS};

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use hepack_ir::{Graph, NodeId, Shape};
+use hepack_ir::{Graph, GraphOutput, NodeId, Shape};
 use onnx_protobuf::tensor_shape_proto::dimension;
 use onnx_protobuf::type_proto;
 use onnx_protobuf::{Message, ModelProto, NodeProto, ValueInfoProto};
@@ -35,8 +35,8 @@ pub struct Model {
     pub opset: i64,
     /// The name of the data input.
     pub input_name: String,
-    /// The name of the output.
-    pub output_name: String,
+    /// The names of the outputs, in the model's order.
+    pub output_names: Vec<String>,
     /// The batch dimension as declared by the model.
     pub batch: BatchDim,
     /// The exporter that wrote the file (`producer_name producer_version`).
@@ -63,6 +63,9 @@ pub(crate) enum Value {
         threshold: f64,
     },
 }
+
+/// Largest ONNX file read (protobuf messages cannot be larger).
+pub const MAX_MODEL_BYTES: u64 = 2 << 30;
 
 /// Reads ONNX models. Most callers want [`load`]; the builder lets tests bind
 /// graph inputs to constants (the ONNX conformance tests pass weights as inputs).
@@ -92,11 +95,14 @@ impl Loader {
         self.convert(model, base_dir)
     }
 
-    /// Read the model at `path`.
+    /// Read the model at `path` (a regular file of at most 2 GiB, protobuf's
+    /// limit; larger models keep their weights in external data).
     pub fn load(&self, path: &Path) -> Result<Model, FrontendError> {
-        let bytes = std::fs::read(path).map_err(|source| FrontendError::Io {
-            path: path.to_path_buf(),
-            source,
+        let bytes = crate::input::read_regular(path, MAX_MODEL_BYTES).map_err(|source| {
+            FrontendError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         let dir = path
             .parent()
@@ -246,48 +252,45 @@ impl Loader {
             return Err(FrontendError::Unsupported(unsupported));
         }
 
-        let output_info = match g.output.as_slice() {
-            [one] => one,
-            [] => return Err(FrontendError::Graph("the model declares no output".into())),
-            many => {
-                return Err(FrontendError::Graph(format!(
-                    "the model has {} outputs; hepack compiles models with one output",
-                    many.len()
-                )))
-            }
-        };
-        let output = match env.get(&output_info.name) {
-            Some(Value::Data(id)) => *id,
-            Some(Value::Const(_)) => {
-                return Err(FrontendError::Graph(format!(
-                    "output '{}' is a constant that does not depend on the input",
-                    output_info.name
-                )))
-            }
-            Some(Value::Unavailable(why)) => {
-                return Err(FrontendError::Graph(format!(
-                    "output '{}': {why}",
-                    output_info.name
-                )))
-            }
-            Some(Value::Compare { .. }) => {
-                return Err(FrontendError::Graph(format!(
-                    "output '{}' is a comparison of the data, which CKKS cannot compute",
-                    output_info.name
-                )))
-            }
-            None => {
-                return Err(FrontendError::Graph(format!(
-                    "output '{}' is not produced by any node",
-                    output_info.name
-                )))
-            }
-        };
-        graph.set_output(output);
+        if g.output.is_empty() {
+            return Err(FrontendError::Graph("the model declares no output".into()));
+        }
+        let mut outputs = Vec::with_capacity(g.output.len());
+        for info in &g.output {
+            let name = &info.name;
+            let node = match env.get(name) {
+                Some(Value::Data(id)) => *id,
+                Some(Value::Const(_)) => {
+                    return Err(FrontendError::Graph(format!(
+                        "output '{name}' is a constant that does not depend on the input"
+                    )))
+                }
+                Some(Value::Unavailable(why)) => {
+                    return Err(FrontendError::Graph(format!("output '{name}': {why}")))
+                }
+                Some(Value::Compare { .. }) => {
+                    return Err(FrontendError::Graph(format!(
+                        "output '{name}' is a comparison of the data, which CKKS cannot compute"
+                    )))
+                }
+                None => {
+                    return Err(FrontendError::Graph(format!(
+                        "output '{name}' is not produced by any node"
+                    )))
+                }
+            };
+            outputs.push(GraphOutput {
+                name: name.clone(),
+                node,
+            });
+        }
+        graph.set_outputs(outputs);
         // Element-wise products of the data with itself are merged into one
         // polynomial node; the partial terms they were built from are now unused.
         graph.remove_dead();
-        check_declared_shape(output_info, &graph.node(output).shape)?;
+        for (info, out) in g.output.iter().zip(graph.outputs()) {
+            check_declared_shape(info, &graph.node(out.node).shape)?;
+        }
         check_softmax_last(&graph)?;
         graph.verify()?;
 
@@ -295,7 +298,7 @@ impl Loader {
             graph,
             opset,
             input_name: input.name.clone(),
-            output_name: output_info.name.clone(),
+            output_names: g.output.iter().map(|o| o.name.clone()).collect(),
             batch,
             producer: format!("{} {}", model.producer_name, model.producer_version)
                 .trim()
@@ -413,14 +416,13 @@ fn check_declared_shape(info: &ValueInfoProto, inferred: &Shape) -> Result<(), F
 fn check_softmax_last(graph: &Graph) -> Result<(), FrontendError> {
     for id in graph.topo_order() {
         let node = graph.node(id);
-        if matches!(node.op, hepack_ir::Op::Softmax(_)) && id != graph.output() {
+        if matches!(node.op, hepack_ir::Op::Softmax(_)) && !graph.is_final(id) {
             return Err(FrontendError::Node {
                 node: node.name.to_string(),
                 op: "Softmax".into(),
-                message:
-                    "Softmax is supported only as the model's last op (CKKS cannot evaluate it; \
-                          the client applies it after decryption)"
-                        .into(),
+                message: "Softmax is supported only as a model output that nothing else reads \
+                     (CKKS cannot evaluate it; the client applies it after decryption)"
+                    .into(),
             });
         }
     }

@@ -268,8 +268,15 @@ impl Ctx<'_> {
             .map(|a| a.ints.clone()))
     }
 
+    /// A float attribute; NaN or infinite ones are refused (a weight scaled
+    /// by them compiles to a program every reader rejects).
     fn float(&self, name: &str) -> Result<Option<f32>, FrontendError> {
-        Ok(self.typed(name, AttributeType::FLOAT)?.map(|a| a.f))
+        match self.typed(name, AttributeType::FLOAT)?.map(|a| a.f) {
+            Some(v) if !v.is_finite() => Err(self.err(format!(
+                "attribute '{name}' is {v}; it must be a finite number"
+            ))),
+            v => Ok(v),
+        }
     }
 
     fn string(&self, name: &str) -> Result<Option<String>, FrontendError> {

@@ -1,6 +1,5 @@
 //! Decoding ONNX `TensorProto`s (inline or external data) into ndarray constants.
 
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path};
 
@@ -251,10 +250,18 @@ fn read_external(
             "external data location '{location}' must be a relative path inside the model's directory"
         ));
     }
-    let path = base_dir.join(rel);
-    let mut file = File::open(&path)
-        .map_err(|e| format!("cannot open external data {}: {e}", path.display()))?;
-    let file_len = file.metadata().map_err(|e| e.to_string())?.len();
+    // Symlinks may point anywhere: the file they resolve to must still lie
+    // inside the model's directory, and be a regular file.
+    let outside =
+        || format!("external data location '{location}' resolves outside the model's directory");
+    let joined = base_dir.join(rel);
+    let cannot = |e: std::io::Error| format!("cannot open external data {}: {e}", joined.display());
+    let root = base_dir.canonicalize().map_err(cannot)?;
+    let path = joined.canonicalize().map_err(cannot)?;
+    if !path.starts_with(&root) {
+        return Err(outside());
+    }
+    let (mut file, file_len) = crate::input::open_regular(&path).map_err(cannot)?;
     let length = length.unwrap_or(expected as u64);
     if length != expected as u64 {
         return Err(format!(

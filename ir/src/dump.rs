@@ -10,7 +10,8 @@ use std::fmt::Write;
 
 use crate::graph::Graph;
 
-/// The graph as text, one line per node, ending with the output.
+/// The graph as text, one line per node, ending with the output (or the
+/// outputs and their names, for a model with several).
 pub fn to_text(graph: &Graph) -> String {
     let mut out = String::new();
     for id in graph.topo_order() {
@@ -43,7 +44,18 @@ pub fn to_text(graph: &Graph) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "output {}", graph.output());
+    match graph.outputs() {
+        [one] => {
+            let _ = writeln!(out, "output {}", one.node);
+        }
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|o| format!("{} {:?}", o.node, o.name))
+                .collect();
+            let _ = writeln!(out, "outputs {}", list.join(", "));
+        }
+    }
     out
 }
 
@@ -59,7 +71,7 @@ pub fn to_dot(graph: &Graph) -> String {
         if !attrs.is_empty() {
             label += &format!("\\n{}", escape(&attrs));
         }
-        let style = if id == graph.output() {
+        let style = if graph.is_output(id) {
             ", style=bold"
         } else {
             ""

@@ -63,7 +63,17 @@ pub struct Node {
     pub shape: Shape,
 }
 
-/// A typed tensor dataflow graph with one data input and one output.
+/// One of a graph's outputs: the node computing it and the name the model
+/// gives it (files written for it are named after it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphOutput {
+    /// The output's name in the source model.
+    pub name: String,
+    /// The node whose tensor it is.
+    pub node: NodeId,
+}
+
+/// A typed tensor dataflow graph with one data input and one or more outputs.
 ///
 /// Edges carry the operand position. Shapes are inferred and checked as nodes are
 /// added, so a graph built through [`Graph::add`] is always well-typed.
@@ -71,7 +81,7 @@ pub struct Node {
 pub struct Graph {
     g: StableDiGraph<Node, usize>,
     input: NodeId,
-    output: NodeId,
+    outputs: Vec<GraphOutput>,
 }
 
 impl Graph {
@@ -79,15 +89,16 @@ impl Graph {
     /// [`Graph::set_output`] is called.
     pub fn new(input_name: impl Into<String>, input_shape: Shape) -> Self {
         let mut g = StableDiGraph::new();
+        let name = input_name.into();
         let id = NodeId(g.add_node(Node {
-            name: LayerName::new(input_name),
+            name: LayerName::new(name.clone()),
             op: Op::Input,
             shape: input_shape,
         }));
         Graph {
             g,
             input: id,
-            output: id,
+            outputs: vec![GraphOutput { name, node: id }],
         }
     }
 
@@ -112,9 +123,16 @@ impl Graph {
         Ok(id)
     }
 
-    /// Mark `id` as the graph's output.
+    /// Make `id` the graph's only output, named after its layer.
     pub fn set_output(&mut self, id: NodeId) {
-        self.output = id;
+        let name = self.g[id.0].name.to_string();
+        self.outputs = vec![GraphOutput { name, node: id }];
+    }
+
+    /// Set the graph's outputs, in the model's order (at least one).
+    pub fn set_outputs(&mut self, outputs: Vec<GraphOutput>) {
+        assert!(!outputs.is_empty(), "a graph has at least one output");
+        self.outputs = outputs;
     }
 
     /// The data input node.
@@ -122,14 +140,46 @@ impl Graph {
         self.input
     }
 
-    /// The output node.
+    /// The first output's node: the output of a model with one. Code that
+    /// handles models with several outputs reads [`Graph::outputs`].
     pub fn output(&self) -> NodeId {
-        self.output
+        self.outputs[0].node
+    }
+
+    /// The outputs, in the model's order.
+    pub fn outputs(&self) -> &[GraphOutput] {
+        &self.outputs
+    }
+
+    /// The nodes of the outputs, in order (a node may be more than one output).
+    pub fn output_nodes(&self) -> Vec<NodeId> {
+        self.outputs.iter().map(|o| o.node).collect()
+    }
+
+    /// Whether `id` is one of the outputs.
+    pub fn is_output(&self, id: NodeId) -> bool {
+        self.outputs.iter().any(|o| o.node == id)
+    }
+
+    /// Whether `id`'s value is only ever an output: it is one, or it reaches
+    /// outputs through identities (exporters rename outputs that way) and
+    /// nothing else reads it. A softmax must be final.
+    pub fn is_final(&self, id: NodeId) -> bool {
+        let users = self.users(id);
+        (self.is_output(id) || !users.is_empty())
+            && users.into_iter().all(|u| {
+                matches!(self.node(u).op, Op::Identity | Op::Dropout { .. }) && self.is_final(u)
+            })
     }
 
     /// A node by id.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.g[id.0]
+    }
+
+    /// Whether `id` names a node still in the graph.
+    pub fn node_exists(&self, id: NodeId) -> bool {
+        self.g.contains_node(id.0)
     }
 
     /// A node by id, mutably (for passes; call [`Graph::verify`] afterwards).
@@ -160,10 +210,10 @@ impl Graph {
         users
     }
 
-    /// The only user of `id`, if it has exactly one and is not the graph's output.
+    /// The only user of `id`, if it has exactly one and is not an output.
     pub fn single_user(&self, id: NodeId) -> Option<NodeId> {
         match self.users(id).as_slice() {
-            [u] if id != self.output => Some(*u),
+            [u] if !self.is_output(id) => Some(*u),
             _ => None,
         }
     }
@@ -207,14 +257,11 @@ impl Graph {
         op: Op,
     ) -> Result<NodeId, IrError> {
         let users = self.users(id);
-        let was_output = self.output == id;
         let new = self.add(name, op, &[id])?;
         for user in users {
             self.move_edges(id, user, new);
         }
-        if was_output {
-            self.output = new;
-        }
+        self.move_output_role(id, new);
         self.refresh_shapes()?;
         Ok(new)
     }
@@ -268,11 +315,12 @@ impl Graph {
         self.refresh_shapes()
     }
 
-    /// Remove every node the output does not depend on (the input always stays).
+    /// Remove every node no output depends on (the input always stays).
     /// Returns how many were removed.
     pub fn remove_dead(&mut self) -> usize {
-        let mut live = HashSet::from([self.output, self.input]);
-        let mut stack = vec![self.output];
+        let mut stack = self.output_nodes();
+        let mut live: HashSet<NodeId> = stack.iter().copied().collect();
+        live.insert(self.input);
         while let Some(n) = stack.pop() {
             for o in self.operands(n) {
                 if live.insert(o) {
@@ -314,7 +362,9 @@ impl Graph {
                 .add_edge(map[source.index()], map[target.index()], weight);
         }
         self.input = NodeId(map[self.input.0.index()]);
-        self.output = NodeId(map[self.output.0.index()]);
+        for o in &mut self.outputs {
+            o.node = NodeId(map[o.node.0.index()]);
+        }
     }
 
     /// Re-infer every node's shape in topological order (after ops were edited).
@@ -344,8 +394,15 @@ impl Graph {
         for user in self.users(from) {
             self.move_edges(from, user, to);
         }
-        if self.output == from {
-            self.output = to;
+        self.move_output_role(from, to);
+    }
+
+    /// Outputs computed by `from` are computed by `to` instead.
+    fn move_output_role(&mut self, from: NodeId, to: NodeId) {
+        for o in &mut self.outputs {
+            if o.node == from {
+                o.node = to;
+            }
         }
     }
 
@@ -398,7 +455,8 @@ impl Graph {
     }
 
     /// Check the invariants every stage relies on: acyclic, one input, unique
-    /// names, operand counts and shapes consistent with each op, softmax only last.
+    /// names, operand counts and shapes consistent with each op, a softmax only
+    /// at an output and read by nothing else, output names unique.
     pub fn verify(&self) -> Result<(), IrError> {
         let bad = |m: String| Err(IrError::Malformed(m));
         let order = self.topo_order();
@@ -429,12 +487,17 @@ impl Graph {
                 }
                 Err(m) => return bad(format!("layer '{}': {m}", node.name)),
             }
-            if matches!(node.op, Op::Softmax(_)) && id != self.output {
+            if matches!(node.op, Op::Softmax(_)) && !self.is_final(id) {
                 return bad(format!("softmax '{}' is not the last op", node.name));
             }
         }
-        if !self.g.contains_node(self.output.0) || !self.g.contains_node(self.input.0) {
+        let missing = |id: NodeId| !self.g.contains_node(id.0);
+        if missing(self.input) || self.outputs.iter().any(|o| missing(o.node)) {
             return bad("input or output node is missing".into());
+        }
+        let mut output_names = HashSet::new();
+        if let Some(o) = self.outputs.iter().find(|o| !output_names.insert(&o.name)) {
+            return bad(format!("two outputs are named '{}'", o.name));
         }
         Ok(())
     }

@@ -11,11 +11,17 @@ use crate::error::IrError;
 use crate::graph::{Graph, NodeId};
 use crate::op::{Activation, AvgPool, Conv, Op, Patches, Pool, Softmax};
 
-/// The output of a run and the values of the tapped nodes.
-type Tapped = (ArrayD<f64>, Vec<ArrayD<f64>>);
+/// The outputs of a run (in the graph's order) and the values of the tapped nodes.
+type Tapped = (Vec<ArrayD<f64>>, Vec<ArrayD<f64>>);
 
-/// Run the graph on a batch, in parallel over the samples.
+/// Run the graph on a batch, in parallel over the samples; returns its first
+/// output, the only one of most models ([`run_outputs`] returns them all).
 pub fn run(graph: &Graph, input: ArrayViewD<'_, f64>) -> Result<ArrayD<f64>, IrError> {
+    Ok(run_outputs(graph, input)?.swap_remove(0))
+}
+
+/// Run the graph on a batch; one tensor per output, in the graph's order.
+pub fn run_outputs(graph: &Graph, input: ArrayViewD<'_, f64>) -> Result<Vec<ArrayD<f64>>, IrError> {
     Ok(run_with_taps(graph, input, &[])?.0)
 }
 
@@ -28,8 +34,8 @@ pub fn max_abs(graph: &Graph, input: ArrayViewD<'_, f64>) -> Result<f64, IrError
     for start in (0..input.shape()[0]).step_by(64) {
         let end = (start + 64).min(input.shape()[0]);
         let chunk = input.slice_axis(Axis(0), (start..end).into());
-        let (out, taps) = run_with_taps(graph, chunk, &nodes)?;
-        for t in taps.iter().chain([&out]) {
+        let (outs, taps) = run_with_taps(graph, chunk, &nodes)?;
+        for t in taps.iter().chain(&outs) {
             max = t.iter().fold(max, |m, v| m.max(v.abs()));
         }
     }
@@ -64,9 +70,11 @@ pub fn run_with_taps(
         let views: Vec<ArrayViewD<'_, f64>> = parts.iter().map(pick).collect();
         concatenate(Axis(0), &views).expect("chunks share their trailing shape")
     };
-    let output = join(&|p| p.0.view());
+    let outputs = (0..graph.outputs().len())
+        .map(|i| join(&|p| p.0[i].view()))
+        .collect();
     let tapped = (0..taps.len()).map(|i| join(&|p| p.1[i].view())).collect();
-    Ok((output, tapped))
+    Ok((outputs, tapped))
 }
 
 fn check_input(graph: &Graph, input: &ArrayViewD<'_, f64>) -> Result<(), IrError> {
@@ -104,7 +112,7 @@ fn run_sequential(graph: &Graph, input: ArrayViewD<'_, f64>, taps: &[NodeId]) ->
                 .into_iter()
                 .map(|operand| {
                     remaining_uses[operand.index()] -= 1;
-                    if remaining_uses[operand.index()] == 0 && operand != graph.output() {
+                    if remaining_uses[operand.index()] == 0 && !graph.is_output(operand) {
                         values[operand.index()].take()
                     } else {
                         values[operand.index()].clone()
@@ -129,14 +137,20 @@ fn run_sequential(graph: &Graph, input: ArrayViewD<'_, f64>, taps: &[NodeId]) ->
         }
         values[id.index()] = Some(value);
     }
-    let output = values[graph.output().index()]
-        .take()
-        .expect("the output is reachable");
+    let outputs = graph
+        .outputs()
+        .iter()
+        .map(|o| {
+            values[o.node.index()]
+                .clone()
+                .expect("the outputs are reachable")
+        })
+        .collect();
     let tapped = tapped
         .into_iter()
         .map(|t| t.expect("every tapped node is in the graph"))
         .collect();
-    (output, tapped)
+    (outputs, tapped)
 }
 
 fn eval(graph: &Graph, id: NodeId, x: ArrayD<f64>) -> ArrayD<f64> {
@@ -502,7 +516,7 @@ mod tests {
         g.set_output(sm);
         let x = ArrayD::from_shape_fn(IxDyn(&[257, 3]), |i| (i[0] * 3 + i[1]) as f64 * 0.01);
         let par = run(&g, x.view()).unwrap();
-        let seq = run_sequential(&g, x.view(), &[]).0;
+        let seq = run_sequential(&g, x.view(), &[]).0.swap_remove(0);
         assert_eq!(par, seq);
         assert!((par.slice(s![5, ..]).sum() - 1.0).abs() < 1e-12);
     }

@@ -3,7 +3,9 @@
 
 use ndarray::{Array1, Array2, Array4, ArrayD, Axis, IxDyn};
 
-use crate::{Activation, AvgPool, BatchNorm, Conv, Dense, Graph, Op, Polynomial, Pool, Shape};
+use crate::{
+    Activation, AvgPool, BatchNorm, Conv, Dense, Graph, GraphOutput, Op, Polynomial, Pool, Shape,
+};
 
 /// A small xorshift generator.
 pub struct Rng(pub u64);
@@ -145,6 +147,24 @@ pub fn random_graph(choices: &[u8], seed: u64, he_friendly: bool) -> Graph {
     g
 }
 
+/// Make one or two earlier tensors of `g` outputs too (after its own), as
+/// models with several heads have: an output in the middle of the graph is
+/// read by later layers as well.
+pub fn add_outputs(g: &mut Graph, seed: u64) {
+    let mut r = Rng(seed.wrapping_mul(53) | 1);
+    let order = g.topo_order();
+    let mut outputs = g.outputs().to_vec();
+    for k in 0..1 + r.below(2) {
+        let node = order[r.below(order.len())];
+        outputs.push(GraphOutput {
+            name: format!("extra{k}"),
+            node,
+        });
+    }
+    g.set_outputs(outputs);
+    g.verify().expect("outputs of existing nodes");
+}
+
 /// A batch of `batch` inputs for `g`, values in [-2, 2].
 pub fn random_input(g: &Graph, seed: u64, batch: usize) -> ArrayD<f64> {
     let mut r = Rng(seed.wrapping_mul(31) | 1);
@@ -182,6 +202,14 @@ pub fn prune_randomly(g: &mut Graph, seed: u64) {
             }
             _ => {}
         }
+    }
+}
+
+/// [`assert_close`] for each output of two runs.
+pub fn assert_all_close(a: &[ArrayD<f64>], b: &[ArrayD<f64>], context: &str) {
+    assert_eq!(a.len(), b.len(), "{context}: number of outputs");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_close(x, y, &format!("{context}, output {i}"));
     }
 }
 

@@ -37,7 +37,7 @@ impl Pass for RemoveIdentity {
     }
 }
 
-/// `strip-softmax`: drop a softmax at the output. CKKS cannot evaluate it, and it
+/// `strip-softmax`: drop a softmax at an output (each output's). CKKS cannot evaluate it, and it
 /// does not change which class scores highest; the client applies it after
 /// decryption if it wants probabilities. Not exact: outputs become logits.
 pub struct StripSoftmax;
@@ -49,13 +49,14 @@ impl Pass for StripSoftmax {
 
     fn run(&mut self, graph: &mut Graph) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let out = graph.output();
-        if matches!(graph.node(out).op, Op::Softmax(_)) {
-            report.change(format!(
-                "removed softmax '{}': outputs are now logits (same argmax)",
-                graph.node(out).name
-            ));
-            graph.bypass(out)?;
+        for out in graph.output_nodes() {
+            if graph.node_exists(out) && matches!(graph.node(out).op, Op::Softmax(_)) {
+                report.change(format!(
+                    "removed softmax '{}': outputs are now logits (same argmax)",
+                    graph.node(out).name
+                ));
+                graph.bypass(out)?;
+            }
         }
         Ok(report)
     }

@@ -7,7 +7,7 @@ use std::io::Write;
 use hepack_backend::CkksParams;
 
 use crate::error::RuntimeError;
-use crate::framing::{header, put_blob, Reader, SummingWriter};
+use crate::framing::{header, put_blob, KeySet, Reader, SummingWriter};
 use crate::seal::{Ciphertext, Context, SealError};
 
 /// Magic bytes of a ciphertext file.
@@ -86,6 +86,8 @@ pub fn not_fresh(ct: &Ciphertext, context: &Context, params: &CkksParams) -> Opt
 pub struct Ciphertexts {
     /// Inputs or outputs.
     pub role: Role,
+    /// The key set they were made under.
+    pub key_set: KeySet,
     /// Samples in all batches together (the last batch may be partly empty).
     pub samples: usize,
     /// The flat feature (inputs) or output-element (outputs) index of each
@@ -99,7 +101,7 @@ impl Ciphertexts {
     /// Writes the file to `out`.
     pub fn write(&self, params: &CkksParams, out: impl Write) -> Result<(), RuntimeError> {
         let mut out = SummingWriter::new(out);
-        let mut head = header(MAGIC, params);
+        let mut head = header(MAGIC, params, &self.key_set);
         let role: u32 = match self.role {
             Role::Input => 0,
             Role::Output => 1,
@@ -163,6 +165,9 @@ impl Ciphertexts {
         let batches = r.u32()? as usize;
         let count = r.u32()? as usize;
         let slots = context.slots();
+        if samples == 0 {
+            return Err(r.error("it holds no samples".into()));
+        }
         if batches != samples.div_ceil(slots) {
             return Err(r.error(format!(
                 "{samples} samples cannot fill {batches} batches of {slots} slots"
@@ -208,9 +213,11 @@ impl Ciphertexts {
             }
             out.push(batch);
         }
+        let key_set = r.key_set;
         r.finish()?;
         Ok(Ciphertexts {
             role,
+            key_set,
             samples,
             indices,
             batches: out,

@@ -4,12 +4,13 @@
 //! than N/2 samples become several ciphertext batches.
 
 use hepack_backend::{HeOp, OutputElement, Program};
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayViewD, Axis};
 use rayon::prelude::*;
 
 use crate::ciphertexts::{Ciphertexts, Held, Role};
 use crate::error::RuntimeError;
-use crate::seal::{Context, Decryptor, Encoder, Encryptor, SecretKey};
+use crate::keys::ClientKey;
+use crate::seal::{Context, Decryptor, Encoder, Encryptor};
 
 /// The input features the program reads, ascending: only these are
 /// encrypted and sent (pruning and dead-ciphertext elimination may leave
@@ -49,7 +50,7 @@ pub fn output_indices(program: &Program) -> Vec<u32> {
 pub fn encrypt(
     context: &Context,
     program: &Program,
-    secret: &SecretKey,
+    key: &ClientKey,
     x: ArrayViewD<'_, f64>,
     seeded: bool,
 ) -> Result<Ciphertexts, RuntimeError> {
@@ -72,7 +73,7 @@ pub fn encrypt(
         .expect("checked shape")
         .to_owned();
     let encoder = Encoder::new(context)?;
-    let encryptor = Encryptor::with_secret(context, secret)?;
+    let encryptor = Encryptor::with_secret(context, &key.secret)?;
     let top = context.parms_id(0).expect("a context has a first level");
     let scale = 2f64.powi(program.params.scale_bits as i32);
     let features = input_features(program);
@@ -94,20 +95,28 @@ pub fn encrypt(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Ciphertexts {
         role: Role::Input,
+        key_set: key.key_set,
         samples,
         indices: features,
         batches,
     })
 }
 
-/// Decrypts the server's outputs into `[samples, ...output shape]`; public
-/// output elements are filled in from the program.
+/// Decrypts the server's outputs into one `[samples, ...shape]` tensor per
+/// model output, in the model's order; public output elements are filled in
+/// from the program.
 pub fn decrypt(
     context: &Context,
     program: &Program,
-    secret: &SecretKey,
+    key: &ClientKey,
     outputs: &Ciphertexts,
-) -> Result<ArrayD<f64>, RuntimeError> {
+) -> Result<Vec<ArrayD<f64>>, RuntimeError> {
+    if outputs.key_set != key.key_set {
+        return Err(RuntimeError::Mismatch(format!(
+            "the outputs were computed under key set {}, but this secret key is key set {}; decrypt them with the keys their inputs were encrypted with",
+            outputs.key_set, key.key_set
+        )));
+    }
     let expected = output_indices(program);
     if outputs.indices != expected {
         return Err(RuntimeError::Mismatch(format!(
@@ -116,16 +125,15 @@ pub fn decrypt(
             expected.len()
         )));
     }
-    let per_sample = program.output_shape.numel();
     let n = outputs.samples;
-    let mut y = ArrayD::<f64>::zeros(IxDyn(&[n, per_sample]));
-    for (i, e) in program.outputs.iter().enumerate() {
+    let mut y = Array2::<f64>::zeros((n, program.output_elements().count()));
+    for (i, e) in program.output_elements().enumerate() {
         if let OutputElement::Public(c) = e {
-            y.index_axis_mut(Axis(1), i).fill(*c);
+            y.column_mut(i).fill(*c);
         }
     }
     let encoder = Encoder::new(context)?;
-    let decryptor = Decryptor::new(context, secret)?;
+    let decryptor = Decryptor::new(context, &key.secret)?;
     let slots = context.slots();
     for (b, batch) in outputs.batches.iter().enumerate() {
         let first = b * slots;
@@ -143,7 +151,5 @@ pub fn decrypt(
             }
         }
     }
-    let mut dims = vec![n];
-    dims.extend_from_slice(program.output_shape.dims());
-    Ok(y.into_shape_with_order(IxDyn(&dims)).expect("same size"))
+    Ok(program.split_outputs(y.view()))
 }

@@ -49,6 +49,8 @@ pub struct Options {
     /// How many ops past the earliest unfinished one a worker may start
     /// (ops folded into a linear combination do not count).
     pub window: usize,
+    /// Wall-clock seconds after which the run stops with an error.
+    pub max_seconds: Option<f64>,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             plain_cache_bytes: 512 << 20,
             window: 256,
+            max_seconds: None,
         }
     }
 }
@@ -131,12 +134,28 @@ pub fn run(
 ) -> Result<(Ciphertexts, Report), RuntimeError> {
     let metas = hepack_backend::levels::check(program)
         .map_err(|e| RuntimeError::Refused(format!("the program's levels do not check: {e}")))?;
+    if inputs.key_set != keys.key_set {
+        return Err(RuntimeError::Mismatch(format!(
+            "the inputs were encrypted under key set {}, but these evaluation keys are key set {}; use the eval.keys made with the client's secret key",
+            inputs.key_set, keys.key_set
+        )));
+    }
     let features = input_features(program);
     if inputs.indices != features {
+        let what = if inputs.indices.len() == features.len() {
+            format!(
+                "the encrypted inputs hold {} features, but not the ones the program reads",
+                features.len()
+            )
+        } else {
+            format!(
+                "the encrypted inputs hold {} features, the program reads {}",
+                inputs.indices.len(),
+                features.len()
+            )
+        };
         return Err(RuntimeError::Mismatch(format!(
-            "the encrypted inputs hold {} features, the program reads {}; were they encrypted for another program?",
-            inputs.indices.len(),
-            features.len()
+            "{what}; were they encrypted for another program?"
         )));
     }
     let missing = crate::keys::missing_steps(program, &keys.steps);
@@ -208,6 +227,9 @@ pub fn run(
             window: options.window.max(threads),
             progress,
             done_before: &done_before,
+            deadline: options
+                .max_seconds
+                .map(|s| (started + std::time::Duration::from_secs_f64(s.max(0.0)), s)),
         };
         let out = job.run(&pool, threads, batch, &features)?;
         done_before.fetch_add(program.instrs.len() as u64, Ordering::Relaxed);
@@ -231,6 +253,7 @@ pub fn run(
     Ok((
         Ciphertexts {
             role: crate::ciphertexts::Role::Output,
+            key_set: keys.key_set,
             samples: inputs.samples,
             indices: output_slots,
             batches: results
@@ -463,6 +486,8 @@ struct Job<'a> {
     window: usize,
     progress: &'a (dyn Fn(u64) + Sync),
     done_before: &'a AtomicU64,
+    /// When the run must stop, and the limit it came from.
+    deadline: Option<(Instant, f64)>,
 }
 
 /// Scheduling state, under one lock.
@@ -553,6 +578,15 @@ impl Job<'_> {
                     };
                     while let Some(i) = self.next(&sched, &wake) {
                         let t = Instant::now();
+                        if let Some((deadline, limit)) = self.deadline {
+                            if t > deadline {
+                                let e = RuntimeError::Refused(format!(
+                                    "the run passed --max-seconds {limit} and was stopped"
+                                ));
+                                fail(&error, &failed, &sched, &wake, e);
+                                return;
+                            }
+                        }
                         // A panic would leave the other workers waiting for
                         // this op forever: it fails the run instead.
                         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -905,6 +939,11 @@ impl Job<'_> {
                 dest
             }
         };
+        // A value nothing reads (a hand-made program can hold thousands) is
+        // freed at once instead of held to the end of the run.
+        if self.graph.readers(i).is_empty() {
+            return Ok(());
+        }
         self.stats.born(self.bytes[i]);
         *values.slots[i].lock().expect("value lock") = Some(Arc::new(result));
         Ok(())

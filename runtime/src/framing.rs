@@ -1,6 +1,7 @@
 //! The small binary framing shared by key and ciphertext files:
 //! an 8-byte magic, a format version, the fingerprint of the CKKS
-//! parameters, then fields and length-prefixed SEAL blobs (little-endian).
+//! parameters, the key set the file belongs to, then fields and
+//! length-prefixed SEAL blobs (little-endian).
 //! The file ends with the SHA-256 of everything before it, so corruption is
 //! caught before SEAL parses anything (SEAL's own checks cannot tell a
 //! flipped bit in a key from a different key). Reading checks every length
@@ -15,7 +16,32 @@ use sha2::{Digest, Sha256};
 use crate::error::RuntimeError;
 
 /// Version of the key and ciphertext file formats.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+
+/// Which key generation a key or ciphertext file belongs to: the first 16
+/// bytes of the SHA-256 of its public key. Two `keygen` runs for one program
+/// share parameters but not this, so a ciphertext is never decrypted or
+/// evaluated with keys from another key set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KeySet(pub [u8; 16]);
+
+impl KeySet {
+    /// The key set whose public key serializes to `public`.
+    pub fn of_public_key(public: &[u8]) -> KeySet {
+        let sum = Sha256::digest(public);
+        KeySet(sum[..16].try_into().expect("16 bytes"))
+    }
+}
+
+impl std::fmt::Display for KeySet {
+    /// The first 8 bytes in hex, as messages name it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
 
 /// SHA-256 of what keys and ciphertexts depend on: N, Δ and the primes.
 pub fn fingerprint(params: &CkksParams) -> [u8; 32] {
@@ -28,11 +54,12 @@ pub fn fingerprint(params: &CkksParams) -> [u8; 32] {
     hepack_backend::file::model_hash(&bytes)
 }
 
-/// Starts a file: magic, version, fingerprint.
-pub fn header(magic: &[u8; 8], params: &CkksParams) -> Vec<u8> {
+/// Starts a file: magic, version, fingerprint, key set.
+pub fn header(magic: &[u8; 8], params: &CkksParams, key_set: &KeySet) -> Vec<u8> {
     let mut out = magic.to_vec();
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&fingerprint(params));
+    out.extend_from_slice(&key_set.0);
     out
 }
 
@@ -84,11 +111,14 @@ pub struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
     what: &'static str,
+    /// The key set the file names in its header.
+    pub key_set: KeySet,
 }
 
 impl<'a> Reader<'a> {
-    /// Checks magic, version and fingerprint. `others` names the magics of
-    /// the other hepack files, so a mix-up gets a precise message.
+    /// Checks magic, version and fingerprint, and reads the key set.
+    /// `others` names the magics of the other hepack files, so a mix-up gets
+    /// a precise message.
     pub fn open(
         bytes: &'a [u8],
         magic: &[u8; 8],
@@ -96,7 +126,12 @@ impl<'a> Reader<'a> {
         others: &[(&[u8; 8], &str)],
         params: &CkksParams,
     ) -> Result<Reader<'a>, RuntimeError> {
-        let mut r = Reader { bytes, at: 0, what };
+        let mut r = Reader {
+            bytes,
+            at: 0,
+            what,
+            key_set: KeySet([0; 16]),
+        };
         let head = r.take(8)?;
         let checked = |r: &Reader<'a>| -> Result<&'a [u8], RuntimeError> {
             let Some(body_len) = bytes.len().checked_sub(32).filter(|&n| n >= 8) else {
@@ -129,6 +164,7 @@ impl<'a> Reader<'a> {
                 "made for other CKKS parameters than this program's (another program or a recompiled one); regenerate it with this program".into(),
             ));
         }
+        r.key_set = KeySet(r.take(16)?.try_into().expect("16 bytes"));
         Ok(r)
     }
 

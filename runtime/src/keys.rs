@@ -5,9 +5,9 @@
 use hepack_backend::{CkksParams, Program};
 
 use crate::error::RuntimeError;
-use crate::framing::{header, put_blob, seal_file, Reader};
+use crate::framing::{header, put_blob, seal_file, KeySet, Reader};
 use crate::seal::{
-    Context, GaloisKeys, KeyGenerator, PublicKey, RelinKeys, SealError, SecretKey, Security,
+    Context, GaloisKeys, KeyGenerator, Object, PublicKey, RelinKeys, SealError, SecretKey, Security,
 };
 
 /// Magic bytes of a secret key file.
@@ -31,9 +31,20 @@ pub fn context(params: &CkksParams) -> Result<Context, RuntimeError> {
     Ok(Context::new(params.degree, &params.primes, security)?)
 }
 
+/// What the client keeps: the secret key and the key set it belongs to.
+#[derive(Debug)]
+pub struct ClientKey {
+    /// The secret key.
+    pub secret: SecretKey,
+    /// Its key set: ciphertexts and evaluation keys must name the same.
+    pub key_set: KeySet,
+}
+
 /// What the server needs: evaluation keys, never the secret key.
 #[derive(Debug)]
 pub struct EvalKeys {
+    /// The key set they belong to.
+    pub key_set: KeySet,
     /// The public key (for anyone who encrypts on the client's behalf).
     pub public: PublicKey,
     /// Relinearization keys.
@@ -48,15 +59,21 @@ pub struct EvalKeys {
 pub fn generate(
     context: &Context,
     program: &Program,
-) -> Result<(SecretKey, EvalKeys), RuntimeError> {
+) -> Result<(ClientKey, EvalKeys), RuntimeError> {
     let keygen = KeyGenerator::new(context)?;
     let eval = eval_keys(&keygen, &program.rotation_steps(), false)?;
-    Ok((keygen.secret_key()?, eval))
+    let client = ClientKey {
+        secret: keygen.secret_key()?,
+        key_set: eval.key_set,
+    };
+    Ok((client, eval))
 }
 
 fn eval_keys(keygen: &KeyGenerator, steps: &[i32], seeded: bool) -> Result<EvalKeys, SealError> {
+    let public = keygen.public_key(seeded)?;
     Ok(EvalKeys {
-        public: keygen.public_key(seeded)?,
+        key_set: KeySet::of_public_key(&public.save()?),
+        public,
         relin: keygen.relin_keys(seeded)?,
         galois: if steps.is_empty() {
             None
@@ -75,11 +92,11 @@ pub fn generate_files(
 ) -> Result<(Vec<u8>, Vec<u8>), RuntimeError> {
     let keygen = KeyGenerator::new(context)?;
     let params = &program.params;
-    let mut secret = header(SECRET_MAGIC, params);
-    put_blob(&mut secret, &keygen.secret_key()?.save()?);
     let steps = program.rotation_steps();
     let keys = eval_keys(&keygen, &steps, true)?;
-    let mut eval = header(EVAL_MAGIC, params);
+    let mut secret = header(SECRET_MAGIC, params, &keys.key_set);
+    put_blob(&mut secret, &keygen.secret_key()?.save()?);
+    let mut eval = header(EVAL_MAGIC, params, &keys.key_set);
     eval.extend_from_slice(&(steps.len() as u32).to_le_bytes());
     for s in &steps {
         eval.extend_from_slice(&s.to_le_bytes());
@@ -98,13 +115,14 @@ pub fn read_secret(
     context: &Context,
     params: &CkksParams,
     bytes: &[u8],
-) -> Result<SecretKey, RuntimeError> {
+) -> Result<ClientKey, RuntimeError> {
     let mut r = Reader::open(bytes, SECRET_MAGIC, "secret key file", &OTHERS, params)?;
     let blob = r.blob()?;
-    let (key, _) = SecretKey::load(context, blob)
+    let (secret, _) = SecretKey::load(context, blob, Object::SecretKey)
         .map_err(|e| r.error(format!("SEAL could not read the key: {e}")))?;
+    let key_set = r.key_set;
     r.finish()?;
-    Ok(key)
+    Ok(ClientKey { secret, key_set })
 }
 
 /// The rotation steps `program` uses that keys for `steps` do not cover.
@@ -129,6 +147,7 @@ pub fn read_eval(
         &OTHERS,
         &program.params,
     )?;
+    let key_set = r.key_set;
     let count = r.u32()?;
     if count > 1 << 16 {
         return Err(r.error(format!("{count} rotation steps")));
@@ -141,14 +160,22 @@ pub fn read_eval(
         )));
     }
     let seal = |e: SealError| format!("SEAL could not read the keys: {e}");
-    let (public, _) = PublicKey::load(context, r.blob()?).map_err(|e| r.error(seal(e)))?;
-    let (relin, _) = RelinKeys::load(context, r.blob()?).map_err(|e| r.error(seal(e)))?;
+    let public_blob = r.blob()?;
+    if KeySet::of_public_key(public_blob) != key_set {
+        return Err(r.error(format!(
+            "its header names key set {key_set}, which is not its public key's"
+        )));
+    }
+    let (public, _) =
+        PublicKey::load(context, public_blob, Object::PublicKey).map_err(|e| r.error(seal(e)))?;
+    let (relin, _) =
+        RelinKeys::load(context, r.blob()?, Object::RelinKeys).map_err(|e| r.error(seal(e)))?;
     let g = r.blob()?;
     let galois = if g.is_empty() {
         None
     } else {
         Some(
-            GaloisKeys::load(context, g)
+            GaloisKeys::load(context, g, Object::GaloisKeys(steps.len()))
                 .map_err(|e| r.error(seal(e)))?
                 .0,
         )
@@ -158,6 +185,7 @@ pub fn read_eval(
     }
     r.finish()?;
     Ok(EvalKeys {
+        key_set,
         public,
         relin,
         galois,

@@ -23,7 +23,9 @@ pub mod error;
 pub mod executor;
 mod framing;
 pub mod keys;
+pub mod limits;
 #[allow(unsafe_code)]
 pub mod seal;
 
 pub use error::RuntimeError;
+pub use framing::KeySet;

@@ -15,6 +15,7 @@ use hepack_runtime::seal::{Context, SealError, Security};
 use hepack_runtime::{client, keys, RuntimeError};
 use ndarray::{ArrayD, Axis};
 use ndarray_npy::ReadNpyExt;
+use sha2::Digest;
 
 const BATCH: BatchPacking = BatchPacking {
     block: Block::Column,
@@ -93,7 +94,9 @@ fn encrypted_inference(program: &Program, x: &ArrayD<f64>, threads: usize) -> Ar
     // Progress (the bar's position) only moves forward and ends at the total.
     let seen = seen.into_inner().unwrap();
     assert_eq!(seen.iter().max(), Some(&total), "{seen:?}");
-    client::decrypt(&context, program, &secret, &outputs).unwrap()
+    client::decrypt(&context, program, &secret, &outputs)
+        .unwrap()
+        .swap_remove(0)
 }
 
 fn max_error(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
@@ -357,4 +360,144 @@ fn inputs_of_the_wrong_shape_are_refused() {
     let x = ArrayD::from_elem(ndarray::IxDyn(&[2, 5]), 0.0);
     let err = client::encrypt(&context, &program, &secret, x.view(), false).unwrap_err();
     assert!(matches!(err, RuntimeError::Mismatch(_)), "{err}");
+}
+
+/// Two key generations for one program share its parameters but not their
+/// key set: inputs are not run with another set's evaluation keys, and
+/// outputs are not decrypted with another set's secret key.
+#[test]
+fn keys_from_another_key_generation_are_refused_by_name() {
+    let (_, program) = tiny();
+    let context = keys::context(&program.params).unwrap();
+    let (secret_a, eval_a) = keys::generate(&context, &program).unwrap();
+    let (secret_b, eval_b) = keys::generate(&context, &program).unwrap();
+    assert_ne!(secret_a.key_set, secret_b.key_set);
+    let x = ArrayD::from_elem(ndarray::IxDyn(&[3, 4]), 0.5);
+    let run = |eval: &keys::EvalKeys| {
+        let inputs = client::encrypt(&context, &program, &secret_a, x.view(), false).unwrap();
+        let times = hepack_backend::OpTimes::default();
+        executor::run(
+            &context,
+            &program,
+            eval,
+            inputs,
+            &Options::default(),
+            &times,
+            &|_| {},
+        )
+    };
+    let err = run(&eval_b).unwrap_err().to_string();
+    assert!(err.contains("key set"), "{err}");
+    let (outputs, _) = run(&eval_a).unwrap();
+    let err = client::decrypt(&context, &program, &secret_b, &outputs)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("key set"), "{err}");
+    assert!(client::decrypt(&context, &program, &secret_a, &outputs).is_ok());
+
+    // Files say which key set they belong to, and the evaluation keys' header
+    // must name their own public key's.
+    let (secret_file, eval_file) = keys::generate_files(&context, &program).unwrap();
+    let from_file = keys::read_secret(&context, &program.params, &secret_file).unwrap();
+    let eval = keys::read_eval(&context, &program, &eval_file).unwrap();
+    assert_eq!(from_file.key_set, eval.key_set);
+    let mut forged = eval_file[..eval_file.len() - 32].to_vec();
+    forged[44] ^= 1;
+    let sum = sha2::Sha256::digest(&forged);
+    forged.extend_from_slice(&sum);
+    let err = keys::read_eval(&context, &program, &forged).unwrap_err();
+    assert!(err.to_string().contains("not its public key's"), "{err}");
+}
+
+/// Random edits of key and ciphertext files with the checksum recomputed,
+/// as an attacker would make them: every one is read back or refused with an
+/// error, never a crash (SEAL parses what the framing lets through).
+#[test]
+fn mutated_files_with_valid_checksums_never_crash() {
+    let (_, program) = tiny();
+    let context = keys::context(&program.params).unwrap();
+    let (secret_file, eval_file) = keys::generate_files(&context, &program).unwrap();
+    let secret = keys::read_secret(&context, &program.params, &secret_file).unwrap();
+    let x = ArrayD::from_elem(ndarray::IxDyn(&[2, 4]), 0.25);
+    let cts = client::encrypt(&context, &program, &secret, x.view(), true).unwrap();
+    let mut ct_file = Vec::new();
+    cts.write(&program.params, &mut ct_file).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut refused = 0;
+    for case in 0..300 {
+        let original = match case % 3 {
+            0 => &secret_file,
+            1 => &eval_file,
+            _ => &ct_file,
+        };
+        let mut body = original[..original.len() - 32].to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % body.len() as u64) as usize;
+            body[at] = next() as u8;
+        }
+        let sum = sha2::Sha256::digest(&body);
+        body.extend_from_slice(&sum);
+        let ok = match case % 3 {
+            0 => keys::read_secret(&context, &program.params, &body).is_ok(),
+            1 => keys::read_eval(&context, &program, &body).is_ok(),
+            _ => Ciphertexts::read(&context, &program.params, Role::Input, &body).is_ok(),
+        };
+        refused += usize::from(!ok);
+    }
+    assert!(refused > 100, "only {refused} of 300 mutants were refused");
+}
+
+/// Values no op reads (a hand-made program can hold thousands) are freed as
+/// soon as they are computed: the run's peak of live ciphertexts does not
+/// grow with them.
+#[test]
+fn values_nobody_reads_are_freed_at_once() {
+    let (_, program) = tiny();
+    let context = keys::context(&program.params).unwrap();
+    let (secret, eval) = keys::generate(&context, &program).unwrap();
+    let x = ArrayD::from_elem(ndarray::IxDyn(&[3, 4]), 0.5);
+    let peak = |p: &Program| {
+        let inputs = client::encrypt(&context, p, &secret, x.view(), false).unwrap();
+        let options = Options {
+            threads: 1,
+            ..Options::default()
+        };
+        let (_, report) = executor::run(
+            &context,
+            p,
+            &eval,
+            inputs,
+            &options,
+            &OpTimes::default(),
+            &|_| {},
+        )
+        .unwrap();
+        report.peak_ciphertexts
+    };
+    let before = peak(&program);
+    let mut dead = program.clone();
+    let input = dead
+        .instrs
+        .iter()
+        .position(|i| matches!(i.op, HeOp::EncryptInput { .. }))
+        .unwrap();
+    // Appended after every other op: values are numbered by op, so nothing
+    // else is renumbered.
+    let layer = dead.instrs[input].layer;
+    dead.instrs.extend((0..200).map(|_| Instr {
+        op: HeOp::Square(ValueId(input as u32)),
+        layer,
+    }));
+    hepack_backend::levels::check(&dead).unwrap();
+    let after = peak(&dead);
+    assert!(
+        after <= before + 2,
+        "200 unread values raised the peak from {before} to {after}"
+    );
 }

@@ -60,8 +60,8 @@ pub fn run(
     json: bool,
 ) -> Result<()> {
     let (emit_ir, emit_he) = (outputs.ir, outputs.he);
-    let model_bytes =
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model_bytes = hepack_frontend::input::read_regular(path, hepack_frontend::MAX_MODEL_BYTES)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let mut model = super::load_model(path)?;
     let reports = args.run(&mut model.graph, Some("he-friendly"))?;
     let pruning = prune.apply(&mut model.graph)?;

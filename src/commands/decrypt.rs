@@ -5,21 +5,31 @@ use std::path::Path;
 use anyhow::Result;
 use hepack_runtime::ciphertexts::Role;
 
-use super::runtime_io::{read_ciphertexts, read_secret};
+use super::runtime_io::{read_ciphertexts, read_secret, EVAL_FILE, SECRET_FILE};
 
-pub fn run(program_path: &Path, keys: &Path, input: &Path, output: &Path) -> Result<()> {
+pub fn run(
+    program_path: &Path,
+    keys: &Path,
+    input: &Path,
+    output: &Path,
+    insecure: bool,
+) -> Result<()> {
     let program = super::load_program(program_path)?;
-    super::he_report::warn_if_insecure(&program.params);
+    super::he_report::check_client_params(&program.params, insecure)?;
     let context = hepack_runtime::keys::context(&program.params)?;
     let secret = read_secret(&context, &program, keys)?;
     let cts = read_ciphertexts(&context, &program, Role::Output, input)?;
-    let y = hepack_runtime::client::decrypt(&context, &program, &secret, &cts)?;
-    crate::npy::write_f64(output, &y)?;
-    println!(
-        "decrypted {} samples, output {:?} → {}",
-        cts.samples,
-        y.shape(),
-        output.display()
-    );
+    let ys = hepack_runtime::client::decrypt(&context, &program, &secret, &cts)?;
+    let names: Vec<String> = program.outputs.iter().map(|o| o.name.clone()).collect();
+    let (secret_file, eval_file) = (keys.join(SECRET_FILE), keys.join(EVAL_FILE));
+    let inputs = [program_path, input, &secret_file, &eval_file];
+    for path in crate::npy::output_paths(output, &names) {
+        crate::output::refuse_overwriting(&path, &inputs)?;
+    }
+    let paths = crate::npy::write_outputs(output, &names, &ys, true)?;
+    println!("decrypted {} samples", cts.samples);
+    for ((name, y), path) in names.iter().zip(&ys).zip(&paths) {
+        println!("  output {name:?} {:?} → {}", y.shape(), path.display());
+    }
     Ok(())
 }

@@ -65,7 +65,7 @@ pub fn run(samples: usize, options: &Options, json: bool) -> Result<()> {
     );
     eprintln!("keys, encryption of {samples} digits, encrypted run, decryption…");
     let (y, mut report) = super::infer::infer(&program, &x, options)?;
-    let correct = hepack_ir::interp::count_correct(&y, &labels);
+    let correct = hepack_ir::interp::count_correct(&y[0], &labels);
     report.accuracy = Some(correct as f64 / samples as f64);
     report.correct = Some(correct);
     if json {

@@ -4,12 +4,20 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::runtime_io::read_secret;
+use super::runtime_io::{read_secret, EVAL_FILE, SECRET_FILE};
 use crate::output::write_atomic_with;
 
-pub fn run(program_path: &Path, keys: &Path, input: &Path, output: &Path) -> Result<()> {
+pub fn run(
+    program_path: &Path,
+    keys: &Path,
+    input: &Path,
+    output: &Path,
+    insecure: bool,
+) -> Result<()> {
     let program = super::load_program(program_path)?;
-    super::he_report::warn_if_insecure(&program.params);
+    super::he_report::check_client_params(&program.params, insecure)?;
+    let (secret_file, eval_file) = (keys.join(SECRET_FILE), keys.join(EVAL_FILE));
+    crate::output::refuse_overwriting(output, &[program_path, input, &secret_file, &eval_file])?;
     let x = crate::npy::read_batch(input)?;
     let context = hepack_runtime::keys::context(&program.params)?;
     let secret = read_secret(&context, &program, keys)?;

@@ -11,10 +11,23 @@ use serde::Serialize;
 use super::prune_args::{PruneArgs, PruneOutcome};
 use crate::npy::{self, Labels};
 
+/// One model output as `eval --json` reports it.
+#[derive(Serialize)]
+struct OutputInfo {
+    name: String,
+    /// `[samples, ...per-sample shape]`.
+    shape: Vec<usize>,
+    /// Where `--output` wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+}
+
 #[derive(Serialize)]
 struct EvalReport {
     samples: usize,
+    /// The first output's shape (the one labels score).
     output_shape: Vec<usize>,
+    outputs: Vec<OutputInfo>,
     seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     accuracy: Option<f64>,
@@ -55,15 +68,35 @@ pub fn run(
     let x = npy::read_batch(input)?;
     let labels = labels.map(npy::read_labels).transpose()?;
     let start = Instant::now();
-    let y = interp::run(&model.graph, x.view())
+    let ys = interp::run_outputs(&model.graph, x.view())
         .with_context(|| format!("input {}", input.display()))?;
     let seconds = start.elapsed().as_secs_f64();
     tracing::info!(samples = x.shape()[0], seconds, "evaluated");
 
     let samples = x.shape()[0];
+    let names: Vec<String> = model
+        .graph
+        .outputs()
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    let written = match output {
+        Some(path) => npy::write_outputs(path, &names, &ys, false)?,
+        None => Vec::new(),
+    };
     let mut report = EvalReport {
         samples,
-        output_shape: y.shape().to_vec(),
+        output_shape: ys[0].shape().to_vec(),
+        outputs: names
+            .iter()
+            .zip(&ys)
+            .enumerate()
+            .map(|(i, (name, y))| OutputInfo {
+                name: name.clone(),
+                shape: y.shape().to_vec(),
+                path: written.get(i).map(|p| p.display().to_string()),
+            })
+            .collect(),
         seconds,
         accuracy: None,
         correct: None,
@@ -71,7 +104,7 @@ pub fn run(
         passes: reports,
         pruning,
     };
-    match labels.as_ref().map(|l| score(&y, l)).transpose()? {
+    match labels.as_ref().map(|l| score(&ys[0], l)).transpose()? {
         Some(Score::Accuracy { accuracy, correct }) => {
             report.accuracy = Some(accuracy);
             report.correct = Some(correct);
@@ -79,23 +112,28 @@ pub fn run(
         Some(Score::Mse(mse)) => report.mse = Some(mse),
         None => {}
     }
-    if let Some(path) = output {
-        npy::write_f64(path, &y)?;
-    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
-            "samples: {samples}, output shape: {:?}, {:.3} s",
-            report.output_shape, seconds
-        );
+        match report.outputs.as_slice() {
+            [one] => println!(
+                "samples: {samples}, output shape: {:?}, {:.3} s",
+                one.shape, seconds
+            ),
+            many => {
+                println!("samples: {samples}, {} outputs, {seconds:.3} s", many.len());
+                for o in many {
+                    println!("  output {:?}: shape {:?}", o.name, o.shape);
+                }
+            }
+        }
         if let (Some(acc), Some(correct)) = (report.accuracy, report.correct) {
             println!("accuracy: {acc:.4} ({correct}/{samples})");
         }
         if let Some(mse) = report.mse {
             println!("mse: {mse:.6}");
         }
-        if let Some(path) = output {
+        for path in &written {
             println!("outputs written to {}", path.display());
         }
     }

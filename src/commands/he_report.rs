@@ -89,6 +89,22 @@ pub fn params_line(p: &CkksParams) -> String {
 }
 
 /// The warning every command prints (to stderr) for a program below 128-bit security.
+/// On the client: refuse a program with insecure parameters unless the user
+/// passed `--insecure` (then warn). A server that hands out the program must
+/// not be able to weaken the encryption of the client's data.
+pub fn check_client_params(p: &CkksParams, insecure: bool) -> anyhow::Result<()> {
+    if p.security_bits.is_none() && !insecure {
+        anyhow::bail!(
+            "the program uses insecure CKKS parameters ({} modulus bits at N = {}, above the {} that 128-bit security allows); a client encrypts under them only with --insecure",
+            p.total_bits(),
+            p.degree,
+            hepack_backend::params::max_bits_128(p.degree).unwrap_or(0)
+        );
+    }
+    warn_if_insecure(p);
+    Ok(())
+}
+
 pub fn warn_if_insecure(p: &CkksParams) {
     if p.security_bits.is_none() {
         eprintln!(

@@ -27,7 +27,8 @@ pub struct InferReport {
     /// Largest |encrypted − plaintext| over all outputs; the plaintext is
     /// the program simulated in f64.
     pub max_abs_error: f64,
-    /// Fraction of samples whose encrypted and plaintext argmax agree.
+    /// Fraction of samples whose encrypted and plaintext argmax agree (on
+    /// the first output, the one labels score).
     pub argmax_agreement: f64,
     /// Fraction correct, with class labels.
     pub accuracy: Option<f64>,
@@ -37,12 +38,13 @@ pub struct InferReport {
     pub mse: Option<f64>,
 }
 
-/// Runs `x` encrypted through `program`; returns the decrypted outputs.
+/// Runs `x` encrypted through `program`; returns the decrypted outputs, one
+/// tensor per model output.
 pub fn infer(
     program: &Program,
     x: &ArrayD<f64>,
     options: &Options,
-) -> Result<(ArrayD<f64>, InferReport)> {
+) -> Result<(Vec<ArrayD<f64>>, InferReport)> {
     let t = std::time::Instant::now();
     let context = hepack_runtime::keys::context(&program.params)?;
     let (secret, eval) = hepack_runtime::keys::generate(&context, program)?;
@@ -57,12 +59,13 @@ pub fn infer(
     })?;
     bar.finish_and_clear();
     let t = std::time::Instant::now();
-    let y = hepack_runtime::client::decrypt(&context, program, &secret, &outputs)?;
+    let ys = hepack_runtime::client::decrypt(&context, program, &secret, &outputs)?;
     let decrypt_seconds = t.elapsed().as_secs_f64();
-    let plain = hepack_backend::simulate::simulate(program, x.view())?;
-    let max_abs_error = plain
+    let plains = hepack_backend::simulate::simulate_outputs(program, x.view())?;
+    let max_abs_error = plains
         .iter()
-        .zip(&y)
+        .zip(&ys)
+        .flat_map(|(p, y)| p.iter().zip(y))
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     let samples = x.shape()[0];
@@ -71,14 +74,14 @@ pub fn infer(
             .expect("batch-first")
             .to_owned()
     };
-    let (p, e) = (flat(&plain), flat(&y));
+    let (p, e) = (flat(&plains[0]), flat(&ys[0]));
     let agree = p
         .outer_iter()
         .zip(e.outer_iter())
         .filter(|(a, b)| argmax(a.iter()) == argmax(b.iter()))
         .count();
     Ok((
-        y,
+        ys,
         InferReport {
             samples: x.shape()[0],
             keygen_seconds,
@@ -131,15 +134,22 @@ pub fn run(
     output: Option<&Path>,
     options: &Options,
     json: bool,
+    insecure: bool,
 ) -> Result<()> {
     let program = super::load_program(program_path)?;
-    super::he_report::warn_if_insecure(&program.params);
+    super::he_report::check_client_params(&program.params, insecure)?;
+    if let Some(path) = output {
+        let names: Vec<String> = program.outputs.iter().map(|o| o.name.clone()).collect();
+        for p in crate::npy::output_paths(path, &names) {
+            crate::output::refuse_overwriting(&p, &[program_path, input])?;
+        }
+    }
     let x = crate::npy::read_batch(input)?;
     let labels = labels.map(crate::npy::read_labels).transpose()?;
-    let (y, mut report) = infer(&program, &x, options)?;
+    let (ys, mut report) = infer(&program, &x, options)?;
     match labels
         .as_ref()
-        .map(|l| super::eval::score(&y, l))
+        .map(|l| super::eval::score(&ys[0], l))
         .transpose()?
     {
         Some(super::eval::Score::Accuracy { accuracy, correct }) => {
@@ -149,13 +159,20 @@ pub fn run(
         Some(super::eval::Score::Mse(mse)) => report.mse = Some(mse),
         None => {}
     }
-    if let Some(path) = output {
-        crate::npy::write_f64(path, &y)?;
-    }
+    let written = match output {
+        Some(path) => {
+            let names: Vec<String> = program.outputs.iter().map(|o| o.name.clone()).collect();
+            crate::npy::write_outputs(path, &names, &ys, true)?
+        }
+        None => Vec::new(),
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", text(&report, &program));
+        for path in &written {
+            println!("outputs written to {}", path.display());
+        }
     }
     Ok(())
 }

@@ -16,9 +16,13 @@ struct Report<'a> {
     model_sha256: Option<String>,
     packing: &'a str,
     input_shape: String,
+    /// The outputs' per-sample shapes, `a, b` for a model with several.
     output_shape: String,
+    /// Output elements computed encrypted, over all outputs.
     encrypted_outputs: usize,
+    /// Output elements that are public constants, over all outputs.
     public_outputs: usize,
+    outputs: Vec<OutputInfo<'a>>,
     params: &'a CkksParams,
     /// Levels the chain offers.
     levels: u32,
@@ -29,26 +33,48 @@ struct Report<'a> {
     he: &'a Cost,
 }
 
+/// One model output: its name, per-sample shape and element counts.
+#[derive(Serialize)]
+struct OutputInfo<'a> {
+    name: &'a str,
+    shape: String,
+    encrypted: usize,
+    public: usize,
+}
+
 /// Print what the program file at `path` holds (or JSON).
 pub fn run(path: &Path, json: bool) -> Result<()> {
     let program = super::load_program(path)?;
     he_report::warn_if_insecure(&program.params);
     let cost = cost::cost(&program, &super::runtime_io::op_times(&program)?);
     let p = &program.params;
-    let encrypted = program
+    let outputs: Vec<OutputInfo<'_>> = program
         .outputs
         .iter()
-        .filter(|o| matches!(o, hepack_backend::OutputElement::Encrypted))
-        .count();
+        .map(|o| {
+            let encrypted = o
+                .elements
+                .iter()
+                .filter(|e| matches!(e, hepack_backend::OutputElement::Encrypted))
+                .count();
+            OutputInfo {
+                name: &o.name,
+                shape: o.shape.to_string(),
+                encrypted,
+                public: o.elements.len() - encrypted,
+            }
+        })
+        .collect();
     let report = Report {
         program: path.display().to_string(),
         format_version: file::FORMAT_VERSION,
         model_sha256: program.model_sha256.map(|h| file::hex(&h)),
         packing: &program.packing,
         input_shape: program.input_shape.to_string(),
-        output_shape: program.output_shape.to_string(),
-        encrypted_outputs: encrypted,
-        public_outputs: program.outputs.len() - encrypted,
+        output_shape: program.output_shapes(),
+        encrypted_outputs: outputs.iter().map(|o| o.encrypted).sum(),
+        public_outputs: outputs.iter().map(|o| o.public).sum(),
+        outputs,
         params: p,
         levels: p.levels(),
         rotation_steps: program.rotation_steps(),
@@ -79,6 +105,14 @@ fn text(r: &Report<'_>, program: &Program) -> String {
         r.public_outputs,
         r.params.slots()
     ));
+    if r.outputs.len() > 1 {
+        for o in &r.outputs {
+            out.push_str(&format!(
+                "  output {:?}: {} ({} encrypted, {} public)\n",
+                o.name, o.shape, o.encrypted, o.public
+            ));
+        }
+    }
     out.push_str(&he_report::params_line(r.params));
     out.push('\n');
     out.push_str(&format!(

@@ -41,24 +41,14 @@ pub fn load_model(path: &Path) -> Result<Model> {
 pub fn is_program_file(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 32];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
+    let read = hepack_frontend::input::open_regular(path).and_then(|(mut f, _)| f.read(&mut head));
     read.is_ok_and(|n| hepack_backend::file::looks_like_program(&head[..n]))
 }
 
 /// Load and validate a program file, naming the file in the error; a file
 /// over the size limit is refused before it is read.
 pub fn load_program(path: &Path) -> Result<hepack_backend::Program> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read program file {}", path.display()))?
-        .len();
-    if size > hepack_backend::file::MAX_FILE_BYTES {
-        anyhow::bail!(
-            "program file {} has {size} bytes, more than the {} a program may have",
-            path.display(),
-            hepack_backend::file::MAX_FILE_BYTES
-        );
-    }
-    let bytes = std::fs::read(path)
+    let bytes = hepack_frontend::input::read_regular(path, hepack_backend::file::MAX_FILE_BYTES)
         .with_context(|| format!("cannot read program file {}", path.display()))?;
     hepack_backend::file::decode(&bytes)
         .with_context(|| format!("cannot load program file {}", path.display()))

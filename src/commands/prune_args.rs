@@ -195,8 +195,10 @@ impl PruneArgs {
         let packing = packing.as_ref();
         let before = layer_stats(graph, packing);
         let (masks, source): (Masks, String) = if let Some(path) = &self.masks_in {
-            let text = std::fs::read_to_string(path)
+            let bytes = hepack_frontend::input::read_regular(path, 1 << 30)
                 .with_context(|| format!("cannot read mask file {}", path.display()))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("mask file {} is not UTF-8 text", path.display()))?;
             let masks = mask_file::from_json(&text, &path.display().to_string())?;
             (masks, format!("from {}", path.display()))
         } else if let Some(budget) = self.he_budget {

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use hepack_runtime::ciphertexts::Role;
 use hepack_runtime::executor::{self, Options};
+use hepack_runtime::limits::Limits;
 
 use super::runtime_io::{op_times, progress, read_ciphertexts, read_eval, report_text};
 use crate::output::write_atomic_with;
@@ -16,15 +17,29 @@ pub fn run(
     input: &Path,
     output: &Path,
     options: &Options,
+    limits: &Limits,
     json: bool,
 ) -> Result<()> {
     let program = super::load_program(program_path)?;
     super::he_report::warn_if_insecure(&program.params);
+    crate::output::refuse_overwriting(output, &[program_path, eval_keys, input])?;
     let context = hepack_runtime::keys::context(&program.params)?;
     let keys = read_eval(&context, &program, eval_keys)?;
     let inputs = read_ciphertexts(&context, &program, Role::Input, input)?;
     let samples = inputs.samples;
     let times = op_times(&program)?;
+    let cost = hepack_backend::cost::cost(&program, &times);
+    limits.check(
+        &program,
+        &cost,
+        inputs.batches.len(),
+        options.threads,
+        options.plain_cache_bytes,
+    )?;
+    let options = &Options {
+        max_seconds: Some(limits.max_seconds),
+        ..options.clone()
+    };
     let bar = progress((inputs.batches.len() * program.instrs.len()) as u64);
     let (outputs, report) =
         executor::run(&context, &program, &keys, inputs, options, &times, &|n| {

@@ -8,8 +8,9 @@ use hepack_backend::{OpTimes, Program};
 use hepack_runtime::calibrate::Calibration;
 use hepack_runtime::ciphertexts::{Ciphertexts, Role};
 use hepack_runtime::executor::Report;
+use hepack_runtime::keys::ClientKey;
 use hepack_runtime::keys::{self, EvalKeys};
-use hepack_runtime::seal::{Context as SealContext, SecretKey};
+use hepack_runtime::seal::Context as SealContext;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The secret key's file name in a key directory.
@@ -17,13 +18,19 @@ pub const SECRET_FILE: &str = "secret.key";
 /// The evaluation keys' file name in a key directory.
 pub const EVAL_FILE: &str = "eval.keys";
 
-/// Read a whole file, naming it and what it should be in the error.
+/// Largest key or ciphertext file read (Galois keys for many rotations and
+/// a full batch of inputs reach gigabytes; this bounds what a hostile path,
+/// such as `/dev/zero` behind a symlink, can make a command read).
+pub const MAX_FILE_BYTES: u64 = 16 << 30;
+
+/// Read a whole regular file, naming it and what it should be in the error.
 pub fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+    hepack_frontend::input::read_regular(path, MAX_FILE_BYTES)
+        .with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
 /// The client's secret key from `KEYS/secret.key`.
-pub fn read_secret(context: &SealContext, program: &Program, dir: &Path) -> Result<SecretKey> {
+pub fn read_secret(context: &SealContext, program: &Program, dir: &Path) -> Result<ClientKey> {
     let path = dir.join(SECRET_FILE);
     let bytes = read(&path, "the secret key")?;
     keys::read_secret(context, &program.params, &bytes)
@@ -63,9 +70,19 @@ pub fn calibration_path() -> PathBuf {
 }
 
 /// Op times for `program`: calibrated on this machine for its N and levels
-/// when `hepack calibrate` measured them, else the DESIGN.md table.
+/// when `hepack calibrate` measured them, else the DESIGN.md table. A
+/// calibration file that cannot be read (an unreadable cache directory, a
+/// damaged file) only costs the predictions their precision: it is reported
+/// and the defaults are used.
 pub fn op_times(program: &Program) -> Result<OpTimes> {
-    let calibration = Calibration::load(&calibration_path())?;
+    let path = calibration_path();
+    let calibration = match Calibration::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("ignoring the op-time calibration {}: {e:#}", path.display());
+            return Ok(OpTimes::default());
+        }
+    };
     Ok(match calibration.get(&program.params) {
         Some(t) => t.op_times_for(program),
         None => OpTimes::default(),

@@ -63,6 +63,21 @@ pub fn params_mut(op: &mut Op) -> Vec<ArrayViewMutD<'_, f64>> {
     }
 }
 
+/// Training compares one output with its labels: refuse a model with several.
+pub fn check_one_output(graph: &Graph) -> Result<(), TuneError> {
+    match graph.outputs() {
+        [_] => Ok(()),
+        many => Err(TuneError::Unsupported(format!(
+            "a model with {} outputs ({}); training takes one loss on one output",
+            many.len(),
+            many.iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 /// The node whose values the loss reads: the output, or its operand when
 /// the output is a softmax (cross-entropy is taken on the logits).
 pub fn logits_node(graph: &Graph) -> NodeId {
@@ -82,6 +97,7 @@ pub fn loss_and_grads(
     loss: &Loss<'_>,
     scale: f64,
 ) -> Result<(f64, Grads), TuneError> {
+    check_one_output(graph)?;
     let order = graph.topo_order();
     let bound = order.iter().map(|n| n.index() + 1).max().unwrap_or(0);
     let (_, values) = run_with_taps(graph, x, &order)?;

@@ -8,7 +8,8 @@
 
 use hepack_ir::{Graph, NodeId, Op};
 use hepack_passes::prune::{
-    apply_masks, compress, find_masks, linear_layers, CompressReport, Criterion, Packing, Targets,
+    apply_masks, compress, find_masks, linear_layers, output_layers, CompressReport, Criterion,
+    Packing, Targets,
 };
 use ndarray::IxDyn;
 use serde::Serialize;
@@ -72,12 +73,12 @@ impl<'a> BlockPruning<'a> {
     /// the layer's weight tensor.
     fn groups(&self, graph: &Graph) -> Vec<(NodeId, Vec<Vec<IxDyn>>)> {
         let layers = linear_layers(graph);
-        let output = layers.last().map(|l| l.id);
+        let outputs = output_layers(graph);
         layers
             .iter()
             .filter(|l| {
                 self.targets
-                    .sparsity_for(l.name.as_str(), Some(l.id) == output)
+                    .sparsity_for(l.name.as_str(), outputs.contains(&l.id))
                     > 0.0
             })
             .map(|l| {

@@ -122,6 +122,7 @@ impl Hooks for NoHooks {}
 
 /// The loss and metric (accuracy or MSE) of `graph` on `data`.
 pub fn evaluate(graph: &Graph, data: &Data<'_>) -> Result<(f64, f64), TuneError> {
+    crate::grad::check_one_output(graph)?;
     let out = interp::run(graph, data.x.view())?;
     let logits = logits(graph, data.x.view(), &out)?;
     let n = data.len().max(1) as f64;

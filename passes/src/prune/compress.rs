@@ -213,8 +213,8 @@ fn follow_chain(graph: &Graph, id: NodeId) -> Result<Chain, String> {
     let mut between = Vec::new();
     let mut layouts = Vec::new();
     loop {
-        if cur == graph.output() {
-            return Err("it is the model's output layer".into());
+        if graph.is_output(cur) {
+            return Err("it is a model output".into());
         }
         let users = graph.users(cur);
         let [next] = users[..] else {

@@ -15,7 +15,9 @@ use ndarray::{Array2, Axis};
 
 use crate::error::PassError;
 pub use compress::{compress, Compress, CompressReport};
-pub use units::{linear_layers, BatchPacking, Block, LayerWeights, Packing, SingleWeights, Unit};
+pub use units::{
+    linear_layers, output_layers, BatchPacking, Block, LayerWeights, Packing, SingleWeights, Unit,
+};
 
 /// How units are ranked; the lowest-ranked are pruned first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,11 +84,11 @@ pub fn find_masks(
             )));
         }
     }
-    let output_layer = layers.last().map(|l| l.name.to_string());
+    let output_layers = output_layers(graph);
     let mut masks = Masks::new();
     for layer in &layers {
         let name = layer.name.as_str();
-        let sparsity = targets.sparsity_for(name, output_layer.as_deref() == Some(name));
+        let sparsity = targets.sparsity_for(name, output_layers.contains(&layer.id));
         let units = packing.units(layer);
         let mut order: Vec<(f64, usize)> = units
             .iter()

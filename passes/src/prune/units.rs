@@ -7,6 +7,8 @@
 //! filters/neurons) plus the HE ops it costs. The pruner only ranks and zeroes
 //! units, so a diagonal or tile packing plugs in without changing it.
 
+use std::collections::{HashMap, HashSet};
+
 use hepack_ir::{Graph, LayerName, NodeId, Op};
 use ndarray::Array2;
 
@@ -50,6 +52,38 @@ pub fn linear_layers(graph: &Graph) -> Vec<LayerWeights> {
             })
         })
         .collect()
+}
+
+/// The output layers: per model output, the last linear layer it depends
+/// on (MOFHEI leaves them whole unless asked). A model with one output has
+/// one, its last linear layer.
+pub fn output_layers(graph: &Graph) -> HashSet<NodeId> {
+    let order: HashMap<NodeId, usize> = graph
+        .topo_order()
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    let mut found = HashSet::new();
+    for out in graph.outputs() {
+        let mut seen = HashSet::from([out.node]);
+        let mut stack = vec![out.node];
+        let mut last: Option<NodeId> = None;
+        while let Some(id) = stack.pop() {
+            if matches!(graph.node(id).op, Op::Conv(_) | Op::Dense(_))
+                && last.is_none_or(|l| order[&id] > order[&l])
+            {
+                last = Some(id);
+            }
+            for o in graph.operands(id) {
+                if seen.insert(o) {
+                    stack.push(o);
+                }
+            }
+        }
+        found.extend(last);
+    }
+    found
 }
 
 /// A set of weights that must all be zero for their HE ops to vanish.

@@ -32,6 +32,14 @@ pub enum SealError {
     /// `SEALContext` did not accept the parameters.
     #[error("SEAL refused the encryption parameters: {0}")]
     Parameters(String),
+    /// Serialized bytes refused before SEAL saw them.
+    #[error("{op}: {why}")]
+    Data {
+        /// The load that was refused.
+        op: &'static str,
+        /// What is wrong with the bytes.
+        why: String,
+    },
 }
 
 fn meaning(code: i64) -> String {
@@ -121,6 +129,63 @@ fn create(op: &'static str, f: impl FnOnce(*mut Handle) -> HResult) -> Result<Ha
 /// Serialization compression (SEAL's `compr_mode_type::zstd`).
 const ZSTD: u8 = 2;
 
+/// SEAL's serialization header: magic, header size, version, compression,
+/// and the object's size in the stream (header included).
+const SEAL_MAGIC: u16 = 0xA15E;
+const SEAL_HEADER: usize = 16;
+
+/// The bytes SEAL may parse for a serialized object: its header checked,
+/// and zstd data inflated here with at most `max` bytes of output, then
+/// handed to SEAL uncompressed. SEAL inflates into a buffer that grows with
+/// whatever the stream produces, so a small hostile blob (a chain of RLE
+/// blocks) would otherwise take the process down. Returns the bytes for
+/// SEAL and how many of `bytes` the object takes.
+fn bounded(bytes: &[u8], max: u64, op: &'static str) -> Result<(Vec<u8>, usize), SealError> {
+    let bad = |why: String| SealError::Data { op, why };
+    if bytes.len() < SEAL_HEADER {
+        return Err(bad(format!(
+            "{} bytes, shorter than SEAL's header",
+            bytes.len()
+        )));
+    }
+    let magic = u16::from_le_bytes([bytes[0], bytes[1]]);
+    let size = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    if magic != SEAL_MAGIC || bytes[2] as usize != SEAL_HEADER {
+        return Err(bad("not a SEAL object (bad magic or header size)".into()));
+    }
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| (SEAL_HEADER..=bytes.len()).contains(&s))
+        .ok_or_else(|| bad(format!("declares {size} bytes, {} are there", bytes.len())))?;
+    let payload = &bytes[SEAL_HEADER..size];
+    let inflated = match bytes[5] {
+        0 => payload.to_vec(),
+        ZSTD => {
+            use std::io::Read;
+            let mut decoder = ruzstd::decoding::StreamingDecoder::new(payload)
+                .map_err(|e| bad(format!("zstd data: {e}")))?;
+            let mut out = Vec::new();
+            (&mut decoder)
+                .take(max + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| bad(format!("zstd data: {e}")))?;
+            out
+        }
+        mode => return Err(bad(format!("compression mode {mode} (hepack writes zstd)"))),
+    };
+    if inflated.len() as u64 > max {
+        return Err(bad(format!(
+            "it expands past {max} bytes, more than any such object for these parameters"
+        )));
+    }
+    let mut plain = Vec::with_capacity(SEAL_HEADER + inflated.len());
+    plain.extend_from_slice(&bytes[..SEAL_HEADER]);
+    plain[5] = 0;
+    plain[8..16].copy_from_slice(&((SEAL_HEADER + inflated.len()) as u64).to_le_bytes());
+    plain.extend_from_slice(&inflated);
+    Ok((plain, size))
+}
+
 type SaveSize = unsafe extern "C" fn(Handle, u8, *mut i64) -> HResult;
 type Save = unsafe extern "C" fn(Handle, *mut u8, u64, u8, *mut i64) -> HResult;
 type Load = unsafe extern "C" fn(Handle, Handle, *mut u8, u64, *mut i64) -> HResult;
@@ -144,27 +209,46 @@ fn save(
     Ok(buf)
 }
 
+/// Loads a serialized object of at most `max` bytes uncompressed into `raw`;
+/// returns how many of `bytes` it took.
 fn load(
     raw: Handle,
     context: &Context,
     bytes: &[u8],
+    max: u64,
     op: &'static str,
     load_fn: Load,
 ) -> Result<usize, SealError> {
+    let (plain, taken) = bounded(bytes, max, op)?;
     let mut read = 0i64;
-    // SAFETY: SEAL only reads `bytes.len()` bytes from the pointer (the C API
+    // SAFETY: SEAL only reads `plain.len()` bytes from the pointer (the C API
     // declares it mutable, but `load` takes a const buffer); it checks the
     // header, the sizes and that the object is valid for `context`.
     check(op, unsafe {
         load_fn(
             raw,
             context.raw,
-            bytes.as_ptr() as *mut u8,
-            bytes.len() as u64,
+            plain.as_ptr() as *mut u8,
+            plain.len() as u64,
             &mut read,
         )
     })?;
-    Ok(read.max(0) as usize)
+    Ok(taken)
+}
+
+/// A kind of serialized SEAL object, for the most bytes one may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    /// A ciphertext at a data level (up to three polynomials).
+    Ciphertext,
+    /// The secret key (one polynomial over the key modulus).
+    SecretKey,
+    /// The public key (two polynomials over the key modulus).
+    PublicKey,
+    /// Relinearization keys: one public-key-sized pair per data prime.
+    RelinKeys,
+    /// Galois keys for this many rotation steps.
+    GaloisKeys(usize),
 }
 
 /// Security level SEAL checks the parameters against.
@@ -279,6 +363,23 @@ impl Context {
             top_primes: primes.len().saturating_sub(1).max(1) as u64,
             data_primes: primes[..primes.len().saturating_sub(1).max(1)].to_vec(),
         })
+    }
+
+    /// The most bytes `object` takes serialized uncompressed for this
+    /// context: its polynomials' coefficients and a little metadata. Loads
+    /// refuse anything that expands past it.
+    pub fn max_bytes(&self, object: Object) -> u64 {
+        let poly = |primes: u64| u64::from(self.degree) * primes * 8;
+        let key_primes = self.top_primes + 1;
+        let slack = 4096;
+        let switch_keys = self.top_primes * (2 * poly(key_primes) + slack) + slack;
+        match object {
+            Object::Ciphertext => 3 * poly(self.top_primes) + slack,
+            Object::SecretKey => poly(key_primes) + slack,
+            Object::PublicKey => 2 * poly(key_primes) + slack,
+            Object::RelinKeys => switch_keys,
+            Object::GaloisKeys(steps) => (steps as u64 + 1) * switch_keys,
+        }
     }
 
     /// The polynomial degree N.
@@ -450,6 +551,7 @@ impl Ciphertext {
             ct.0,
             context,
             bytes,
+            context.max_bytes(Object::Ciphertext),
             "Ciphertext_Load",
             ffi::Ciphertext_Load,
         )?;
@@ -490,14 +592,20 @@ macro_rules! serializable {
                 save(self.0, stringify!($save), ffi::$size, ffi::$save)
             }
 
-            /// Reads a key SEAL saved, checking it is valid for `context`;
-            /// returns it and the bytes read.
-            pub fn load(context: &Context, bytes: &[u8]) -> Result<($name, usize), SealError> {
+            /// Reads a key SEAL saved, checking it is valid for `context`
+            /// and at most the size `object` has for it; returns it and the
+            /// bytes read.
+            pub fn load(
+                context: &Context,
+                bytes: &[u8],
+                object: Object,
+            ) -> Result<($name, usize), SealError> {
                 let k = $name(create(stringify!($create), |o| {
                     // SAFETY: `o` is valid storage for the handle.
                     unsafe { ffi::$create(o) }
                 })?);
-                let n = load(k.0, context, bytes, stringify!($load), ffi::$load)?;
+                let max = context.max_bytes(object);
+                let n = load(k.0, context, bytes, max, stringify!($load), ffi::$load)?;
                 Ok((k, n))
             }
         }
