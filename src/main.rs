@@ -80,7 +80,8 @@ enum Command {
         #[arg(long)]
         input: PathBuf,
         /// Expected outputs, .npy: integer class ids [N] (prints accuracy), or
-        /// floats shaped like the output (prints mean squared error).
+        /// floats shaped like the output (prints mean squared error). A model
+        /// with several outputs is scored on its first.
         #[arg(long)]
         labels: Option<PathBuf>,
         /// Where to write the outputs (.npy, float64).
@@ -192,7 +193,8 @@ enum Command {
         /// Input batch, .npy, batch first.
         #[arg(long)]
         input: PathBuf,
-        /// Class ids [N] (accuracy) or expected outputs (MSE), .npy.
+        /// Class ids [N] (accuracy) or expected outputs (MSE), .npy, for the
+        /// model's first output.
         #[arg(long)]
         labels: PathBuf,
         /// Write the curve as CSV.
@@ -299,7 +301,8 @@ enum Command {
         /// Input batch, .npy: [N, ...input shape].
         #[arg(long)]
         input: PathBuf,
-        /// Class ids [N] (accuracy) or expected outputs (MSE), .npy.
+        /// Class ids [N] (accuracy) or expected outputs (MSE), .npy, for the
+        /// model's first output.
         #[arg(long)]
         labels: Option<PathBuf>,
         /// Where to write the decrypted outputs (.npy, float64, mode
@@ -367,16 +370,27 @@ struct ExecArgs {
 /// limit are refused before any work, and a run is stopped at its time limit.
 #[derive(clap::Args, Debug)]
 struct LimitArgs {
-    /// Memory for the program's predicted peak of live ciphertexts and the
-    /// weight cache, in GiB (default: three quarters of this machine's).
-    #[arg(long, value_name = "GiB")]
+    /// Memory for the program's predicted peak of live ciphertexts, the
+    /// weight cache and the evaluation keys, in GiB (default: three quarters
+    /// of this machine's).
+    #[arg(long, value_name = "GiB", value_parser = non_negative)]
     max_memory: Option<f64>,
     /// HE ops over all batches.
     #[arg(long, default_value_t = 1_000_000_000)]
     max_ops: u64,
-    /// Wall-clock seconds, predicted before the run and enforced during it.
-    #[arg(long, default_value_t = 3600.0)]
+    /// Wall-clock seconds, predicted before the run and enforced during it
+    /// (`inf`: no limit).
+    #[arg(long, default_value_t = 3600.0, value_parser = non_negative)]
     max_seconds: f64,
+}
+
+/// A limit: a number ≥ 0 (`inf` allowed), never NaN.
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 => Ok(v),
+        Ok(_) => Err("a limit must be 0 or more".into()),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
 }
 
 impl LimitArgs {
@@ -387,7 +401,7 @@ impl LimitArgs {
             ..Default::default()
         };
         if let Some(gib) = self.max_memory {
-            l.max_memory_bytes = (gib.max(0.0) * (1u64 << 30) as f64) as u64;
+            l.max_memory_bytes = (gib * (1u64 << 30) as f64) as u64;
         }
         l
     }

@@ -47,13 +47,23 @@ fn npy_data_bytes(bytes: &[u8]) -> Result<(usize, u128), String> {
         .filter(|&e| e <= bytes.len())
         .ok_or("the header runs past the end of the file")?;
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "the header is not text")?;
-    let item = |key: &str| -> Option<&str> {
-        let at = header.find(&format!("'{key}'"))? + key.len() + 2;
-        Some(header[at..].trim_start().strip_prefix(':')?.trim_start())
+    // A key named twice would let this check read one shape while the
+    // parser (which keeps the last) allocates another: each key once.
+    let item = |key: &str| -> Result<&str, String> {
+        let mut at = header.match_indices(key);
+        let (Some((i, _)), None) = (at.next(), at.next()) else {
+            return Err(format!("the header must name {key} exactly once"));
+        };
+        let quoted =
+            header[..i].ends_with(['\'', '"']) && header[i + key.len()..].starts_with(['\'', '"']);
+        header[i + key.len() + 1..]
+            .trim_start()
+            .strip_prefix(':')
+            .filter(|_| quoted)
+            .map(str::trim_start)
+            .ok_or_else(|| format!("the header's {key} is not a key"))
     };
-    let descr = item("descr")
-        .ok_or("the header has no descr")?
-        .trim_start_matches(['\'', '"']);
+    let descr = item("descr")?.trim_start_matches(['\'', '"']);
     if !matches!(descr.as_bytes().get(1), Some(b'f' | b'i' | b'u' | b'b')) {
         return Err(format!(
             "dtype {:?} (hepack reads float32/float64 arrays and integer labels)",
@@ -65,7 +75,7 @@ fn npy_data_bytes(bytes: &[u8]) -> Result<(usize, u128), String> {
         .and_then(|s| s.split(['\'', '"']).next())
         .and_then(|s| s.parse().ok())
         .ok_or("the header's descr has no item size")?;
-    let shape = item("shape").ok_or("the header has no shape")?;
+    let shape = item("shape")?;
     let inner = shape
         .strip_prefix('(')
         .and_then(|s| s.split(')').next())
@@ -175,6 +185,15 @@ pub fn output_paths(path: &Path, names: &[String]) -> Vec<PathBuf> {
         [_] => vec![path.to_path_buf()],
         _ => names.iter().map(|n| output_path(path, n)).collect(),
     }
+}
+
+/// Refuse `--output PATH` if any of the files it would write for the
+/// outputs `names` is one of `inputs` (see [`crate::output::refuse_overwriting`]).
+pub fn refuse_overwriting_outputs(path: &Path, names: &[String], inputs: &[&Path]) -> Result<()> {
+    for p in output_paths(path, names) {
+        crate::output::refuse_overwriting(&p, inputs)?;
+    }
+    Ok(())
 }
 
 /// Write a model's outputs for `--output PATH`: the only output to `PATH`,

@@ -201,7 +201,38 @@ fn a_ciphertext_file_resealed_with_no_samples_is_refused() {
 #[test]
 fn npy_headers_that_claim_more_than_the_file_holds_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000, 100), }";
+    let eval = |header: &str| {
+        let x = dir.path().join("x.npy");
+        std::fs::write(&x, npy_with_header(header, 64)).unwrap();
+        let (ok, err) = hepack_limited(&[
+            "eval",
+            arg(&data("two_heads.legacy.onnx")),
+            "--input",
+            arg(&x),
+        ]);
+        assert!(!ok);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        err
+    };
+    let err = eval("{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000, 100), }");
+    assert!(
+        err.contains("describes 4000000000000 bytes of data, but the file holds 64"),
+        "{err}"
+    );
+    // A second shape (either quote) that the size check might miss and the
+    // parser keep.
+    for header in [
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'shape': (100000, 100000), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), \"shape\": (100000, 100000), }",
+    ] {
+        let err = eval(header);
+        assert!(err.contains("must name shape exactly once"), "{err}");
+    }
+}
+
+/// A version 1.0 `.npy` file with `header` (padded as numpy pads it) and
+/// `data` zero bytes.
+fn npy_with_header(header: &str, data: usize) -> Vec<u8> {
     let mut header = header.to_string();
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -210,21 +241,8 @@ fn npy_headers_that_claim_more_than_the_file_holds_are_refused() {
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
-    bytes.extend_from_slice(&[0u8; 64]);
-    let x = dir.path().join("x.npy");
-    std::fs::write(&x, &bytes).unwrap();
-    let (ok, err) = hepack_limited(&[
-        "eval",
-        arg(&data("two_heads.legacy.onnx")),
-        "--input",
-        arg(&x),
-    ]);
-    assert!(!ok);
-    assert!(
-        err.contains("describes 4000000000000 bytes of data, but the file holds 64"),
-        "{err}"
-    );
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    bytes.resize(bytes.len() + data, 0);
+    bytes
 }
 
 #[cfg(unix)]

@@ -272,6 +272,11 @@ impl Program {
             .collect()
     }
 
+    /// The outputs' names, in order.
+    pub fn output_names(&self) -> Vec<String> {
+        self.outputs.iter().map(|o| o.name.clone()).collect()
+    }
+
     /// The per-sample shapes of the outputs, as `a, b` (one shape for most models).
     pub fn output_shapes(&self) -> String {
         let shapes: Vec<String> = self.outputs.iter().map(|o| o.shape.to_string()).collect();

@@ -231,3 +231,22 @@ extern "C" long Hepack_LinearCombination(
         return kUnexpected;
     }
 }
+
+// Runs `body(env)` and turns any C++ exception that escapes it into an
+// HRESULT. SEAL's C API catches only the exceptions it documents; a
+// `bad_alloc` (or anything else) would otherwise unwind into Rust and abort.
+extern "C" long Hepack_Guard(long (*body)(void *), void *env)
+{
+    try
+    {
+        return body(env);
+    }
+    catch (const std::bad_alloc &)
+    {
+        return kOutOfMemory;
+    }
+    catch (...)
+    {
+        return kUnexpected;
+    }
+}

@@ -227,9 +227,11 @@ pub fn run(
             window: options.window.max(threads),
             progress,
             done_before: &done_before,
-            deadline: options
-                .max_seconds
-                .map(|s| (started + std::time::Duration::from_secs_f64(s.max(0.0)), s)),
+            // A limit too large for an `Instant` (`inf`) is no deadline.
+            deadline: options.max_seconds.and_then(|s| {
+                let after = std::time::Duration::try_from_secs_f64(s.max(0.0)).ok()?;
+                Some((started.checked_add(after)?, s))
+            }),
         };
         let out = job.run(&pool, threads, batch, &features)?;
         done_before.fetch_add(program.instrs.len() as u64, Ordering::Relaxed);

@@ -125,12 +125,25 @@ pub fn read_secret(
     Ok(ClientKey { secret, key_set })
 }
 
+/// The most memory `program`'s evaluation keys take once loaded: what a
+/// server must budget before it reads them.
+pub fn eval_bytes(context: &Context, program: &Program) -> u64 {
+    let steps = program.rotation_steps().len();
+    let galois = if steps == 0 {
+        0
+    } else {
+        context.max_bytes(Object::GaloisKeys(steps))
+    };
+    context.max_bytes(Object::PublicKey) + context.max_bytes(Object::RelinKeys) + galois
+}
+
 /// The rotation steps `program` uses that keys for `steps` do not cover.
 pub fn missing_steps(program: &Program, steps: &[i32]) -> Vec<i32> {
+    let have: std::collections::HashSet<i32> = steps.iter().copied().collect();
     program
         .rotation_steps()
         .into_iter()
-        .filter(|s| !steps.contains(s))
+        .filter(|s| !have.contains(s))
         .collect()
 }
 
@@ -153,10 +166,18 @@ pub fn read_eval(
         return Err(r.error(format!("{count} rotation steps")));
     }
     let steps = (0..count).map(|_| r.i32()).collect::<Result<Vec<_>, _>>()?;
-    let missing = missing_steps(program, &steps);
-    if !missing.is_empty() {
+    // keygen writes exactly the program's steps, sorted: anything else is
+    // keys for another program (too few) or key memory nobody uses (more).
+    let used = program.rotation_steps();
+    if steps != used {
+        let missing = missing_steps(program, &steps);
+        let unused: Vec<i32> = steps
+            .iter()
+            .copied()
+            .filter(|s| used.binary_search(s).is_err())
+            .collect();
         return Err(r.error(format!(
-            "no Galois keys for rotation steps {missing:?} that the program uses; run `hepack keygen` for this program"
+            "its Galois keys do not match the program's rotations (missing steps {missing:?}, steps the program does not use {unused:?}); run `hepack keygen` for this program"
         )));
     }
     let seal = |e: SealError| format!("SEAL could not read the keys: {e}");
@@ -175,7 +196,7 @@ pub fn read_eval(
         None
     } else {
         Some(
-            GaloisKeys::load(context, g, Object::GaloisKeys(steps.len()))
+            GaloisKeys::load(context, g, Object::GaloisKeys(used.len()))
                 .map_err(|e| r.error(seal(e)))?
                 .0,
         )

@@ -10,7 +10,8 @@ use crate::error::RuntimeError;
 /// The most a run may take.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
-    /// Bytes of live ciphertexts (the predicted peak) plus the weight cache.
+    /// Bytes of live ciphertexts (the predicted peak), the weight cache and
+    /// the evaluation keys.
     pub max_memory_bytes: u64,
     /// HE ops over all batches.
     pub max_ops: u64,
@@ -33,20 +34,22 @@ impl Default for Limits {
 impl Limits {
     /// Refuse `program` on `batches` ciphertext batches with `threads`
     /// workers if its cost (from [`hepack_backend::cost`]) passes a limit;
-    /// the error names the limit and the flag that raises it.
+    /// the error names the limit and the flag that raises it. `fixed_bytes`
+    /// is memory the run holds whatever it computes: the weight cache and
+    /// the evaluation keys ([`crate::keys::eval_bytes`]).
     pub fn check(
         &self,
         program: &Program,
         cost: &Cost,
         batches: usize,
         threads: usize,
-        cache_bytes: u64,
+        fixed_bytes: u64,
     ) -> Result<(), RuntimeError> {
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-        let memory = cost.peak_bytes.unwrap_or(0).saturating_add(cache_bytes);
+        let memory = cost.peak_bytes.unwrap_or(0).saturating_add(fixed_bytes);
         if memory > self.max_memory_bytes {
             return Err(RuntimeError::Refused(format!(
-                "the program needs about {:.2} GiB (its peak of live ciphertexts and the weight cache), more than --max-memory {:.2} GiB",
+                "the program needs about {:.2} GiB (its peak of live ciphertexts, the weight cache and the evaluation keys), more than --max-memory {:.2} GiB",
                 gib(memory),
                 gib(self.max_memory_bytes)
             )));

@@ -501,3 +501,69 @@ fn values_nobody_reads_are_freed_at_once() {
         "200 unread values raised the peak from {before} to {after}"
     );
 }
+
+/// SEAL inflates a nested object's compressed members too (a ciphertext's
+/// coefficient array, each key of a key table) before any size check; such
+/// objects are refused before SEAL sees them, and the same objects written
+/// uncompressed load.
+#[test]
+fn nested_compressed_seal_objects_are_refused_before_seal_reads_them() {
+    use hepack_runtime::seal::{Ciphertext, Object, RelinKeys};
+    use std::io::Read;
+    let (_, program) = tiny();
+    let context = keys::context(&program.params).unwrap();
+    let (secret, eval) = keys::generate(&context, &program).unwrap();
+    let x = ArrayD::from_elem(ndarray::IxDyn(&[2, 4]), 0.25);
+    let mut cts = client::encrypt(&context, &program, &secret, x.view(), false).unwrap();
+    let ct = cts.batches[0].remove(0).load(&context).unwrap();
+
+    // SEAL's serialization with the outer zstd stream inflated: a header
+    // with compression 0 and the members as SEAL wrote them.
+    let uncompressed = |saved: Vec<u8>| {
+        assert_eq!(saved[5], 2, "SEAL saves zstd");
+        let mut members = Vec::new();
+        ruzstd::decoding::StreamingDecoder::new(&saved[16..])
+            .unwrap()
+            .read_to_end(&mut members)
+            .unwrap();
+        let mut o = saved[..16].to_vec();
+        o[5] = 0;
+        o[8..16].copy_from_slice(&((16 + members.len()) as u64).to_le_bytes());
+        o.extend(members);
+        o
+    };
+    let plain_ct = uncompressed(ct.save().unwrap());
+    Ciphertext::load(&context, &plain_ct).unwrap();
+    let plain_relin = uncompressed(eval.relin.save().unwrap());
+    RelinKeys::load(&context, &plain_relin, Object::RelinKeys).unwrap();
+
+    // Mark a nested header compressed; the bytes after it are now a zstd
+    // bomb for SEAL: RLE blocks of 128 KiB each.
+    let bomb = |object: &[u8], nested_at: usize| {
+        let mut z = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x50];
+        for i in 0..2_000u32 {
+            let header = u32::from(i == 1_999) | (1 << 1) | ((128 * 1024) << 3);
+            z.extend_from_slice(&header.to_le_bytes()[..3]);
+            z.push(0x41);
+        }
+        let mut o = object[..nested_at].to_vec();
+        o.extend_from_slice(&[0x5E, 0xA1, 16, 4, 0, 2, 0, 0]);
+        o.extend_from_slice(&((16 + z.len()) as u64).to_le_bytes());
+        o.extend(z);
+        let len = o.len() as u64;
+        o[8..16].copy_from_slice(&len.to_le_bytes());
+        o
+    };
+    // A ciphertext's members: parms_id, NTT flag, three counts, scale,
+    // correction factor (73 bytes), then its coefficient array.
+    let err = Ciphertext::load(&context, &bomb(&plain_ct, 16 + 73)).unwrap_err();
+    assert!(
+        err.to_string().contains("coefficients is compressed"),
+        "{err}"
+    );
+    // A key table: parms_id, row count, the first row's size (48 bytes),
+    // then its first key.
+    let err =
+        RelinKeys::load(&context, &bomb(&plain_relin, 16 + 48), Object::RelinKeys).unwrap_err();
+    assert!(err.to_string().contains("key is compressed"), "{err}");
+}

@@ -16,16 +16,14 @@ pub fn run(
 ) -> Result<()> {
     let program = super::load_program(program_path)?;
     super::he_report::check_client_params(&program.params, insecure)?;
+    let names = program.output_names();
+    let (secret_file, eval_file) = (keys.join(SECRET_FILE), keys.join(EVAL_FILE));
+    let inputs = [program_path, input, &secret_file, &eval_file];
+    crate::npy::refuse_overwriting_outputs(output, &names, &inputs)?;
     let context = hepack_runtime::keys::context(&program.params)?;
     let secret = read_secret(&context, &program, keys)?;
     let cts = read_ciphertexts(&context, &program, Role::Output, input)?;
     let ys = hepack_runtime::client::decrypt(&context, &program, &secret, &cts)?;
-    let names: Vec<String> = program.outputs.iter().map(|o| o.name.clone()).collect();
-    let (secret_file, eval_file) = (keys.join(SECRET_FILE), keys.join(EVAL_FILE));
-    let inputs = [program_path, input, &secret_file, &eval_file];
-    for path in crate::npy::output_paths(output, &names) {
-        crate::output::refuse_overwriting(&path, &inputs)?;
-    }
     let paths = crate::npy::write_outputs(output, &names, &ys, true)?;
     println!("decrypted {} samples", cts.samples);
     for ((name, y), path) in names.iter().zip(&ys).zip(&paths) {

@@ -43,7 +43,7 @@ struct EvalReport {
 
 /// Run the model on `input`, report accuracy or MSE against `labels`, write `output`.
 pub fn run(
-    model: &Path,
+    model_path: &Path,
     input: &Path,
     labels: Option<&Path>,
     output: Option<&Path>,
@@ -51,7 +51,18 @@ pub fn run(
     passes: &super::passes::PassArgs,
     prune: &PruneArgs,
 ) -> Result<()> {
-    let mut model = super::load_model(model)?;
+    let mut model = super::load_model(model_path)?;
+    let names: Vec<String> = model
+        .graph
+        .outputs()
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    if let Some(path) = output {
+        let mut inputs = vec![model_path, input];
+        inputs.extend(labels);
+        npy::refuse_overwriting_outputs(path, &names, &inputs)?;
+    }
     let reports = passes.run(&mut model.graph, None)?;
     let pruning = prune.apply(&mut model.graph)?;
     if let Some(outcome) = &pruning {
@@ -74,12 +85,6 @@ pub fn run(
     tracing::info!(samples = x.shape()[0], seconds, "evaluated");
 
     let samples = x.shape()[0];
-    let names: Vec<String> = model
-        .graph
-        .outputs()
-        .iter()
-        .map(|o| o.name.clone())
-        .collect();
     let written = match output {
         Some(path) => npy::write_outputs(path, &names, &ys, false)?,
         None => Vec::new(),

@@ -139,10 +139,9 @@ pub fn run(
     let program = super::load_program(program_path)?;
     super::he_report::check_client_params(&program.params, insecure)?;
     if let Some(path) = output {
-        let names: Vec<String> = program.outputs.iter().map(|o| o.name.clone()).collect();
-        for p in crate::npy::output_paths(path, &names) {
-            crate::output::refuse_overwriting(&p, &[program_path, input])?;
-        }
+        let mut inputs = vec![program_path, input];
+        inputs.extend(labels);
+        crate::npy::refuse_overwriting_outputs(path, &program.output_names(), &inputs)?;
     }
     let x = crate::npy::read_batch(input)?;
     let labels = labels.map(crate::npy::read_labels).transpose()?;
@@ -161,7 +160,7 @@ pub fn run(
     }
     let written = match output {
         Some(path) => {
-            let names: Vec<String> = program.outputs.iter().map(|o| o.name.clone()).collect();
+            let names = program.output_names();
             crate::npy::write_outputs(path, &names, &ys, true)?
         }
         None => Vec::new(),

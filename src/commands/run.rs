@@ -24,18 +24,19 @@ pub fn run(
     super::he_report::warn_if_insecure(&program.params);
     crate::output::refuse_overwriting(output, &[program_path, eval_keys, input])?;
     let context = hepack_runtime::keys::context(&program.params)?;
-    let keys = read_eval(&context, &program, eval_keys)?;
     let inputs = read_ciphertexts(&context, &program, Role::Input, input)?;
     let samples = inputs.samples;
     let times = op_times(&program)?;
     let cost = hepack_backend::cost::cost(&program, &times);
+    // Before the keys are read: they are part of the memory budgeted.
     limits.check(
         &program,
         &cost,
         inputs.batches.len(),
         options.threads,
-        options.plain_cache_bytes,
+        options.plain_cache_bytes + hepack_runtime::keys::eval_bytes(&context, &program),
     )?;
+    let keys = read_eval(&context, &program, eval_keys)?;
     let options = &Options {
         max_seconds: Some(limits.max_seconds),
         ..options.clone()

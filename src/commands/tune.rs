@@ -42,6 +42,7 @@ pub struct TuneArgs {
     pub data: PathBuf,
     /// Training targets, .npy: integer class ids `[N]` (cross-entropy,
     /// accuracy) or floats shaped like the output (mean squared error).
+    /// Training takes models with one output.
     #[arg(long, value_name = "Y.npy")]
     pub labels: PathBuf,
     /// Fraction of --data held out, from its end, for validation (early

@@ -2,13 +2,19 @@
 //! (`SEAL/native/src/seal/c/*.h` in the `sealy` crate source). sealy builds
 //! and links `libsealc`; only these declarations are ours. Every function
 //! returns an HRESULT; objects are opaque `void *` handles.
+//!
+//! The C API catches only `invalid_argument`, `logic_error` and
+//! `runtime_error`; anything else (`bad_alloc`) leaves the function as a C++
+//! exception. The functions are declared `C-unwind` so that such an
+//! exception may pass through Rust frames to `Hepack_Guard` in the shim,
+//! which catches everything; every call is made inside it.
 
 use std::os::raw::{c_char, c_int, c_long, c_void};
 
 pub type Handle = *mut c_void;
 pub type HResult = c_long;
 
-extern "C" {
+extern "C-unwind" {
     pub fn Modulus_Create1(value: u64, out: *mut Handle) -> HResult;
     pub fn Modulus_Destroy(this: Handle) -> HResult;
 
@@ -270,4 +276,14 @@ extern "C" {
         destination: Handle,
         pool: Handle,
     ) -> HResult;
+}
+
+/// The body `Hepack_Guard` runs.
+pub type GuardBody = extern "C-unwind" fn(env: *mut c_void) -> HResult;
+
+extern "C" {
+    /// hepack's own (`runtime/shim/fused.cpp`): `body(env)`, with any C++
+    /// exception that escapes it returned as an HRESULT (out of memory for
+    /// `bad_alloc`, unexpected for the rest).
+    pub fn Hepack_Guard(body: GuardBody, env: *mut c_void) -> HResult;
 }

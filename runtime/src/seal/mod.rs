@@ -8,6 +8,7 @@
 //! handle is `Send + Sync`.
 
 mod ffi;
+mod wire;
 
 use std::os::raw::c_int;
 use std::ptr;
@@ -76,12 +77,27 @@ fn check(op: &'static str, hr: HResult) -> Result<(), SealError> {
     }
 }
 
+/// Runs `f` (a SEAL call) inside the shim's `catch (...)`, so a C++
+/// exception the C API lets through (`bad_alloc`) is an error code, not an
+/// abort.
+fn guarded<F: FnOnce() -> HResult>(f: F) -> HResult {
+    extern "C-unwind" fn body<F: FnOnce() -> HResult>(env: *mut std::os::raw::c_void) -> HResult {
+        // SAFETY: `env` is the `Option<F>` below, live and unaliased for
+        // the duration of `Hepack_Guard`, which calls `body` once.
+        let f = unsafe { &mut *env.cast::<Option<F>>() };
+        f.take().map_or(0x8000_FFFF, |f| f())
+    }
+    let mut f = Some(f);
+    // SAFETY: `body::<F>` matches `GuardBody` and reads only `f`.
+    unsafe { ffi::Hepack_Guard(body::<F>, (&mut f as *mut Option<F>).cast()) }
+}
+
 /// Calls a C API function by name, mapping its HRESULT to [`SealError`].
 macro_rules! call {
     ($f:ident ( $($arg:expr),* $(,)? )) => {
         // SAFETY: every handle passed is live (owned by a wrapper that
         // outlives the call) and every out-pointer points to valid storage.
-        check(stringify!($f), unsafe { ffi::$f($($arg),*) })
+        check(stringify!($f), guarded(|| unsafe { ffi::$f($($arg),*) }))
     };
 }
 
@@ -116,7 +132,7 @@ macro_rules! handle {
 /// Creates an object through an out-pointer.
 fn create(op: &'static str, f: impl FnOnce(*mut Handle) -> HResult) -> Result<Handle, SealError> {
     let mut h: Handle = ptr::null_mut();
-    check(op, f(&mut h))?;
+    check(op, guarded(|| f(&mut h)))?;
     if h.is_null() {
         return Err(SealError::Call {
             op,
@@ -129,48 +145,26 @@ fn create(op: &'static str, f: impl FnOnce(*mut Handle) -> HResult) -> Result<Ha
 /// Serialization compression (SEAL's `compr_mode_type::zstd`).
 const ZSTD: u8 = 2;
 
-/// SEAL's serialization header: magic, header size, version, compression,
-/// and the object's size in the stream (header included).
-const SEAL_MAGIC: u16 = 0xA15E;
-const SEAL_HEADER: usize = 16;
-
-/// The bytes SEAL may parse for a serialized object: its header checked,
-/// and zstd data inflated here with at most `max` bytes of output, then
-/// handed to SEAL uncompressed. SEAL inflates into a buffer that grows with
-/// whatever the stream produces, so a small hostile blob (a chain of RLE
-/// blocks) would otherwise take the process down. Returns the bytes for
-/// SEAL and how many of `bytes` the object takes.
-fn bounded(bytes: &[u8], max: u64, op: &'static str) -> Result<(Vec<u8>, usize), SealError> {
+/// The bytes SEAL may parse for a serialized `object`: its header checked,
+/// zstd data inflated here with at most [`Context::max_bytes`] of output,
+/// and the whole structure walked ([`wire`]) before it is handed to SEAL
+/// uncompressed. SEAL inflates into a buffer that grows with whatever the
+/// stream produces, so a small hostile blob (a chain of RLE blocks) would
+/// otherwise take the process down. Returns the bytes for SEAL and how many
+/// of `bytes` the object takes.
+fn bounded(
+    bytes: &[u8],
+    context: &Context,
+    object: Object,
+    op: &'static str,
+) -> Result<(Vec<u8>, usize), SealError> {
     let bad = |why: String| SealError::Data { op, why };
-    if bytes.len() < SEAL_HEADER {
-        return Err(bad(format!(
-            "{} bytes, shorter than SEAL's header",
-            bytes.len()
-        )));
-    }
-    let magic = u16::from_le_bytes([bytes[0], bytes[1]]);
-    let size = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-    if magic != SEAL_MAGIC || bytes[2] as usize != SEAL_HEADER {
-        return Err(bad("not a SEAL object (bad magic or header size)".into()));
-    }
-    let size = usize::try_from(size)
-        .ok()
-        .filter(|&s| (SEAL_HEADER..=bytes.len()).contains(&s))
-        .ok_or_else(|| bad(format!("declares {size} bytes, {} are there", bytes.len())))?;
-    let payload = &bytes[SEAL_HEADER..size];
-    let inflated = match bytes[5] {
+    let header = wire::header(bytes).map_err(bad)?;
+    let max = context.max_bytes(object);
+    let payload = &bytes[wire::HEADER..header.size];
+    let inflated = match header.compression {
         0 => payload.to_vec(),
-        ZSTD => {
-            use std::io::Read;
-            let mut decoder = ruzstd::decoding::StreamingDecoder::new(payload)
-                .map_err(|e| bad(format!("zstd data: {e}")))?;
-            let mut out = Vec::new();
-            (&mut decoder)
-                .take(max + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| bad(format!("zstd data: {e}")))?;
-            out
-        }
+        ZSTD => inflate(payload, max).map_err(bad)?,
         mode => return Err(bad(format!("compression mode {mode} (hepack writes zstd)"))),
     };
     if inflated.len() as u64 > max {
@@ -178,17 +172,66 @@ fn bounded(bytes: &[u8], max: u64, op: &'static str) -> Result<(Vec<u8>, usize),
             "it expands past {max} bytes, more than any such object for these parameters"
         )));
     }
-    let mut plain = Vec::with_capacity(SEAL_HEADER + inflated.len());
-    plain.extend_from_slice(&bytes[..SEAL_HEADER]);
+    wire::check(&inflated, object, &context.bounds()).map_err(bad)?;
+    let mut plain = Vec::with_capacity(wire::HEADER + inflated.len());
+    plain.extend_from_slice(&bytes[..wire::HEADER]);
     plain[5] = 0;
-    plain[8..16].copy_from_slice(&((SEAL_HEADER + inflated.len()) as u64).to_le_bytes());
+    plain[8..16].copy_from_slice(&((wire::HEADER + inflated.len()) as u64).to_le_bytes());
     plain.extend_from_slice(&inflated);
-    Ok((plain, size))
+    Ok((plain, header.size))
 }
 
-type SaveSize = unsafe extern "C" fn(Handle, u8, *mut i64) -> HResult;
-type Save = unsafe extern "C" fn(Handle, *mut u8, u64, u8, *mut i64) -> HResult;
-type Load = unsafe extern "C" fn(Handle, Handle, *mut u8, u64, *mut i64) -> HResult;
+/// Inflates a zstd stream, stopping past `max` bytes of output. The frame's
+/// declared window is checked first: the decoder reserves it up front.
+fn inflate(payload: &[u8], max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let window = zstd_window(payload)?;
+    if window > max.max(1 << 20) {
+        return Err(format!(
+            "a zstd window of {window} bytes, more than any such object for these parameters"
+        ));
+    }
+    let mut decoder =
+        ruzstd::decoding::StreamingDecoder::new(payload).map_err(|e| format!("zstd data: {e}"))?;
+    let mut out = Vec::new();
+    (&mut decoder)
+        .take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("zstd data: {e}"))?;
+    Ok(out)
+}
+
+/// The window a zstd frame declares (RFC 8878 §3.1.1.1): the decoder's
+/// buffer, which it reserves before it decodes a block.
+fn zstd_window(frame: &[u8]) -> Result<u64, String> {
+    const MAGIC: u32 = 0xFD2F_B528;
+    let short = || "zstd data: truncated frame header".to_string();
+    let magic = frame.get(..4).ok_or_else(short)?;
+    if u32::from_le_bytes(magic.try_into().expect("4 bytes")) != MAGIC {
+        return Err("zstd data: not a zstd frame".into());
+    }
+    let descriptor = *frame.get(4).ok_or_else(short)?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let w = *frame.get(5).ok_or_else(short)?;
+        let base = 1u64 << (10 + u64::from(w >> 3));
+        return Ok(base + base / 8 * u64::from(w & 7));
+    }
+    // A single segment's window is its content size, which follows the
+    // dictionary id.
+    let dict_bytes = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let size_bytes = [1, 2, 4, 8][usize::from(descriptor >> 6)];
+    let at = 5 + dict_bytes;
+    let field = frame.get(at..at + size_bytes).ok_or_else(short)?;
+    let mut le = [0u8; 8];
+    le[..size_bytes].copy_from_slice(field);
+    let size = u64::from_le_bytes(le);
+    Ok(if size_bytes == 2 { size + 256 } else { size })
+}
+
+type SaveSize = unsafe extern "C-unwind" fn(Handle, u8, *mut i64) -> HResult;
+type Save = unsafe extern "C-unwind" fn(Handle, *mut u8, u64, u8, *mut i64) -> HResult;
+type Load = unsafe extern "C-unwind" fn(Handle, Handle, *mut u8, u64, *mut i64) -> HResult;
 
 fn save(
     raw: Handle,
@@ -198,41 +241,45 @@ fn save(
 ) -> Result<Vec<u8>, SealError> {
     let mut size = 0i64;
     // SAFETY: `raw` is live; `size` is valid storage.
-    check(op, unsafe { size_fn(raw, ZSTD, &mut size) })?;
+    check(op, guarded(|| unsafe { size_fn(raw, ZSTD, &mut size) }))?;
     let mut buf = vec![0u8; size.max(0) as usize];
     let mut written = 0i64;
     // SAFETY: `buf` holds `size` bytes, the bound SEAL was given.
-    check(op, unsafe {
-        save_fn(raw, buf.as_mut_ptr(), buf.len() as u64, ZSTD, &mut written)
-    })?;
+    check(
+        op,
+        guarded(|| unsafe { save_fn(raw, buf.as_mut_ptr(), buf.len() as u64, ZSTD, &mut written) }),
+    )?;
     buf.truncate(written.max(0) as usize);
     Ok(buf)
 }
 
-/// Loads a serialized object of at most `max` bytes uncompressed into `raw`;
+/// Loads a serialized `object`, checked by [`bounded`], into `raw`;
 /// returns how many of `bytes` it took.
 fn load(
     raw: Handle,
     context: &Context,
     bytes: &[u8],
-    max: u64,
+    object: Object,
     op: &'static str,
     load_fn: Load,
 ) -> Result<usize, SealError> {
-    let (plain, taken) = bounded(bytes, max, op)?;
+    let (plain, taken) = bounded(bytes, context, object, op)?;
     let mut read = 0i64;
     // SAFETY: SEAL only reads `plain.len()` bytes from the pointer (the C API
     // declares it mutable, but `load` takes a const buffer); it checks the
     // header, the sizes and that the object is valid for `context`.
-    check(op, unsafe {
-        load_fn(
-            raw,
-            context.raw,
-            plain.as_ptr() as *mut u8,
-            plain.len() as u64,
-            &mut read,
-        )
-    })?;
+    check(
+        op,
+        guarded(|| unsafe {
+            load_fn(
+                raw,
+                context.raw,
+                plain.as_ptr() as *mut u8,
+                plain.len() as u64,
+                &mut read,
+            )
+        }),
+    )?;
     Ok(taken)
 }
 
@@ -379,6 +426,14 @@ impl Context {
             Object::PublicKey => 2 * poly(key_primes) + slack,
             Object::RelinKeys => switch_keys,
             Object::GaloisKeys(steps) => (steps as u64 + 1) * switch_keys,
+        }
+    }
+
+    /// What these parameters allow a serialized object to hold.
+    fn bounds(&self) -> wire::Bounds {
+        wire::Bounds {
+            degree: u64::from(self.degree),
+            data_primes: self.top_primes,
         }
     }
 
@@ -551,7 +606,7 @@ impl Ciphertext {
             ct.0,
             context,
             bytes,
-            context.max_bytes(Object::Ciphertext),
+            Object::Ciphertext,
             "Ciphertext_Load",
             ffi::Ciphertext_Load,
         )?;
@@ -604,8 +659,7 @@ macro_rules! serializable {
                     // SAFETY: `o` is valid storage for the handle.
                     unsafe { ffi::$create(o) }
                 })?);
-                let max = context.max_bytes(object);
-                let n = load(k.0, context, bytes, max, stringify!($load), ffi::$load)?;
+                let n = load(k.0, context, bytes, object, stringify!($load), ffi::$load)?;
                 Ok((k, n))
             }
         }
@@ -1174,5 +1228,28 @@ impl Context {
         let all: Vec<(Handle, Option<&Scalar>)> = terms.iter().map(|(x, w)| (x.0, *w)).collect();
         self.combine(&all, dest.0)?;
         Ok(dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_returns_what_its_body_returns() {
+        assert_eq!(guarded(|| 7), 7);
+        assert_eq!(guarded(|| -3), -3);
+    }
+
+    #[test]
+    fn a_cpp_exception_the_c_api_lets_through_is_an_error_not_an_abort() {
+        // `Plaintext_Create3` catches only `invalid_argument`; a capacity
+        // whose byte count overflows makes SEAL throw `logic_error`, which
+        // used to abort the process (as `bad_alloc` would).
+        let err = Plaintext::with_capacity(u64::MAX / 2).expect_err("no such allocation");
+        assert!(
+            matches!(err, SealError::Call { op: "Plaintext_Create3", code } if code == 0x8000_FFFF),
+            "{err}"
+        );
     }
 }
