@@ -185,6 +185,7 @@ fn lower(
             }
         };
         b.muted = false;
+        b.check_depth(&node.name)?;
         for operand in graph.operands(id) {
             let left = users_left.get_mut(&operand).expect("every node counted");
             *left -= 1;

@@ -13,6 +13,9 @@
 
 use std::collections::HashMap;
 
+use hepack_ir::LayerName;
+
+use crate::error::BackendError;
 use crate::fuse::FusedCounts;
 use crate::program::{HeOp, Instr, LayerIdx, Plain, PlainId, ValueId, KINDS};
 
@@ -155,6 +158,10 @@ pub struct Builder {
     pub counts: Vec<[u64; KINDS.len()]>,
     /// The deepest output so far: the levels the program consumes.
     pub output_depth: u32,
+    /// The deepest value emitted so far.
+    pub max_depth: u32,
+    /// The most levels any parameters allow (see [`Builder::check_depth`]).
+    pub depth_cap: Option<u32>,
     /// Products and sums the runtime will fuse (counted unless recording).
     pub fused: FusedCounts,
     scales: Scales,
@@ -172,6 +179,8 @@ impl Builder {
             muted: false,
             counts: vec![[0; KINDS.len()]; layers],
             output_depth: 0,
+            max_depth: 0,
+            depth_cap: None,
             fused: FusedCounts::default(),
             scales,
         }
@@ -181,12 +190,27 @@ impl Builder {
         self.mode == Mode::Naive
     }
 
+    /// Stop a lowering that has gone deeper than [`Builder::depth_cap`]:
+    /// a lowering calls this after each layer, so a model too deep for any
+    /// chain is refused after the layers that fill the chain, not after
+    /// emitting every op of the rest.
+    pub fn check_depth(&self, layer: &LayerName) -> Result<(), BackendError> {
+        match self.depth_cap {
+            Some(cap) if self.max_depth > cap => Err(BackendError::DepthCap {
+                layer: layer.to_string(),
+                depth: self.max_depth,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Append an op whose result is described by `meta`; returns its value.
     pub fn emit(&mut self, op: HeOp, meta: Ct) -> Ct {
         if self.muted {
             return meta;
         }
         self.counts[self.layer.0 as usize][op.kind_index()] += 1;
+        self.max_depth = self.max_depth.max(meta.depth);
         if self.mode != Mode::Record {
             // Ids are not needed for counting (and would overflow on big models).
             return meta;

@@ -19,6 +19,25 @@ pub enum BackendError {
     /// No CKKS parameters fit the program.
     #[error(transparent)]
     Params(#[from] crate::params::ParamError),
+    /// A lowering went past [`Builder::depth_cap`](crate::builder::Builder)
+    /// at this layer; `compile` reports it with the parameters' reason.
+    #[error("layer '{layer}' reaches depth {depth}, more than any parameters allow")]
+    DepthCap {
+        /// The layer.
+        layer: String,
+        /// The depth reached there.
+        depth: u32,
+    },
+    /// The model needs more levels than any parameters allow.
+    #[error("layer '{layer}' reaches depth {depth}: {source}")]
+    TooDeep {
+        /// The layer where the lowering stopped.
+        layer: String,
+        /// The depth reached there.
+        depth: u32,
+        /// Why no parameters hold that depth.
+        source: crate::params::ParamError,
+    },
     /// A simulated input does not fit the program.
     #[error("simulation input: {0}")]
     Input(String),

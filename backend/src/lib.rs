@@ -73,7 +73,20 @@ pub trait Lowering: hepack_passes::prune::Packing {
             Mode::Count,
             Scales::provisional(request.scale_bits()),
         );
-        self.lower_with(graph, &mut probe)?;
+        probe.depth_cap = Some(params::max_depth(request)?);
+        match self.lower_with(graph, &mut probe) {
+            Err(BackendError::DepthCap { layer, depth }) => {
+                return Err(match params::select(depth, request) {
+                    Err(source) => BackendError::TooDeep {
+                        layer,
+                        depth,
+                        source,
+                    },
+                    Ok(_) => BackendError::DepthCap { layer, depth },
+                });
+            }
+            r => r?,
+        };
         // The first prime must hold every constant the program encodes, which
         // only the lowered program knows: lower once, and again with a larger
         // first prime if a constant needs one (scales do not depend on it).

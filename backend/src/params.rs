@@ -33,6 +33,9 @@ pub const MAX_PRIME_BITS: u32 = 60;
 /// SEAL's smallest prime in a chain, in bits.
 pub const MIN_PRIME_BITS: u32 = 20;
 
+/// The most primes SEAL's modulus holds (`SEAL_COEFF_MOD_COUNT_MAX`).
+pub const MAX_PRIMES: usize = 64;
+
 /// What the user asks for; `None` fields are chosen.
 #[derive(Clone, Debug)]
 pub struct ParamRequest {
@@ -228,6 +231,27 @@ pub fn scale_bits_for(precision: f64) -> u32 {
     bits.clamp(MIN_PRIME_BITS, MAX_PRIME_BITS)
 }
 
+/// The most levels any parameters `req` allows hold: the largest depth
+/// [`select`] accepts, or why it accepts none.
+pub fn max_depth(req: &ParamRequest) -> Result<u32, ParamError> {
+    if let Some(c) = &req.chain_bits {
+        let depth = c.len().saturating_sub(2) as u32;
+        return select(depth, req).map(|_| depth);
+    }
+    select(0, req)?;
+    // What fits only shrinks as the depth grows: bisect.
+    let (mut lo, mut hi) = (0u32, MAX_PRIMES as u32 - 2);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if select(mid, req).is_ok() {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
+}
+
 /// Choose parameters for a program that consumes `depth` levels.
 pub fn select(depth: u32, req: &ParamRequest) -> Result<CkksParams, ParamError> {
     let chain_bits = match &req.chain_bits {
@@ -263,6 +287,13 @@ pub fn select(depth: u32, req: &ParamRequest) -> Result<CkksParams, ParamError> 
             c
         }
     };
+    if chain_bits.len() > MAX_PRIMES {
+        return Err(ParamError::Invalid(format!(
+            "depth {depth} needs {} primes, more than the {MAX_PRIMES} SEAL's modulus holds; \
+             prune or use lower-degree activations to need fewer levels",
+            chain_bits.len()
+        )));
+    }
     if let Some(&bad) = chain_bits
         .iter()
         .find(|&&b| !(MIN_PRIME_BITS..=MAX_PRIME_BITS).contains(&b))
@@ -440,6 +471,33 @@ mod tests {
         .unwrap();
         assert_eq!(p.security_bits, None);
         assert_eq!(p.degree, 4096);
+    }
+
+    #[test]
+    fn max_depth_is_the_deepest_chain_select_accepts() {
+        for req in [
+            ParamRequest::default(),
+            ParamRequest {
+                degree: Some(8192),
+                ..Default::default()
+            },
+            ParamRequest {
+                insecure: true,
+                ..Default::default()
+            },
+        ] {
+            let d = max_depth(&req).unwrap();
+            assert!(select(d, &req).is_ok(), "{d}");
+            assert!(select(d + 1, &req).is_err(), "{d}");
+        }
+        // Insecure chains stop at SEAL's prime count.
+        let insecure = ParamRequest {
+            insecure: true,
+            ..Default::default()
+        };
+        assert_eq!(max_depth(&insecure).unwrap(), MAX_PRIMES as u32 - 2);
+        let err = select(MAX_PRIMES as u32, &insecure).unwrap_err();
+        assert!(err.to_string().contains("64 SEAL's modulus holds"), "{err}");
     }
 }
 

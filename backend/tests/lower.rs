@@ -434,3 +434,44 @@ fn branching_graphs_lower_correctly() {
         "the generator made no residual sum or concatenation"
     );
 }
+
+#[test]
+fn a_model_too_deep_for_any_chain_is_refused_where_it_overflows() {
+    use hepack_backend::{params, BackendError, ParamRequest};
+    use hepack_ir::{Activation, Dense, Op, Shape};
+    // 2,000 layers of dense and square: depth 2,000, refused at the layer
+    // past the deepest 128-bit chain, before the rest is lowered.
+    let mut g = Graph::new("x", Shape::new(vec![4]));
+    let mut cur = g.input();
+    for i in 0..1000 {
+        let weight =
+            ndarray::Array2::from_shape_fn((4, 4), |(r, c)| 0.1 * (r + 2 * c) as f64 - 0.3);
+        let dense = Op::Dense(Dense {
+            weight,
+            bias: ndarray::Array1::zeros(4),
+        });
+        cur = g.add(format!("fc{i}"), dense, &[cur]).unwrap();
+        cur = g
+            .add(format!("sq{i}"), Op::Activation(Activation::Square), &[cur])
+            .unwrap();
+    }
+    g.set_output(cur);
+    let request = ParamRequest::default();
+    let cap = params::max_depth(&request).unwrap();
+    let err = BATCH
+        .compile(&g, &OpTimes::default(), &request)
+        .unwrap_err();
+    let BackendError::TooDeep { layer, depth, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(*depth, cap + 1, "{err}");
+    // Depth d is reached by the d-th layer: fc0 is 1, sq0 2, ….
+    let nth = (cap / 2) as usize;
+    let want = if cap % 2 == 0 {
+        format!("fc{nth}")
+    } else {
+        format!("sq{nth}")
+    };
+    assert_eq!(layer, &want, "{err}");
+    assert!(err.to_string().contains("128-bit security"), "{err}");
+}

@@ -1,6 +1,6 @@
 //! The tensor dataflow graph.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -219,15 +219,18 @@ impl Graph {
     }
 
     /// A layer name not yet used in the graph: `base`, else `base.1`, `base.2`, ….
+    /// A pass that names many nodes takes [`Graph::names`] once instead.
     pub fn fresh_name(&self, base: &str) -> String {
-        let taken: HashSet<&str> = self.g.node_weights().map(|n| n.name.as_str()).collect();
-        if !taken.contains(base) {
-            return base.to_string();
+        self.names().fresh(base)
+    }
+
+    /// The layer names in use, for naming new nodes without rescanning the
+    /// graph for each.
+    pub fn names(&self) -> Names {
+        Names {
+            taken: self.g.node_weights().map(|n| n.name.to_string()).collect(),
+            next: HashMap::new(),
         }
-        (1..)
-            .map(|i| format!("{base}.{i}"))
-            .find(|n| !taken.contains(n.as_str()))
-            .expect("some suffix is free")
     }
 
     /// Remove a one-operand node, connecting its users (and the output role) to
@@ -243,9 +246,10 @@ impl Graph {
                 )))
             }
         };
+        let same = self.g[id.0].shape == self.g[operand.0].shape;
         self.move_users(id, operand);
         self.g.remove_node(id.0);
-        self.refresh_shapes()
+        self.refresh_unless(same)
     }
 
     /// Add a node computing `op` on `id` and make every other consumer of `id`
@@ -258,11 +262,12 @@ impl Graph {
     ) -> Result<NodeId, IrError> {
         let users = self.users(id);
         let new = self.add(name, op, &[id])?;
+        let same = self.g[new.0].shape == self.g[id.0].shape;
         for user in users {
             self.move_edges(id, user, new);
         }
         self.move_output_role(id, new);
-        self.refresh_shapes()?;
+        self.refresh_unless(same)?;
         Ok(new)
     }
 
@@ -303,16 +308,32 @@ impl Graph {
                 }
             }
         }
+        let same = self.g[prev.0].shape == self.g[id.0].shape;
         self.move_users(id, prev);
         self.g.remove_node(id.0);
-        self.refresh_shapes()?;
+        self.refresh_unless(same)?;
         Ok(added)
     }
 
     /// Replace a node's op and re-infer the shapes of it and everything downstream.
     pub fn replace_op(&mut self, id: NodeId, op: Op) -> Result<(), IrError> {
         self.g[id.0].op = op;
-        self.refresh_shapes()
+        let operands = self.operands(id);
+        let shapes: Vec<&Shape> = operands.iter().map(|&o| &self.g[o.0].shape).collect();
+        let same = self.g[id.0].op.infer_shape(&shapes).as_ref() == Ok(&self.g[id.0].shape);
+        self.refresh_unless(same)
+    }
+
+    /// Re-infer every shape unless the edit kept the shape its users read:
+    /// a node's shape depends only on its operands', so then nothing
+    /// downstream changed. Keeps the common edits (bypassing an identity,
+    /// folding a constant into a layer) O(1) instead of O(nodes).
+    fn refresh_unless(&mut self, unchanged: bool) -> Result<(), IrError> {
+        if unchanged {
+            Ok(())
+        } else {
+            self.refresh_shapes()
+        }
     }
 
     /// Remove every node no output depends on (the input always stays).
@@ -500,6 +521,33 @@ impl Graph {
             return bad(format!("two outputs are named '{}'", o.name));
         }
         Ok(())
+    }
+}
+
+/// Layer names taken in a graph ([`Graph::names`]).
+#[derive(Debug, Clone)]
+pub struct Names {
+    taken: HashSet<String>,
+    /// The next suffix to try for a base, so naming k nodes after one base
+    /// costs O(k), not O(k²).
+    next: HashMap<String, usize>,
+}
+
+impl Names {
+    /// `base` if no layer has it, else the first free `base.1`, `base.2`, …;
+    /// the name counts as taken from then on.
+    pub fn fresh(&mut self, base: &str) -> String {
+        if self.taken.insert(base.to_string()) {
+            return base.to_string();
+        }
+        let next = self.next.entry(base.to_string()).or_insert(1);
+        loop {
+            let name = format!("{base}.{next}");
+            *next += 1;
+            if self.taken.insert(name.clone()) {
+                return name;
+            }
+        }
     }
 }
 

@@ -19,7 +19,7 @@ pub mod summary;
 pub mod testing;
 
 pub use error::IrError;
-pub use graph::{Graph, GraphOutput, LayerName, Node, NodeId};
+pub use graph::{Graph, GraphOutput, LayerName, Names, Node, NodeId};
 pub use op::{Activation, AvgPool, BatchNorm, Conv, Dense, Op, Patches, Polynomial, Pool, Softmax};
 pub use shape::Shape;
 pub use summary::{LayerSummary, Summary};

@@ -20,6 +20,7 @@ impl Pass for FoldBatchNorm {
 
     fn run(&mut self, graph: &mut Graph) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
+        let mut names = graph.names();
         for id in graph.topo_order() {
             let Op::BatchNorm(bn) = &graph.node(id).op else {
                 continue;
@@ -61,7 +62,7 @@ impl Pass for FoldBatchNorm {
             let scale = a.into_shape_with_order(IxDyn(&dims)).expect("same length");
             let shift: ArrayD<f64> = b.into_shape_with_order(IxDyn(&dims)).expect("same length");
             graph.replace_op(id, Op::MulConst(scale))?;
-            let add_name = graph.fresh_name(&format!("{name}/shift"));
+            let add_name = names.fresh(&format!("{name}/shift"));
             graph.insert_after(id, add_name, Op::AddConst(shift))?;
             report.change(format!(
                 "'{name}' has no linear layer of its own before it: became a per-channel multiply and add"

@@ -23,6 +23,7 @@ impl Pass for ConvToDense {
 
     fn run(&mut self, graph: &mut Graph) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
+        let mut names = graph.names();
         for id in graph.topo_order() {
             let Op::Conv(conv) = &graph.node(id).op else {
                 continue;
@@ -42,12 +43,12 @@ impl Pass for ConvToDense {
             let name = graph.node(id).name.to_string();
             let chain = vec![
                 (
-                    graph.fresh_name(&format!("{name}/patches")),
+                    names.fresh(&format!("{name}/patches")),
                     Op::Patches(patches),
                 ),
                 (name.clone(), Op::Dense(dense)),
                 (
-                    graph.fresh_name(&format!("{name}/to_chw")),
+                    names.fresh(&format!("{name}/to_chw")),
                     Op::Transpose(vec![2, 0, 1]),
                 ),
             ];

@@ -27,9 +27,16 @@ impl Pass for FoldScalings {
     fn run(&mut self, graph: &mut Graph) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
         split_average_pools(graph, &mut report)?;
-        // Each successful fold removes a node, so this terminates.
-        'again: loop {
+        // A sweep in topological order folds a whole run of constants; sweep
+        // again until one changes nothing. Each sweep is linear (restarting
+        // after every fold made long runs quadratic), and each fold removes
+        // a node, so this terminates.
+        loop {
+            let mut changed = false;
             for id in graph.topo_order() {
+                if !graph.node_exists(id) {
+                    continue;
+                }
                 let name = graph.node(id).name.clone();
                 let folded = match &graph.node(id).op {
                     Op::MulConst(c) => fold_mul(graph, id, &c.clone())?,
@@ -40,10 +47,12 @@ impl Pass for FoldScalings {
                     let what = graph.node(id).op.name();
                     report.change(format!("folded {what} '{name}' into '{target}'"));
                     graph.bypass(id)?;
-                    continue 'again;
+                    changed = true;
                 }
             }
-            break;
+            if !changed {
+                break;
+            }
         }
         Ok(report)
     }
@@ -51,6 +60,7 @@ impl Pass for FoldScalings {
 
 /// Replace uniform-divisor average pools by a sum pool and a scalar multiply.
 fn split_average_pools(graph: &mut Graph, report: &mut PassReport) -> Result<(), PassError> {
+    let mut names = graph.names();
     for id in graph.topo_order() {
         let node = graph.node(id);
         let input = &graph
@@ -75,7 +85,7 @@ fn split_average_pools(graph: &mut Graph, report: &mut PassReport) -> Result<(),
         };
         let name = node.name.clone();
         graph.replace_op(id, Op::SumPool(pool))?;
-        let scale_name = graph.fresh_name(&format!("{name}/scale"));
+        let scale_name = names.fresh(&format!("{name}/scale"));
         let scale = ArrayD::from_elem(IxDyn(&[]), 1.0 / divisor);
         graph.insert_after(id, scale_name, Op::MulConst(scale))?;
         report.change(format!(

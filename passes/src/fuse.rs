@@ -30,8 +30,13 @@ impl Pass for FuseLinear {
 
     fn run(&mut self, graph: &mut Graph) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        'again: loop {
+        // As in fold-scalings: linear sweeps until one fuses nothing.
+        loop {
+            let mut changed = false;
             for a in graph.topo_order() {
+                if !graph.node_exists(a) {
+                    continue;
+                }
                 let Op::Dense(da) = &graph.node(a).op else {
                     continue;
                 };
@@ -72,9 +77,11 @@ impl Pass for FuseLinear {
                     "fused '{}' ({k}x{h}) and '{}' ({h}x{n}) into one {k}x{n} layer",
                     names.0, names.1
                 ));
-                continue 'again;
+                changed = true;
             }
-            break;
+            if !changed {
+                break;
+            }
         }
         Ok(report)
     }

@@ -159,3 +159,64 @@ fn a_constant_folded_into_a_polynomial_gives_it_the_value_s_name() {
         ["folded add_const 'act' into 'act/t1', renamed 'act'"]
     );
 }
+
+/// Dense, then `n` alternating per-channel multiplies, adds, identities and
+/// scalar multiplies.
+fn constant_run(n: usize, scalars_first: bool) -> Graph {
+    use hepack_ir::{Dense, Shape};
+    use ndarray::{Array1, Array2, ArrayD, IxDyn};
+    let mut g = Graph::new("x", Shape::new(vec![4]));
+    let mut cur = g.input();
+    let vector = |v: f64| ArrayD::from_shape_fn(IxDyn(&[4]), |i| v + 0.001 * i[0] as f64);
+    let scalar = |v: f64| ArrayD::from_elem(IxDyn(&[]), v);
+    let dense = Op::Dense(Dense {
+        weight: Array2::from_shape_fn((4, 4), |(i, j)| (i as f64 - j as f64) * 0.3 + 0.1),
+        bias: Array1::from_elem(4, 0.2),
+    });
+    if !scalars_first {
+        cur = g.add("d", dense.clone(), &[cur]).unwrap();
+    }
+    for i in 0..n {
+        let op = if scalars_first {
+            Op::MulConst(scalar(1.0 + 1e-4 * (i % 7) as f64))
+        } else {
+            match i % 4 {
+                0 => Op::MulConst(vector(1.0001)),
+                1 => Op::AddConst(vector(1e-4)),
+                2 => Op::Identity,
+                _ => Op::MulConst(scalar(0.9999)),
+            }
+        };
+        cur = g.add(format!("c{i}"), op, &[cur]).unwrap();
+    }
+    if scalars_first {
+        cur = g.add("d", dense, &[cur]).unwrap();
+    }
+    g.set_output(cur);
+    g
+}
+
+#[test]
+fn long_runs_of_constants_fold_into_their_layer_exactly() {
+    // Runs of thousands of constants, after a layer (folded backwards into
+    // it) and before one (scalars carried forwards into its weights): each
+    // pass sweeps once instead of restarting after every fold.
+    for scalars_first in [false, true] {
+        let g = constant_run(4000, scalars_first);
+        let x = random_input(&g, 7, 3);
+        let before = interp::run(&g, x.view()).unwrap();
+        let mut h = g.clone();
+        pipeline("remove-identity,fold-scalings", &PassOptions::default())
+            .unwrap()
+            .run(&mut h, |_, _| {})
+            .unwrap();
+        assert_eq!(
+            h.len(),
+            2,
+            "input and the layer:\n{}",
+            hepack_ir::dump::to_text(&h)
+        );
+        let after = interp::run(&h, x.view()).unwrap();
+        assert_close(&before, &after, "a folded run of constants");
+    }
+}
