@@ -149,6 +149,12 @@ pub struct Builder {
     /// The weight table.
     pub plains: Vec<Plain>,
     plain_ids: HashMap<(u64, u64, u32), PlainId>,
+    /// Vector entries by a hash of their values, scale and depth.
+    vector_ids: HashMap<(u64, u64, u32), Vec<PlainId>>,
+    /// Slots per ciphertext, for slot packings (N/2 of the parameters, or
+    /// of the largest N before they are chosen: the depth does not depend
+    /// on it).
+    pub slots: u32,
     /// The layer new ops are attributed to.
     pub layer: LayerIdx,
     /// While set, ops are neither counted nor recorded: the value being built is
@@ -175,6 +181,8 @@ impl Builder {
             instrs: Vec::new(),
             plains: Vec::new(),
             plain_ids: HashMap::new(),
+            vector_ids: HashMap::new(),
+            slots: 16384,
             layer: LayerIdx(0),
             muted: false,
             counts: vec![[0; KINDS.len()]; layers],
@@ -188,6 +196,12 @@ impl Builder {
 
     fn naive(&self) -> bool {
         self.mode == Mode::Naive
+    }
+
+    /// Whether this builder counts what a lowering without abstract values
+    /// would emit (every weight non-zero, every value encrypted).
+    pub fn is_naive(&self) -> bool {
+        self.naive()
     }
 
     /// Stop a lowering that has gone deeper than [`Builder::depth_cap`]:
@@ -240,6 +254,138 @@ impl Builder {
             });
         }
         id
+    }
+
+    /// The weight-table entry for one value per slot, as [`Builder::scalar`].
+    /// Only a recording builder stores them (a count needs no weights).
+    pub fn vector(&mut self, values: Vec<f64>, scale: f64, depth: u32) -> PlainId {
+        if self.muted || self.mode != Mode::Record {
+            return PlainId(0);
+        }
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for v in &values {
+            v.to_bits().hash(&mut h);
+        }
+        let key = (h.finish(), scale.to_bits(), depth);
+        let same = self.vector_ids.get(&key).and_then(|ids| {
+            ids.iter()
+                .copied()
+                .find(|id| match &self.plains[id.0 as usize] {
+                    Plain::Vector { values: v, .. } => **v == *values,
+                    Plain::Scalar { .. } => false,
+                })
+        });
+        if let Some(id) = same {
+            return id;
+        }
+        let id = PlainId(self.plains.len() as u32);
+        self.plains.push(Plain::Vector {
+            values,
+            scale,
+            depth,
+        });
+        self.vector_ids.entry(key).or_default().push(id);
+        id
+    }
+
+    /// `x` with its slots rotated left by `steps` (slot `i` takes slot
+    /// `i + steps`): no level, same scale.
+    pub fn rotate(&mut self, x: Ct, steps: i32) -> Ct {
+        if steps == 0 {
+            return x;
+        }
+        self.emit(HeOp::Rotate(x.id, steps), x)
+    }
+
+    /// `x + p` for a vector plaintext encoded at `x`'s scale and level.
+    pub fn add_vector(&mut self, x: Ct, values: Vec<f64>) -> Ct {
+        let p = self.vector(values, x.scale, x.depth);
+        self.emit(HeOp::AddPlain(x.id, p), x)
+    }
+
+    /// `dᵢ ⊙ xᵢ` for each term, each weight encoded so that every product
+    /// meets at scale [`Builder::product_scale`] on level `depth` (terms
+    /// above it are switched down first). Not summed, not rescaled.
+    pub fn vector_products(&mut self, terms: &[(Ct, Vec<f64>)], depth: u32) -> Vec<Ct> {
+        let q = self.scales.prime(depth);
+        let target = self.scales.delta * q;
+        terms
+            .iter()
+            .map(|(c, w)| {
+                let c = self.switch_to(*c, depth);
+                let p = self.vector(w.clone(), target / c.scale, depth);
+                let meta = Ct {
+                    scale: c.scale * (target / c.scale),
+                    ..c
+                };
+                self.emit(HeOp::MulPlain(c.id, p), meta)
+            })
+            .collect()
+    }
+
+    /// The scale products at `depth` meet at in [`Builder::vector_products`].
+    pub fn product_scale(&self, depth: u32) -> f64 {
+        self.scales.delta * self.scales.prime(depth)
+    }
+
+    /// Sum ciphertexts on one level and scale (a balanced tree), add `bias`
+    /// as a vector at their scale if it is not all zero, relinearize if
+    /// needed and rescale once.
+    pub fn sum_and_rescale(&mut self, terms: Vec<Ct>, bias: Option<Vec<f64>>) -> Ct {
+        let s = self.add_tree(terms, false);
+        let s = match bias {
+            Some(b) => self.add_vector(s, b),
+            None => s,
+        };
+        let s = if s.size > 2 { self.relinearize(s) } else { s };
+        self.rescale(s)
+    }
+
+    /// Sum ciphertexts on one level and scale (a balanced tree), no rescale.
+    pub fn add_all(&mut self, terms: Vec<Ct>) -> Ct {
+        self.add_tree(terms, false)
+    }
+
+    /// `Σ wᵢ·cᵢ` with scalar weights, one product each, one rescale
+    /// (zero slots stay zero: no constant is added).
+    pub fn scalar_products(&mut self, terms: &[(Ct, f64)]) -> Ct {
+        self.products(terms, 0.0)
+    }
+
+    /// `a · b` (a square when they are the same value), relinearized and
+    /// rescaled: one level.
+    pub fn product(&mut self, a: Ct, b: Ct, square: bool) -> Ct {
+        self.power_product(a, b, square)
+    }
+
+    /// Bring `x` down to `depth` with modulus switches.
+    pub fn at_depth(&mut self, x: Ct, depth: u32) -> Ct {
+        self.switch_to(x, depth)
+    }
+
+    /// What a fresh ciphertext looks like (scale Δ, top level), without
+    /// emitting anything.
+    pub fn fresh_meta(&self) -> Ct {
+        self.fresh()
+    }
+
+    /// A fresh encrypted input ciphertext `index` (what the client packs).
+    pub fn input_ct(&mut self, index: u32) -> Ct {
+        let meta = self.fresh();
+        self.emit(HeOp::EncryptInput { feature: index }, meta)
+    }
+
+    /// Ciphertext `ct` (nothing pending) is output ciphertext `index`.
+    pub fn output_ct(&mut self, ct: Ct, index: u32) {
+        self.output_depth = self.output_depth.max(ct.depth);
+        self.emit(
+            HeOp::Output {
+                value: ct.id,
+                index,
+            },
+            ct,
+        );
     }
 
     fn value(&self, x: Abs) -> Abs {
@@ -571,7 +717,7 @@ impl Builder {
 
 /// The coefficients of `p(m·x + o)`, from those of `p` (Horner's rule on
 /// polynomials).
-fn compose(p: &[f64], m: f64, o: f64) -> Vec<f64> {
+pub(crate) fn compose(p: &[f64], m: f64, o: f64) -> Vec<f64> {
     let mut q = vec![0.0; p.len().max(1)];
     for &c in p.iter().rev() {
         // q ← q·(m·x + o) + c

@@ -92,6 +92,13 @@ pub fn looks_like_program(bytes: &[u8]) -> bool {
 /// Encode `program`. Deterministic: the same program gives the same bytes.
 /// A program whose levels do not check is refused (no reader would load it).
 pub fn encode(program: &Program) -> Result<Vec<u8>, crate::BackendError> {
+    if program.slots.is_some() {
+        return Err(crate::BackendError::Schedule(format!(
+            "the program file holds batch-packed programs only; a {} program can be costed \
+             (`hepack inspect --he --packing {}`) and simulated, not yet written",
+            program.packing, program.packing
+        )));
+    }
     let metas = crate::levels::check(program)?;
     Ok(to_message(program, &metas).encode_to_vec())
 }
@@ -500,6 +507,7 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
         plains,
         params,
         model_sha256,
+        slots: None,
     };
     check_recorded(&program, &ops, &m.rotation_steps)?;
     Ok(program)

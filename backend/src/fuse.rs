@@ -64,10 +64,22 @@ impl Fusion {
     /// The fusion of `program`, given its values' metas (from
     /// [`levels::check`](crate::levels::check)).
     pub fn of(program: &Program, metas: &[Option<Meta>]) -> Fusion {
-        Fusion::of_instrs(&program.instrs, metas)
+        let scalar = |w: crate::program::PlainId| {
+            matches!(
+                program.plains[w.0 as usize],
+                crate::program::Plain::Scalar { .. }
+            )
+        };
+        Fusion::of_instrs(&program.instrs, metas, &scalar)
     }
 
-    fn of_instrs(instrs: &[Instr], metas: &[Option<Meta>]) -> Fusion {
+    /// `scalar(w)`: weight `w` is one value for every slot (the fused
+    /// kernel takes no others).
+    fn of_instrs(
+        instrs: &[Instr],
+        metas: &[Option<Meta>],
+        scalar: &dyn Fn(crate::program::PlainId) -> bool,
+    ) -> Fusion {
         let n = instrs.len();
         // Readers of each value, and the last one (the only one when there is one).
         let mut readers = vec![0u32; n];
@@ -95,7 +107,7 @@ impl Fusion {
         // sees every operand's status before the add that reads it.
         for (i, instr) in instrs.iter().enumerate() {
             match instr.op {
-                HeOp::MulPlain(..) if readers[i] == 1 => {
+                HeOp::MulPlain(_, w) if readers[i] == 1 && scalar(w) => {
                     product[i] = fusable(&instrs[reader[i] as usize].op);
                 }
                 HeOp::Add(a, b) if fusable(&instr.op) => {
@@ -149,7 +161,7 @@ mod tests {
                 })
             })
             .collect();
-        Fusion::of_instrs(&instrs, &metas)
+        Fusion::of_instrs(&instrs, &metas, &|_| true)
     }
 
     const V: fn(u32) -> ValueId = ValueId;

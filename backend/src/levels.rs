@@ -36,7 +36,7 @@ fn unencodable(p: &Plain, bits: u32) -> Option<String> {
             p.scale().log2()
         ));
     }
-    let scaled = (p.value(0) * p.scale()).abs();
+    let scaled = p.max_abs() * p.scale();
     if scaled > 0.0 && (scaled.log2() as i64) + 2 >= bits {
         return Some(format!(
             "at scale 2^{:.1} needs {} bits, too large for the {bits}-bit modulus left",
@@ -57,7 +57,7 @@ pub fn first_prime_bits_needed(program: &Program, metas: &[Option<Meta>], max_va
     // The product of the primes may have one bit fewer than their sizes add to.
     let mut need: i64 = 0;
     for p in &program.plains {
-        let scaled = (p.value(0) * p.scale()).abs();
+        let scaled = p.max_abs() * p.scale();
         if scaled > 0.0 {
             need = need.max(scaled.log2() as i64 + 3 + 1 - rest(p.depth()));
         }
@@ -155,7 +155,7 @@ fn walk(program: &Program, encodable: bool) -> Result<Vec<Option<Meta>>, Backend
                         "@{} = {} {why}; recompile it without a pinned chain \
                          (the first prime is sized for every constant) or with a smaller scale",
                         id.0,
-                        p.value(0)
+                        p.max_abs()
                     )));
                 }
                 if matches!(instr.op, HeOp::AddPlain(..)) {

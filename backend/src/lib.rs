@@ -13,9 +13,9 @@
 //! [`params`] chooses 128-bit parameters, [`order`] puts the ops in an order
 //! that keeps few ciphertexts alive, [`fuse`] says which products the
 //! runtime computes inside the sums that read them, and [`file`] reads and
-//! writes the program file. Implemented packing: batch.
+//! writes the program file. Packings ([`packing`]): batch (one sample per
+//! slot) and diagonal (one sample per ciphertext, rotations).
 
-pub mod batch;
 pub mod builder;
 pub mod cost;
 pub mod error;
@@ -23,19 +23,31 @@ pub mod file;
 pub mod fuse;
 pub mod levels;
 pub mod order;
+pub mod packing;
 pub mod params;
 pub mod program;
 pub mod simulate;
 
 use hepack_ir::Graph;
 
+pub use packing::{batch, diagonal};
+
 pub use cost::{cost, Cost, LayerCost, OpCounts, OpTimes};
 pub use error::BackendError;
 pub use file::FileError;
 pub use params::{CkksParams, ParamRequest};
-pub use program::{HeOp, Instr, OutputElement, Plain, Program, ProgramOutput};
+pub use program::{HeOp, Instr, OutputElement, Plain, Program, ProgramOutput, SlotLayout, SlotRef};
 
 use builder::{Builder, Mode, Scales};
+
+/// What a lowering says about its outputs besides the ops it emitted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lowered {
+    /// Each output's elements, in the graph's order.
+    pub outputs: Vec<Vec<OutputElement>>,
+    /// Where slot packings put inputs and outputs (`None` for batch).
+    pub slots: Option<SlotLayout>,
+}
 
 /// A packing strategy as the backend sees it: its prunable units (the
 /// pruner's [`Packing`](hepack_passes::prune::Packing) trait, so pruning and
@@ -44,11 +56,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
     /// Emit the graph's ops into `builder`; returns each output's layout, in
     /// the graph's order (output ops number the elements of all outputs one
     /// after another).
-    fn lower_with(
-        &self,
-        graph: &Graph,
-        builder: &mut Builder,
-    ) -> Result<Vec<Vec<OutputElement>>, BackendError>;
+    fn lower_with(&self, graph: &Graph, builder: &mut Builder) -> Result<Lowered, BackendError>;
 
     /// Lower `graph` into a program with dead ops removed, and cost it, with
     /// parameters chosen for the default precision.
@@ -134,13 +142,15 @@ pub trait Lowering: hepack_passes::prune::Packing {
     ) -> Result<(Program, Builder), BackendError> {
         let scales = Scales::of(&params);
         let mut naive = Builder::new(layers.len(), Mode::Naive, scales.clone());
+        naive.slots = params.slots();
         self.lower_with(graph, &mut naive)?;
         let mut b = Builder::new(layers.len(), Mode::Record, scales);
-        let layouts = self.lower_with(graph, &mut b)?;
+        b.slots = params.slots();
+        let lowered = self.lower_with(graph, &mut b)?;
         let outputs = graph
             .outputs()
             .iter()
-            .zip(layouts)
+            .zip(lowered.outputs)
             .map(|(o, elements)| ProgramOutput {
                 name: o.name.clone(),
                 shape: graph.node(o.node).shape.clone(),
@@ -163,6 +173,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
             params,
             removed_by_dce: Vec::new(),
             model_sha256: None,
+            slots: lowered.slots,
         };
         program.remove_dead();
         Ok((program, naive))

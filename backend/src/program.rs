@@ -176,28 +176,84 @@ pub enum Plain {
         /// Levels consumed by the ciphertexts it meets.
         depth: u32,
     },
+    /// One value per slot (slot packings' diagonals, biases and masks).
+    Vector {
+        /// The slots' values, all of them.
+        values: Vec<f64>,
+        /// The scale it is encoded at.
+        scale: f64,
+        /// Levels consumed by the ciphertexts it meets.
+        depth: u32,
+    },
 }
 
 impl Plain {
     /// The value in slot `slot`.
-    pub fn value(&self, _slot: usize) -> f64 {
-        match *self {
-            Plain::Scalar { value, .. } => value,
+    pub fn value(&self, slot: usize) -> f64 {
+        match self {
+            Plain::Scalar { value, .. } => *value,
+            Plain::Vector { values, .. } => values[slot],
+        }
+    }
+
+    /// The largest magnitude in any slot (what the modulus must hold).
+    pub fn max_abs(&self) -> f64 {
+        match self {
+            Plain::Scalar { value, .. } => value.abs(),
+            Plain::Vector { values, .. } => values.iter().fold(0.0, |m, v| m.max(v.abs())),
         }
     }
 
     /// Encoding scale.
     pub fn scale(&self) -> f64 {
         match *self {
-            Plain::Scalar { scale, .. } => scale,
+            Plain::Scalar { scale, .. } | Plain::Vector { scale, .. } => scale,
         }
     }
 
     /// Levels consumed by the ciphertexts it meets.
     pub fn depth(&self) -> u32 {
         match *self {
-            Plain::Scalar { depth, .. } => depth,
+            Plain::Scalar { depth, .. } | Plain::Vector { depth, .. } => depth,
         }
+    }
+}
+
+/// A slot of one ciphertext of a sample's tensor (slot packings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct SlotRef {
+    /// Which of the tensor's ciphertexts.
+    pub ct: u32,
+    /// The slot within the sample's block.
+    pub slot: u32,
+}
+
+/// Where a slot packing puts one sample's input and output elements. Input
+/// ciphertext `c` is what `EncryptInput { feature: c }` reads, output
+/// ciphertext `c` what `Output { index: c, .. }` writes; every slot no
+/// element names is zero.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SlotLayout {
+    /// Slots per ciphertext (N/2).
+    pub slots: u32,
+    /// Slots one sample takes: samples sit side by side every `block` slots,
+    /// `slots / block` to a ciphertext.
+    pub block: u32,
+    /// Input ciphertexts per sample group.
+    pub input_cts: u32,
+    /// Each flat input feature's place.
+    pub input: Vec<SlotRef>,
+    /// Output ciphertexts (the outputs' cts one after another).
+    pub output_cts: u32,
+    /// Each flat output element's place (outputs one after another; `None`
+    /// where the element is public).
+    pub output: Vec<Option<SlotRef>>,
+}
+
+impl SlotLayout {
+    /// Samples one ciphertext holds side by side.
+    pub fn samples_per_ct(&self) -> usize {
+        (self.slots / self.block) as usize
     }
 }
 
@@ -244,6 +300,9 @@ pub struct Program {
     pub removed_by_dce: Vec<u64>,
     /// SHA-256 of the ONNX file the program was compiled from, when known.
     pub model_sha256: Option<[u8; 32]>,
+    /// Slot packings' layout; `None` for batch packing (one ciphertext per
+    /// feature, one sample per slot).
+    pub slots: Option<SlotLayout>,
 }
 
 impl Program {
@@ -393,10 +452,19 @@ impl Program {
             }
         );
         for (i, plain) in self.plains.iter().enumerate() {
+            let value = match plain {
+                Plain::Scalar { value, .. } => format!("{value:?}"),
+                Plain::Vector { values, .. } => {
+                    let nonzero = values.iter().filter(|&&v| v != 0.0).count();
+                    format!(
+                        "vector ({nonzero} non-zero slots, max |v| {:?})",
+                        plain.max_abs()
+                    )
+                }
+            };
             let _ = writeln!(
                 out,
-                "@{i} = {:?} at 2^{:.2}, level {}",
-                plain.value(0),
+                "@{i} = {value} at 2^{:.2}, level {}",
                 plain.scale().log2(),
                 levels.saturating_sub(plain.depth())
             );

@@ -1,5 +1,6 @@
-//! Run a program on plaintext slots: each ciphertext is a vector with one
-//! slot per sample, and each op is done in f64. The reference interpreter and
+//! Run a program on plaintext slots: each ciphertext is a vector (one slot
+//! per sample under batch packing; the whole slot vector, samples side by
+//! side, under slot packings), and each op is done in f64. The reference interpreter and
 //! this simulator must agree; that is how every lowering is tested. Levels
 //! and scales are checked first ([`crate::levels::check`]), as SEAL would.
 
@@ -32,53 +33,110 @@ pub fn simulate_outputs(
         .expect("checked shape")
         .to_owned();
     crate::levels::check(program)?;
-    let plain = |p: &Plain, slot: usize| p.value(slot);
-    let mut values: Vec<Vec<f64>> = Vec::with_capacity(program.instrs.len());
     let mut y2 = Array2::<f64>::zeros((n, program.output_elements().count()));
-    {
-        for (i, e) in program.output_elements().enumerate() {
-            if let OutputElement::Public(c) = e {
-                y2.column_mut(i).fill(*c);
+    for (i, e) in program.output_elements().enumerate() {
+        if let OutputElement::Public(c) = e {
+            y2.column_mut(i).fill(*c);
+        }
+    }
+    match &program.slots {
+        None => {
+            let outputs = run(program, |feature| flat.column(feature as usize).to_vec());
+            for (index, v) in outputs {
+                y2.column_mut(index as usize)
+                    .assign(&ndarray::ArrayView1::from(&v));
             }
         }
-        for instr in &program.instrs {
-            let v = |id: crate::program::ValueId| &values[id.0 as usize];
-            let r: Vec<f64> = match instr.op {
-                HeOp::EncryptInput { feature } => flat.column(feature as usize).to_vec(),
-                HeOp::Add(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p + q).collect(),
-                HeOp::Sub(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p - q).collect(),
-                HeOp::Mul(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p * q).collect(),
-                HeOp::Square(a) => v(a).iter().map(|p| p * p).collect(),
-                HeOp::AddPlain(a, p) => {
-                    let p = &program.plains[p.0 as usize];
-                    v(a).iter()
-                        .enumerate()
-                        .map(|(s, x)| x + plain(p, s))
-                        .collect()
+        Some(layout) => {
+            let (slots, block) = (layout.slots as usize, layout.block as usize);
+            let per = layout.samples_per_ct();
+            for first in (0..n).step_by(per) {
+                let group = first..(first + per).min(n);
+                let mut cts = vec![vec![0.0; slots]; layout.input_cts as usize];
+                for (j, sample) in group.clone().enumerate() {
+                    for (f, r) in layout.input.iter().enumerate() {
+                        cts[r.ct as usize][j * block + r.slot as usize] = flat[[sample, f]];
+                    }
                 }
-                HeOp::MulPlain(a, p) => {
-                    let p = &program.plains[p.0 as usize];
-                    v(a).iter()
-                        .enumerate()
-                        .map(|(s, x)| x * plain(p, s))
-                        .collect()
+                let mut out: Vec<Option<Vec<f64>>> = vec![None; layout.output_cts as usize];
+                for (index, v) in run(program, |c| cts[c as usize].clone()) {
+                    out[index as usize] = Some(v);
                 }
-                HeOp::Relinearize(a) | HeOp::Rescale(a) | HeOp::ModSwitch(a) => v(a).clone(),
-                HeOp::Rotate(a, steps) => {
-                    let src = v(a);
-                    let len = src.len() as i64;
-                    (0..len)
-                        .map(|s| src[((s + steps as i64).rem_euclid(len)) as usize])
-                        .collect()
+                // Every slot no element names must be exactly zero: the
+                // client would otherwise see values the model never output.
+                let mut named = vec![vec![false; slots]; out.len()];
+                for r in layout.output.iter().flatten() {
+                    for j in 0..per {
+                        named[r.ct as usize][j * block + r.slot as usize] = true;
+                    }
                 }
-                HeOp::Output { value, index } => {
-                    y2.column_mut(index as usize)
-                        .assign(&ndarray::ArrayView1::from(v(value)));
-                    Vec::new()
+                for (c, v) in out.iter().enumerate() {
+                    let v = v.as_ref().ok_or_else(|| {
+                        BackendError::Schedule(format!("no op outputs ciphertext {c}"))
+                    })?;
+                    if let Some(s) = (0..slots).find(|&s| !named[c][s] && v[s] != 0.0) {
+                        return Err(BackendError::Schedule(format!(
+                            "output ciphertext {c} holds {} in slot {s}, which no output element names",
+                            v[s]
+                        )));
+                    }
                 }
-            };
-            values.push(r);
+                for (j, sample) in group.enumerate() {
+                    for (i, r) in layout.output.iter().enumerate() {
+                        if let Some(r) = r {
+                            let v = out[r.ct as usize].as_ref().expect("checked");
+                            y2[[sample, i]] = v[j * block + r.slot as usize];
+                        }
+                    }
+                }
+            }
         }
     }
     Ok(program.split_outputs(y2.view()))
+}
+
+/// Run the ops on plaintext vectors, `input(i)` giving the value of
+/// `EncryptInput { feature: i }`; returns each output op's index and value.
+fn run(program: &Program, input: impl Fn(u32) -> Vec<f64>) -> Vec<(u32, Vec<f64>)> {
+    let plain = |p: &Plain, slot: usize| p.value(slot);
+    let mut values: Vec<Vec<f64>> = Vec::with_capacity(program.instrs.len());
+    let mut outputs = Vec::new();
+    for instr in &program.instrs {
+        let v = |id: crate::program::ValueId| &values[id.0 as usize];
+        let r: Vec<f64> = match instr.op {
+            HeOp::EncryptInput { feature } => input(feature),
+            HeOp::Add(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p + q).collect(),
+            HeOp::Sub(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p - q).collect(),
+            HeOp::Mul(a, b) => v(a).iter().zip(v(b)).map(|(p, q)| p * q).collect(),
+            HeOp::Square(a) => v(a).iter().map(|p| p * p).collect(),
+            HeOp::AddPlain(a, p) => {
+                let p = &program.plains[p.0 as usize];
+                v(a).iter()
+                    .enumerate()
+                    .map(|(s, x)| x + plain(p, s))
+                    .collect()
+            }
+            HeOp::MulPlain(a, p) => {
+                let p = &program.plains[p.0 as usize];
+                v(a).iter()
+                    .enumerate()
+                    .map(|(s, x)| x * plain(p, s))
+                    .collect()
+            }
+            HeOp::Relinearize(a) | HeOp::Rescale(a) | HeOp::ModSwitch(a) => v(a).clone(),
+            HeOp::Rotate(a, steps) => {
+                let src = v(a);
+                let len = src.len() as i64;
+                (0..len)
+                    .map(|s| src[((s + steps as i64).rem_euclid(len)) as usize])
+                    .collect()
+            }
+            HeOp::Output { value, index } => {
+                outputs.push((index, v(value).clone()));
+                Vec::new()
+            }
+        };
+        values.push(r);
+    }
+    outputs
 }

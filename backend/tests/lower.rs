@@ -282,7 +282,9 @@ fn level_checks_reject_what_seal_would(program: &hepack_backend::Program) {
     let mut p = program.clone();
     let i = first(|op| matches!(op, HeOp::AddPlain(..)));
     if let HeOp::AddPlain(_, id) = p.instrs[i].op {
-        let Plain::Scalar { scale, .. } = &mut p.plains[id.0 as usize];
+        let Plain::Scalar { scale, .. } = &mut p.plains[id.0 as usize] else {
+            panic!("batch weights are scalars")
+        };
         *scale *= 2.0;
     }
     let err = check(&p).unwrap_err().to_string();
@@ -291,7 +293,9 @@ fn level_checks_reject_what_seal_would(program: &hepack_backend::Program) {
     let mut p = program.clone();
     let i = first(|op| matches!(op, HeOp::MulPlain(..)));
     if let HeOp::MulPlain(_, id) = p.instrs[i].op {
-        let Plain::Scalar { depth, .. } = &mut p.plains[id.0 as usize];
+        let Plain::Scalar { depth, .. } = &mut p.plains[id.0 as usize] else {
+            panic!("batch weights are scalars")
+        };
         *depth += 1;
     }
     let err = check(&p).unwrap_err().to_string();
@@ -324,7 +328,9 @@ fn level_checks_reject_what_seal_would(program: &hepack_backend::Program) {
     let mut p = program.clone();
     let i = first(|op| matches!(op, HeOp::AddPlain(..)));
     if let HeOp::AddPlain(_, id) = p.instrs[i].op {
-        let Plain::Scalar { value, .. } = &mut p.plains[id.0 as usize];
+        let Plain::Scalar { value, .. } = &mut p.plains[id.0 as usize] else {
+            panic!("batch weights are scalars")
+        };
         *value = 2f64.powi(100);
     }
     let err = check(&p).unwrap_err().to_string();
@@ -371,7 +377,9 @@ fn the_first_prime_holds_every_encoded_constant() {
         .plains
         .iter()
         .map(|p| {
-            let Plain::Scalar { value, scale, .. } = p;
+            let Plain::Scalar { value, scale, .. } = p else {
+                panic!("batch weights are scalars")
+            };
             (value * scale).abs().log2()
         })
         .fold(0.0, f64::max);

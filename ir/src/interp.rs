@@ -153,6 +153,11 @@ fn run_sequential(graph: &Graph, input: ArrayViewD<'_, f64>, taps: &[NodeId]) ->
     (outputs, tapped)
 }
 
+/// Node `id` (an op of one operand) on a batch `x` of its operand's values.
+pub fn eval_node(graph: &Graph, id: NodeId, x: ArrayD<f64>) -> ArrayD<f64> {
+    eval(graph, id, x)
+}
+
 fn eval(graph: &Graph, id: NodeId, x: ArrayD<f64>) -> ArrayD<f64> {
     let node = graph.node(id);
     let out_shape = node.shape.with_batch(x.shape()[0]);

@@ -735,7 +735,14 @@ impl Job<'_> {
             value,
             scale,
             depth,
-        } = self.program.plains[id.0 as usize];
+        } = self.program.plains[id.0 as usize]
+        else {
+            // Fusion takes scalar weights only (`hepack_backend::fuse`).
+            return Err(SealError::Data {
+                op: "linear combination",
+                why: format!("weight @{} is a vector; fused sums take scalars", id.0),
+            });
+        };
         self.scalars.get(id.0, || {
             let parms = self.context.parms_id(depth).expect("levels were checked");
             self.encoder.scalar(value, &parms, scale, Some(mem))
@@ -797,14 +804,23 @@ impl Job<'_> {
         mem: &MemoryPool,
     ) -> Result<Arc<Plaintext>, SealError> {
         let p = &self.program.plains[id.0 as usize];
-        self.cache.get(id.0, || match *p {
+        self.cache.get(id.0, || match p {
             Plain::Scalar {
                 value,
                 scale,
                 depth,
             } => {
-                let parms = self.context.parms_id(depth).expect("levels were checked");
-                self.encoder.encode_scalar(value, &parms, scale, Some(mem))
+                let parms = self.context.parms_id(*depth).expect("levels were checked");
+                self.encoder
+                    .encode_scalar(*value, &parms, *scale, Some(mem))
+            }
+            Plain::Vector {
+                values,
+                scale,
+                depth,
+            } => {
+                let parms = self.context.parms_id(*depth).expect("levels were checked");
+                self.encoder.encode(values, &parms, *scale, Some(mem))
             }
         })
     }

@@ -20,15 +20,14 @@ use crate::builder::{reads_input, Abs, Builder, Mode, Scales};
 use crate::cost::{Cost, OpCounts, OpTimes};
 use crate::error::BackendError;
 use crate::program::{LayerIdx, OutputElement};
-use crate::Lowering;
+use crate::{Lowered, Lowering};
 
 impl Lowering for BatchPacking {
-    fn lower_with(
-        &self,
-        graph: &Graph,
-        builder: &mut Builder,
-    ) -> Result<Vec<Vec<OutputElement>>, BackendError> {
-        lower(graph, builder, None)
+    fn lower_with(&self, graph: &Graph, builder: &mut Builder) -> Result<Lowered, BackendError> {
+        Ok(Lowered {
+            outputs: lower(graph, builder, None)?,
+            slots: None,
+        })
     }
 
     fn count(&self, graph: &Graph, times: &OpTimes) -> Result<Cost, BackendError> {

@@ -1,0 +1,948 @@
+//! Diagonal packing (GAZELLE, LoLa, Hunter, Artemis): one sample's tensor in
+//! the slots of one ciphertext, or of as many as it needs, and several
+//! samples side by side when one fills a small part of the slots.
+//!
+//! A run of linear ops (at most one Conv or Dense, with the pools, scalings
+//! and reshapes around it) is one matrix `M` from input slots to output
+//! slots, lowered as `Σ_k d_k ⊙ rot(x, k)` over its non-zero generalised
+//! diagonals `d_k[s] = M[s, s + k]`, with a baby-step giant-step split:
+//! `k = g·n₁ + b`, the baby rotations `rot(x, b)` shared by every output
+//! ciphertext, the diagonals pre-rotated by `−g·n₁` at compile time, one
+//! giant rotation per partial sum. Outputs of spatial layers stay in their
+//! input's grid (valid positions only), which keeps a convolution's
+//! diagonals to `(C_in + C_out − 1) × taps` (`../shared/PACKINGS.md` §1).
+//! Every slot no element names is exactly zero: diagonals, biases and
+//! polynomial shifts touch only the slots of elements.
+//!
+//! Values carry a pending public factor per ciphertext and a pending public
+//! offset per element, as batch packing's abstract values do, so biases,
+//! polynomial constants and pruned (constant) elements cost nothing until a
+//! layer folds them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use hepack_ir::{Graph, NodeId, Op, Shape};
+use hepack_passes::prune::{LayerWeights, Packing, SingleWeights, Unit};
+use ndarray::{ArrayD, Axis, IxDyn};
+
+use crate::builder::{compose, Builder, Ct, Enc};
+use crate::error::BackendError;
+use crate::program::{OutputElement, SlotLayout, SlotRef};
+use crate::{Lowered, Lowering};
+
+/// One sample's activations in the slots of a ciphertext, linear layers as
+/// slot diagonals with baby-step giant-step rotations.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiagonalPacking;
+
+impl Packing for DiagonalPacking {
+    fn name(&self) -> &'static str {
+        "diagonal"
+    }
+
+    /// Single weights until the diagonal groups (Hunter's and Artemis's
+    /// units) are listed here.
+    fn units(&self, layer: &LayerWeights) -> Vec<Unit> {
+        SingleWeights.units(layer)
+    }
+
+    fn he_ops(&self, layer: &LayerWeights) -> u64 {
+        SingleWeights.he_ops(layer)
+    }
+}
+
+impl Lowering for DiagonalPacking {
+    fn lower_with(&self, graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
+        lower(graph, b)
+    }
+}
+
+/// Ops a run of linear layers may hold.
+fn is_linear(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv(_)
+            | Op::Dense(_)
+            | Op::AddConst(_)
+            | Op::MulConst(_)
+            | Op::AvgPool(_)
+            | Op::GlobalAvgPool
+            | Op::BatchNorm(_)
+            | Op::SumPool(_)
+            | Op::Patches(_)
+            | Op::Transpose(_)
+            | Op::Flatten
+            | Op::Reshape(_)
+            | Op::Dropout { .. }
+            | Op::Identity
+    )
+}
+
+/// The weight layers: a run holds at most one (composing two would trade a
+/// level for a dense matrix with many more diagonals).
+fn is_weight_layer(op: &Op) -> bool {
+    matches!(op, Op::Conv(_) | Op::Dense(_))
+}
+
+/// Ops that only move elements: a run of them costs nothing.
+fn is_relabel(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Transpose(_) | Op::Flatten | Op::Reshape(_) | Op::Dropout { .. } | Op::Identity
+    )
+}
+
+/// The runs of linear ops, each keyed by its last node: a run starts at a
+/// linear node and takes its single user while that is linear and the run
+/// has no second weight layer. Interior nodes have no other reader.
+fn runs(graph: &Graph) -> HashMap<NodeId, Vec<NodeId>> {
+    let mut taken: HashSet<NodeId> = HashSet::new();
+    let mut runs = HashMap::new();
+    for id in graph.topo_order() {
+        if taken.contains(&id) || !is_linear(&graph.node(id).op) {
+            continue;
+        }
+        let mut run = vec![id];
+        let mut weights = usize::from(is_weight_layer(&graph.node(id).op));
+        let mut cur = id;
+        while let Some(u) = graph.single_user(cur) {
+            let op = &graph.node(u).op;
+            if !is_linear(op) || (is_weight_layer(op) && weights > 0) {
+                break;
+            }
+            weights += usize::from(is_weight_layer(op));
+            run.push(u);
+            cur = u;
+        }
+        taken.extend(run.iter().copied());
+        runs.insert(cur, run);
+    }
+    runs
+}
+
+/// A regular grid of `[C, H, W]` values: channel `c` in ciphertext
+/// `c / per_ct` from slot `(c % per_ct) · channel`, `(y, x)` at
+/// `y · row + x · col` within it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Grid {
+    per_ct: usize,
+    channel: usize,
+    row: usize,
+    col: usize,
+}
+
+impl Grid {
+    fn place(&self, c: usize, y: usize, x: usize) -> SlotRef {
+        SlotRef {
+            ct: (c / self.per_ct) as u32,
+            slot: ((c % self.per_ct) * self.channel + y * self.row + x * self.col) as u32,
+        }
+    }
+
+    /// The layout of a `[C, H, W]` (or `[C]`, with H = W = 1) tensor on it,
+    /// if its positions fit each channel's span without overlapping.
+    fn layout(&self, shape: &Shape) -> Option<Layout> {
+        let (c, h, w) = match *shape.dims() {
+            [c, h, w] => (c, h, w),
+            [c] => (c, 1, 1),
+            _ => return None,
+        };
+        let fits = (h == 0 || (h - 1) * self.row + (w.max(1) - 1) * self.col < self.channel)
+            && (h <= 1 || w * self.col <= self.row);
+        if !fits {
+            return None;
+        }
+        let mut at = Vec::with_capacity(c * h * w);
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    at.push(self.place(ch, y, x));
+                }
+            }
+        }
+        Some(Layout {
+            cts: c.div_ceil(self.per_ct),
+            at,
+            grid: (shape.rank() == 3).then_some(*self),
+        })
+    }
+}
+
+/// Where one sample's tensor sits: flat element `e` at `at[e]`.
+#[derive(Clone, Debug, PartialEq)]
+struct Layout {
+    cts: usize,
+    at: Vec<SlotRef>,
+    grid: Option<Grid>,
+}
+
+impl Layout {
+    /// Elements one after another, `block` to a ciphertext.
+    fn compact(n: usize, block: usize) -> Layout {
+        Layout {
+            cts: n.div_ceil(block).max(1),
+            at: (0..n)
+                .map(|e| SlotRef {
+                    ct: (e / block) as u32,
+                    slot: (e % block) as u32,
+                })
+                .collect(),
+            grid: None,
+        }
+    }
+
+    /// A model input: channels on a grid if `[C, H, W]` and a channel fits
+    /// a block, else compact.
+    fn input(shape: &Shape, block: usize) -> Layout {
+        if let [_, h, w] = *shape.dims() {
+            if h * w <= block && h * w > 0 {
+                let grid = Grid {
+                    per_ct: block / (h * w),
+                    channel: h * w,
+                    row: w,
+                    col: 1,
+                };
+                if let Some(l) = grid.layout(shape) {
+                    return l;
+                }
+            }
+        }
+        Layout::compact(shape.numel(), block)
+    }
+
+    /// The elements of each ciphertext.
+    fn elements_by_ct(&self) -> Vec<Vec<usize>> {
+        let mut by = vec![Vec::new(); self.cts];
+        for (e, r) in self.at.iter().enumerate() {
+            by[r.ct as usize].push(e);
+        }
+        by
+    }
+
+    /// Slots one sample uses: the highest slot plus one (a block when the
+    /// tensor spans several ciphertexts).
+    fn extent(&self, block: usize) -> usize {
+        if self.cts > 1 {
+            return block;
+        }
+        self.at
+            .iter()
+            .map(|r| r.slot as usize + 1)
+            .max()
+            .unwrap_or(1)
+    }
+}
+
+/// The layout a run's output takes: on its input's grid, strided as the
+/// run's pools and convolutions stride it, when every op keeps a grid and
+/// the result fits; else compact.
+fn run_layout(graph: &Graph, run: &[NodeId], input: &Layout, block: usize) -> Layout {
+    let mut grid = input.grid;
+    for &id in run {
+        let node = graph.node(id);
+        grid = match (&node.op, grid) {
+            (Op::Conv(c), Some(g)) => Some(Grid {
+                row: g.row * c.strides[0],
+                col: g.col * c.strides[1],
+                ..g
+            }),
+            (Op::SumPool(p), Some(g))
+            | (Op::AvgPool(hepack_ir::AvgPool { pool: p, .. }), Some(g)) => Some(Grid {
+                row: g.row * p.strides[0],
+                col: g.col * p.strides[1],
+                ..g
+            }),
+            (
+                Op::GlobalAvgPool
+                | Op::MulConst(_)
+                | Op::AddConst(_)
+                | Op::BatchNorm(_)
+                | Op::Identity
+                | Op::Dropout { .. },
+                g,
+            ) => g,
+            _ => None,
+        };
+    }
+    let shape = &graph.node(*run.last().expect("a run has a node")).shape;
+    grid.and_then(|g| g.layout(shape))
+        .unwrap_or_else(|| Layout::compact(shape.numel(), block))
+}
+
+/// Where a run of relabelling ops sends each element: output element `e`
+/// is input element `source[e]`.
+fn relabel_sources(graph: &Graph, run: &[NodeId]) -> Vec<usize> {
+    let in_shape = &graph.node(graph.operands(run[0])[0]).shape;
+    let mut dims = vec![1];
+    dims.extend_from_slice(in_shape.dims());
+    let mut x = ArrayD::from_shape_fn(IxDyn(&dims), |_| 0.0);
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = i as f64;
+    }
+    for &id in run {
+        x = hepack_ir::interp::eval_node(graph, id, x);
+    }
+    x.iter().map(|&v| v as usize).collect()
+}
+
+/// The layouts of every node's value for a given block, and the block.
+struct Plan {
+    block: usize,
+    layouts: HashMap<NodeId, Layout>,
+    runs: HashMap<NodeId, Vec<NodeId>>,
+}
+
+fn plan_for(
+    graph: &Graph,
+    runs: &HashMap<NodeId, Vec<NodeId>>,
+    block: usize,
+) -> Result<HashMap<NodeId, Layout>, BackendError> {
+    let mut layouts: HashMap<NodeId, Layout> = HashMap::new();
+    let in_run: HashSet<NodeId> = runs.values().flatten().copied().collect();
+    for id in graph.topo_order() {
+        let node = graph.node(id);
+        if in_run.contains(&id) && !runs.contains_key(&id) {
+            continue;
+        }
+        let operands = graph.operands(id);
+        let layout = if let Op::Input = node.op {
+            Layout::input(&node.shape, block)
+        } else if let Some(run) = runs.get(&id) {
+            let input = &layouts[&graph.operands(run[0])[0]];
+            if run.iter().all(|&n| is_relabel(&graph.node(n).op)) {
+                let sources = relabel_sources(graph, run);
+                Layout {
+                    cts: input.cts,
+                    at: sources.iter().map(|&s| input.at[s]).collect(),
+                    grid: None,
+                }
+            } else {
+                run_layout(graph, run, input, block)
+            }
+        } else {
+            match &node.op {
+                Op::Polynomial(_) | Op::Activation(_) | Op::Add => layouts[&operands[0]].clone(),
+                Op::Concat(axis) => concat_layout(graph, id, *axis, &layouts),
+                op => {
+                    return Err(BackendError::NotHeFriendly {
+                        layer: node.name.to_string(),
+                        op: op.name(),
+                    })
+                }
+            }
+        };
+        layouts.insert(id, layout);
+    }
+    Ok(layouts)
+}
+
+/// A concatenation keeps every operand where it is, in ciphertexts of its
+/// own: operand j's ciphertexts come after those of operands before it.
+fn concat_layout(
+    graph: &Graph,
+    id: NodeId,
+    axis: usize,
+    layouts: &HashMap<NodeId, Layout>,
+) -> Layout {
+    let operands = graph.operands(id);
+    let mut first_ct = 0u32;
+    let mut places: Vec<SlotRef> = Vec::new();
+    let mut ids: Vec<ArrayD<f64>> = Vec::new();
+    for &o in &operands {
+        let l = &layouts[&o];
+        let start = places.len();
+        places.extend(l.at.iter().map(|r| SlotRef {
+            ct: r.ct + first_ct,
+            slot: r.slot,
+        }));
+        first_ct += l.cts as u32;
+        let shape = graph.node(o).shape.dims().to_vec();
+        let mut a = ArrayD::zeros(IxDyn(&shape));
+        for (i, v) in a.iter_mut().enumerate() {
+            *v = (start + i) as f64;
+        }
+        ids.push(a);
+    }
+    let views: Vec<_> = ids.iter().map(|a| a.view()).collect();
+    let joined = ndarray::concatenate(Axis(axis), &views).expect("shapes checked when added");
+    Layout {
+        cts: first_ct as usize,
+        at: joined.iter().map(|&i| places[i as usize]).collect(),
+        grid: None,
+    }
+}
+
+/// Plan with the whole slot vector as the block, then shrink the block to
+/// the smallest power of two every layout fits in, so that several samples
+/// share a ciphertext.
+fn plan(graph: &Graph, slots: usize) -> Result<Plan, BackendError> {
+    let runs = runs(graph);
+    let wide = plan_for(graph, &runs, slots)?;
+    let extent = wide.values().map(|l| l.extent(slots)).max().unwrap_or(1);
+    let block = extent.next_power_of_two().min(slots);
+    let layouts = if block == slots {
+        wide
+    } else {
+        plan_for(graph, &runs, block)?
+    };
+    Ok(Plan {
+        block,
+        layouts,
+        runs,
+    })
+}
+
+/// One sample's tensor as lowering sees it: per ciphertext, nothing (all
+/// slots zero) or a ciphertext with a pending public factor; per element, a
+/// pending public offset. Element `e` is `mult · slot + offsets[e]`.
+#[derive(Clone, Debug)]
+struct Packed {
+    cts: Vec<Option<Enc>>,
+    offsets: Vec<f64>,
+}
+
+/// An affine map on flat elements: `y[o] = Σ w · x[i] + bias[o]`.
+struct Affine {
+    rows: Vec<Vec<(usize, f64)>>,
+    bias: Vec<f64>,
+}
+
+/// The affine map a run computes, read off by running it on the zero
+/// input and on each basis vector (in chunks, to bound memory). In a naive
+/// count every weight of the run's layers counts as non-zero.
+fn run_affine(graph: &Graph, run: &[NodeId], naive: bool) -> Affine {
+    let mut g = graph.clone();
+    if naive {
+        for &id in run {
+            match &mut g.node_mut(id).op {
+                Op::Conv(c) => c.weight.mapv_inplace(|w| if w == 0.0 { 1.0 } else { w }),
+                Op::Dense(d) => d.weight.mapv_inplace(|w| if w == 0.0 { 1.0 } else { w }),
+                _ => {}
+            }
+        }
+    }
+    let in_shape = g.node(g.operands(run[0])[0]).shape.clone();
+    let n_in = in_shape.numel();
+    let n_out = g.node(*run.last().expect("non-empty")).shape.numel();
+    let apply = |x: ArrayD<f64>| -> ArrayD<f64> {
+        let mut x = x;
+        for &id in run {
+            x = hepack_ir::interp::eval_node(&g, id, x);
+        }
+        x
+    };
+    let batch = |rows: usize| {
+        let mut dims = vec![rows];
+        dims.extend_from_slice(in_shape.dims());
+        ArrayD::<f64>::zeros(IxDyn(&dims))
+    };
+    let zero = apply(batch(1));
+    let bias: Vec<f64> = zero.iter().copied().collect();
+    let mut rows: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_out];
+    const CHUNK: usize = 256;
+    for start in (0..n_in).step_by(CHUNK) {
+        let len = CHUNK.min(n_in - start);
+        let mut x = batch(len);
+        {
+            let flat = x.as_slice_mut().expect("standard layout");
+            for j in 0..len {
+                flat[j * n_in + start + j] = 1.0;
+            }
+        }
+        let y = apply(x);
+        let y = y.as_standard_layout();
+        let y = y.as_slice().expect("standard layout");
+        for j in 0..len {
+            for (o, row) in rows.iter_mut().enumerate() {
+                let w = y[j * n_out + o] - bias[o];
+                if w != 0.0 {
+                    row.push((start + j, w));
+                }
+            }
+        }
+    }
+    Affine { rows, bias }
+}
+
+/// A linear map's non-zero generalised diagonals: (output ciphertext, input
+/// ciphertext, slot offset k) → the (output slot, weight) pairs on it.
+type Diagonals = BTreeMap<(u32, u32, i64), Vec<(u32, f64)>>;
+
+/// The builder and the slot geometry of one lowering.
+struct Lowerer<'a> {
+    b: &'a mut Builder,
+    slots: usize,
+    block: usize,
+}
+
+impl Lowerer<'_> {
+    /// The full slot vector of per-sample slot values, repeated in every
+    /// sample's block.
+    fn spread(&self, values: impl IntoIterator<Item = (usize, f64)>) -> Vec<f64> {
+        let mut v = vec![0.0; self.slots];
+        for (slot, x) in values {
+            for base in (0..self.slots).step_by(self.block) {
+                v[base + slot] = x;
+            }
+        }
+        v
+    }
+
+    /// Rotation steps as the keys name them: within (−slots/2, slots/2].
+    fn step(&self, k: i64) -> i32 {
+        let n = self.slots as i64;
+        let k = k.rem_euclid(n);
+        (if k > n / 2 { k - n } else { k }) as i32
+    }
+
+    /// `x` mapped through `m` into `out`'s layout.
+    fn linear(&mut self, x: &Packed, in_l: &Layout, m: &Affine, out: &Layout) -> Packed {
+        let naive = self.b.is_naive();
+        let mut offsets = m.bias.clone();
+        let mut diagonals = Diagonals::new();
+        for (o, row) in m.rows.iter().enumerate() {
+            let to = out.at[o];
+            for &(i, w) in row {
+                offsets[o] += w * x.offsets[i];
+                let from = in_l.at[i];
+                let Some(enc) = x.cts[from.ct as usize].or_else(|| naive.then(|| self.fresh()))
+                else {
+                    continue;
+                };
+                let k = i64::from(from.slot) - i64::from(to.slot);
+                diagonals
+                    .entry((to.ct, from.ct, k))
+                    .or_default()
+                    .push((to.slot, w * enc.mult));
+            }
+        }
+        let mut cts: Vec<Option<Enc>> = vec![None; out.cts];
+        if diagonals.is_empty() {
+            return Packed { cts, offsets };
+        }
+        let n1 = self.baby_steps(&diagonals);
+        let depth = diagonals
+            .keys()
+            .filter_map(|&(_, c, _)| x.cts[c as usize].map(|e| e.ct.depth))
+            .max()
+            .unwrap_or(0);
+        let mut babies: HashMap<(u32, i64), Ct> = HashMap::new();
+        // Per output ct, per giant step: the baby rotations and their diagonals.
+        type Terms = Vec<(Ct, Vec<(u32, f64)>)>;
+        let mut giants: BTreeMap<u32, BTreeMap<i64, Terms>> = BTreeMap::new();
+        for ((to_ct, from_ct, k), entries) in diagonals {
+            let (g, bstep) = (k.div_euclid(n1), k.rem_euclid(n1));
+            let base = x.cts[from_ct as usize].map_or_else(|| self.fresh().ct, |e| e.ct);
+            let baby = match babies.get(&(from_ct, bstep)) {
+                Some(&c) => c,
+                None => {
+                    let at = self.b.at_depth(base, depth);
+                    let step = self.step(bstep);
+                    let c = self.b.rotate(at, step);
+                    babies.insert((from_ct, bstep), c);
+                    c
+                }
+            };
+            giants
+                .entry(to_ct)
+                .or_default()
+                .entry(g)
+                .or_default()
+                .push((baby, entries));
+        }
+        for (to_ct, per_giant) in giants {
+            let mut partial = Vec::with_capacity(per_giant.len());
+            for (g, terms) in per_giant {
+                // Σ_b d'_b ⊙ rot(x, b) rotated by g·n₁ is Σ_b d ⊙ rot(x, g·n₁ + b)
+                // when d'[t] = d[t − g·n₁].
+                let shift = g * n1;
+                let terms: Vec<(Ct, Vec<f64>)> = terms
+                    .into_iter()
+                    .map(|(baby, entries)| (baby, self.prerotated(&entries, shift)))
+                    .collect();
+                let products = self.b.vector_products(&terms, depth);
+                let sum = self.b.add_all(products);
+                let step = self.step(g * n1);
+                partial.push(self.b.rotate(sum, step));
+            }
+            let y = self.b.sum_and_rescale(partial, None);
+            cts[to_ct as usize] = Some(Enc::of(y));
+        }
+        Packed { cts, offsets }
+    }
+
+    /// A diagonal's per-sample entries spread over every block and moved
+    /// `shift` slots up (`d'[t] = d[t − shift]`).
+    fn prerotated(&self, entries: &[(u32, f64)], shift: i64) -> Vec<f64> {
+        let slots = self.slots as i64;
+        let mut v = vec![0.0; self.slots];
+        for base in (0..self.slots).step_by(self.block) {
+            for &(slot, w) in entries {
+                let s = (base as i64 + i64::from(slot) + shift).rem_euclid(slots) as usize;
+                v[s] = w;
+            }
+        }
+        v
+    }
+
+    /// The baby-step count `n₁` (a power of two) with the fewest rotations:
+    /// distinct non-zero baby steps per input ciphertext plus distinct
+    /// non-zero giant steps per output ciphertext.
+    fn baby_steps(&self, diagonals: &Diagonals) -> i64 {
+        let mut best = (usize::MAX, 1i64);
+        let mut n1 = 1i64;
+        while n1 <= self.block as i64 * 2 {
+            let mut babies: BTreeSet<(u32, i64)> = BTreeSet::new();
+            let mut giants: BTreeSet<(u32, i64)> = BTreeSet::new();
+            for &(to, from, k) in diagonals.keys() {
+                let (g, b) = (k.div_euclid(n1), k.rem_euclid(n1));
+                if b != 0 {
+                    babies.insert((from, b));
+                }
+                if g != 0 {
+                    giants.insert((to, g));
+                }
+            }
+            let rotations = babies.len() + giants.len();
+            if rotations < best.0 {
+                best = (rotations, n1);
+            }
+            n1 *= 2;
+        }
+        best.1
+    }
+
+    /// A stand-in ciphertext for a naive count's "every value encrypted".
+    fn fresh(&self) -> Enc {
+        Enc::of(self.b.fresh_meta())
+    }
+
+    /// Pending offsets of `ct`'s elements added into it (no level), so
+    /// that a slot-wise op sees each element's whole value.
+    fn settle_offsets(&mut self, x: &mut Packed, ct: usize, elements: &[usize], layout: &Layout) {
+        let Some(enc) = x.cts[ct] else { return };
+        if elements.iter().all(|&e| x.offsets[e] == 0.0) {
+            return;
+        }
+        // mult · (c + off / mult) = mult · c + off.
+        let v = self.spread(
+            elements
+                .iter()
+                .map(|&e| (layout.at[e].slot as usize, x.offsets[e] / enc.mult)),
+        );
+        let c = self.b.add_vector(enc.ct, v);
+        x.cts[ct] = Some(Enc { ct: c, ..enc });
+        for &e in elements {
+            x.offsets[e] = 0.0;
+        }
+    }
+
+    /// A polynomial, slot-wise on every ciphertext.
+    fn polynomial(&mut self, mut x: Packed, layout: &Layout, coeffs: &[f64]) -> Packed {
+        let eval = |c: &[f64], v: f64| c.iter().rev().fold(0.0, |acc, &k| acc * v + k);
+        for (ct, elements) in layout.elements_by_ct().iter().enumerate() {
+            if x.cts[ct].is_none() && self.b.is_naive() {
+                x.cts[ct] = Some(self.fresh());
+            }
+            let Some(_) = x.cts[ct] else {
+                for &e in elements {
+                    x.offsets[e] = eval(coeffs, x.offsets[e]);
+                }
+                continue;
+            };
+            self.settle_offsets(&mut x, ct, elements, layout);
+            let enc = x.cts[ct].expect("encrypted");
+            let c = compose(coeffs, enc.mult, 0.0);
+            let degree = (0..c.len()).rev().find(|&k| c[k] != 0.0).unwrap_or(0);
+            let (value, constant) = match degree {
+                0 => (None, c.first().copied().unwrap_or(0.0)),
+                1 => (
+                    Some(Enc {
+                        ct: enc.ct,
+                        mult: c[1],
+                        offset: 0.0,
+                    }),
+                    c[0],
+                ),
+                2 => {
+                    // c₂·(x + h)² + c₀ − c₂h², the shift on the elements' slots only.
+                    let h = c[1] / (2.0 * c[2]);
+                    let t = if h == 0.0 {
+                        enc.ct
+                    } else {
+                        let v =
+                            self.spread(elements.iter().map(|&e| (layout.at[e].slot as usize, h)));
+                        self.b.add_vector(enc.ct, v)
+                    };
+                    let sq = self.b.product(t, t, true);
+                    (
+                        Some(Enc {
+                            ct: sq,
+                            mult: c[2],
+                            offset: 0.0,
+                        }),
+                        c[0] - c[2] * h * h,
+                    )
+                }
+                _ => (Some(Enc::of(self.powers(enc.ct, &c, degree))), c[0]),
+            };
+            x.cts[ct] = value;
+            for &e in elements {
+                x.offsets[e] = constant;
+            }
+        }
+        x
+    }
+
+    /// `Σ_{k≥1} cₖ·vᵏ`: powers by products of powers of two, then one
+    /// weighted sum (no constant, so zero slots stay zero).
+    fn powers(&mut self, v: Ct, c: &[f64], degree: usize) -> Ct {
+        let split = |k: usize| {
+            let p = 1usize << (usize::BITS - 1 - k.leading_zeros());
+            if p == k {
+                k / 2
+            } else {
+                p
+            }
+        };
+        let mut want = vec![false; degree + 1];
+        for k in (1..=degree).rev() {
+            if c[k] != 0.0 || want[k] {
+                want[k] = true;
+                if k > 1 {
+                    let m = split(k);
+                    want[m] = true;
+                    want[k - m] = true;
+                }
+            }
+        }
+        let mut powers: Vec<Option<Ct>> = vec![None; degree + 1];
+        powers[1] = Some(v);
+        for k in 2..=degree {
+            if want[k] {
+                let m = split(k);
+                let (a, b) = (powers[m].expect("factor"), powers[k - m].expect("factor"));
+                powers[k] = Some(self.b.product(a, b, m == k - m));
+            }
+        }
+        let terms: Vec<(Ct, f64)> = (1..=degree)
+            .filter(|&k| c[k] != 0.0)
+            .map(|k| (powers[k].expect("computed"), c[k]))
+            .collect();
+        self.b.scalar_products(&terms)
+    }
+
+    /// `x + y` element by element (both in one layout).
+    fn add(&mut self, x: &Packed, y: &Packed) -> Packed {
+        let cts = x
+            .cts
+            .iter()
+            .zip(&y.cts)
+            .map(|(a, b)| match (a, b) {
+                (None, None) => None,
+                (Some(e), None) | (None, Some(e)) => Some(*e),
+                (Some(p), Some(q)) => {
+                    let terms = [
+                        (crate::builder::Abs::Encrypted(*p), 1.0),
+                        (crate::builder::Abs::Encrypted(*q), 1.0),
+                    ];
+                    match self.b.lincomb(terms, 0.0) {
+                        crate::builder::Abs::Encrypted(e) => Some(e),
+                        _ => None,
+                    }
+                }
+            })
+            .collect();
+        let offsets = x
+            .offsets
+            .iter()
+            .zip(&y.offsets)
+            .map(|(a, b)| a + b)
+            .collect();
+        Packed { cts, offsets }
+    }
+
+    /// `x` moved into layout `to` (an identity map: one level).
+    fn relayout(&mut self, x: &Packed, from: &Layout, to: &Layout) -> Packed {
+        let n = from.at.len();
+        let m = Affine {
+            rows: (0..n).map(|e| vec![(e, 1.0)]).collect(),
+            bias: vec![0.0; n],
+        };
+        self.linear(x, from, &m, to)
+    }
+
+    /// The value's ciphertexts with everything pending applied (a factor
+    /// costs a product and a level, offsets an addition).
+    fn materialize(&mut self, mut x: Packed, layout: &Layout) -> Packed {
+        for (ct, elements) in layout.elements_by_ct().iter().enumerate() {
+            self.settle_offsets(&mut x, ct, elements, layout);
+            if let Some(enc) = x.cts[ct] {
+                if enc.mult != 1.0 {
+                    let c = self.b.scalar_products(&[(enc.ct, enc.mult)]);
+                    x.cts[ct] = Some(Enc::of(c));
+                }
+            }
+        }
+        x
+    }
+}
+
+fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
+    let slots = b.slots as usize;
+    let plan = plan(graph, slots)?;
+    let mut low = Lowerer {
+        slots,
+        block: plan.block,
+        b,
+    };
+    let order = graph.topo_order();
+    let in_run: HashSet<NodeId> = plan.runs.values().flatten().copied().collect();
+    let mut users_left: HashMap<NodeId, usize> = order.iter().map(|&id| (id, 0)).collect();
+    for &id in &order {
+        for o in graph.operands(id) {
+            *users_left.get_mut(&o).expect("operands are nodes") += 1;
+        }
+    }
+    let input_layout = &plan.layouts[&graph.input()];
+    let mut values: HashMap<NodeId, Packed> = HashMap::new();
+    for (layer, &id) in order.iter().enumerate() {
+        low.b.layer = crate::program::LayerIdx(layer as u32);
+        if in_run.contains(&id) && !plan.runs.contains_key(&id) {
+            continue;
+        }
+        let node = graph.node(id);
+        let layout = &plan.layouts[&id];
+        let operands = graph.operands(id);
+        let value = if let Op::Input = node.op {
+            Packed {
+                cts: (0..layout.cts as u32)
+                    .map(|c| Some(Enc::of(low.b.input_ct(c))))
+                    .collect(),
+                offsets: vec![0.0; layout.at.len()],
+            }
+        } else if let Some(run) = plan.runs.get(&id) {
+            let source = graph.operands(run[0])[0];
+            let (x, in_l) = (&values[&source], &plan.layouts[&source]);
+            if run.iter().all(|&n| is_relabel(&graph.node(n).op)) {
+                let sources = relabel_sources(graph, run);
+                Packed {
+                    cts: x.cts.clone(),
+                    offsets: sources.iter().map(|&s| x.offsets[s]).collect(),
+                }
+            } else {
+                let m = run_affine(graph, run, low.b.is_naive());
+                low.linear(x, in_l, &m, layout)
+            }
+        } else {
+            match &node.op {
+                Op::Polynomial(p) => {
+                    low.polynomial(values[&operands[0]].clone(), layout, &p.coeffs)
+                }
+                Op::Activation(hepack_ir::Activation::Square) => {
+                    low.polynomial(values[&operands[0]].clone(), layout, &[0.0, 0.0, 1.0])
+                }
+                Op::Add => {
+                    let (l0, l1) = (&plan.layouts[&operands[0]], &plan.layouts[&operands[1]]);
+                    let y = if l1 == l0 {
+                        values[&operands[1]].clone()
+                    } else {
+                        let y = values[&operands[1]].clone();
+                        low.relayout(&y, l1, l0)
+                    };
+                    low.add(&values[&operands[0]], &y)
+                }
+                Op::Concat(_) => {
+                    let mut cts = Vec::new();
+                    let mut flat: Vec<f64> = Vec::new();
+                    let mut ids: Vec<ArrayD<f64>> = Vec::new();
+                    for &o in &operands {
+                        let v = &values[&o];
+                        cts.extend(v.cts.iter().copied());
+                        let shape = graph.node(o).shape.dims().to_vec();
+                        let start = flat.len();
+                        flat.extend(v.offsets.iter().copied());
+                        let mut a = ArrayD::zeros(IxDyn(&shape));
+                        for (i, x) in a.iter_mut().enumerate() {
+                            *x = (start + i) as f64;
+                        }
+                        ids.push(a);
+                    }
+                    let Op::Concat(axis) = node.op else {
+                        unreachable!("matched")
+                    };
+                    let views: Vec<_> = ids.iter().map(|a| a.view()).collect();
+                    let joined = ndarray::concatenate(Axis(axis), &views).expect("shapes checked");
+                    Packed {
+                        cts,
+                        offsets: joined.iter().map(|&i| flat[i as usize]).collect(),
+                    }
+                }
+                op => {
+                    return Err(BackendError::NotHeFriendly {
+                        layer: node.name.to_string(),
+                        op: op.name(),
+                    })
+                }
+            }
+        };
+        low.b.check_depth(&node.name)?;
+        let reads: Vec<NodeId> = match plan.runs.get(&id) {
+            Some(run) => graph.operands(run[0]),
+            None => operands,
+        };
+        for o in reads {
+            let left = users_left.get_mut(&o).expect("counted");
+            *left -= 1;
+            if *left == 0 && !graph.is_output(o) {
+                values.remove(&o);
+            }
+        }
+        values.insert(id, value);
+    }
+    // Outputs: pending factors and offsets applied, one output op per
+    // ciphertext that holds an encrypted element.
+    let mut outputs = Vec::with_capacity(graph.outputs().len());
+    let mut places = Vec::new();
+    let mut next_ct = 0u32;
+    for out in graph.outputs() {
+        let layout = &plan.layouts[&out.node];
+        let x = low.materialize(values[&out.node].clone(), layout);
+        let mut index_of: HashMap<usize, u32> = HashMap::new();
+        for (ct, enc) in x.cts.iter().enumerate() {
+            if let Some(enc) = enc {
+                low.b.output_ct(enc.ct, next_ct);
+                index_of.insert(ct, next_ct);
+                next_ct += 1;
+            }
+        }
+        let mut elements = Vec::with_capacity(layout.at.len());
+        for (e, r) in layout.at.iter().enumerate() {
+            match index_of.get(&(r.ct as usize)) {
+                Some(&c) => {
+                    elements.push(OutputElement::Encrypted);
+                    places.push(Some(SlotRef {
+                        ct: c,
+                        slot: r.slot,
+                    }));
+                }
+                None => {
+                    elements.push(OutputElement::Public(x.offsets[e]));
+                    places.push(None);
+                }
+            }
+        }
+        outputs.push(elements);
+    }
+    Ok(Lowered {
+        outputs,
+        slots: Some(SlotLayout {
+            slots: slots as u32,
+            block: plan.block as u32,
+            input_cts: input_layout.cts as u32,
+            input: input_layout.at.clone(),
+            output_cts: next_ct,
+            output: places,
+        }),
+    })
+}

@@ -1,0 +1,105 @@
+//! Diagonal-packing lowering: the simulated program (whole slot vectors,
+//! samples side by side) agrees with the reference interpreter, and every
+//! slot no output element names is exactly zero (the simulator checks it).
+
+use hepack_backend::diagonal::DiagonalPacking;
+use hepack_backend::simulate::simulate_outputs;
+use hepack_backend::{HeOp, Lowering, OpTimes, Program};
+use hepack_ir::testing::{add_outputs, assert_all_close, prune_randomly, random_graph, CHOICES};
+use hepack_ir::{interp, Graph};
+use hepack_passes::{pipeline, PassOptions};
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+
+mod common;
+
+use common::model;
+
+fn he_friendly(mut g: Graph) -> Graph {
+    pipeline("he-friendly", &PassOptions::default())
+        .unwrap()
+        .run(&mut g, |_, _| {})
+        .unwrap();
+    g
+}
+
+/// Deterministic inputs in [-1, 1].
+fn inputs(g: &Graph, n: usize) -> ArrayD<f64> {
+    let shape = g.node(g.input()).shape.with_batch(n);
+    let mut s = 54321u64;
+    ArrayD::from_shape_simple_fn(IxDyn(&shape), || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    })
+}
+
+fn assert_agree(g: &Graph, samples: usize, context: &str) -> Program {
+    let (program, _) = DiagonalPacking
+        .lower(g, &OpTimes::default())
+        .unwrap_or_else(|e| panic!("{context}: {e}"));
+    let x = inputs(g, samples);
+    let want = interp::run_outputs(g, x.view()).unwrap();
+    let got = simulate_outputs(&program, x.view()).unwrap_or_else(|e| panic!("{context}: {e}"));
+    assert_all_close(&want, &got, context);
+    program
+}
+
+fn rotations(p: &Program) -> usize {
+    p.instrs
+        .iter()
+        .filter(|i| matches!(i.op, HeOp::Rotate(..)))
+        .count()
+}
+
+#[test]
+fn example_models_simulate_like_the_interpreter() {
+    for name in ["mlp", "lenet5", "ae1"] {
+        let g = he_friendly(model(name));
+        let program = assert_agree(&g, 3, name);
+        let layout = program.slots.as_ref().expect("a slot layout");
+        assert!(rotations(&program) > 0, "{name} rotates");
+        assert_eq!(
+            program.rotation_steps().is_empty(),
+            rotations(&program) == 0
+        );
+        eprintln!(
+            "{name}: {} ops, {} rotations, {} steps, block {} ({} samples per ciphertext)",
+            program.instrs.len(),
+            rotations(&program),
+            program.rotation_steps().len(),
+            layout.block,
+            layout.samples_per_ct()
+        );
+    }
+}
+
+#[test]
+fn several_samples_share_a_ciphertext_when_they_fit() {
+    let g = he_friendly(model("mlp"));
+    let (program, _) = DiagonalPacking.lower(&g, &OpTimes::default()).unwrap();
+    let layout = program.slots.as_ref().unwrap();
+    assert!(layout.samples_per_ct() > 1, "{layout:?}");
+    // More samples than one ciphertext holds: two groups.
+    assert_agree(&g, layout.samples_per_ct() + 1, "mlp, two groups");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn random_graphs_simulate_like_the_interpreter(
+        choices in prop::collection::vec(0u8..CHOICES, 1..8),
+        seed in any::<u64>(),
+    ) {
+        let mut g = random_graph(&choices, seed, true);
+        if seed % 3 == 0 {
+            add_outputs(&mut g, seed);
+        }
+        if seed % 2 == 0 {
+            prune_randomly(&mut g, seed);
+        }
+        assert_agree(&g, 2, &hepack_ir::dump::to_text(&g));
+    }
+}
