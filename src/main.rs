@@ -60,7 +60,8 @@ enum Command {
         /// export`) and print its HE op counts per layer.
         #[arg(long)]
         he: bool,
-        /// The packing for --he (batch).
+        /// The packing for --he and the unit counts: batch, or diagonal (one
+        /// sample per ciphertext, rotations).
         #[arg(long, value_enum, default_value_t = commands::prune_args::PackingArg::Batch)]
         packing: commands::prune_args::PackingArg,
     },
@@ -443,12 +444,31 @@ fn main() -> ExitCode {
             he,
             packing,
         } => {
-            let commands::prune_args::PackingArg::Batch = packing;
-            let packing = hepack_passes::prune::BatchPacking { block };
+            let units = match (packing, block) {
+                (commands::prune_args::PackingArg::Diagonal, _) => {
+                    "diagonal packing, single-weight units".to_string()
+                }
+                (_, hepack_passes::prune::Block::Column) => "batch packing, cols units".into(),
+                (_, hepack_passes::prune::Block::Rect { h, w }) => {
+                    format!("batch packing, {h}x{w} units")
+                }
+            };
             if commands::is_program_file(&model) {
                 commands::inspect_program::run(&model, json)
             } else {
-                commands::inspect::run(&model, json, packing, reference.as_deref(), he)
+                // The inspect table's block defaults to cols: it only shapes batch units.
+                let block =
+                    matches!(packing, commands::prune_args::PackingArg::Batch).then_some(block);
+                packing.lowering(block).and_then(|lowering| {
+                    commands::inspect::run(
+                        &model,
+                        json,
+                        lowering.as_ref(),
+                        units,
+                        reference.as_deref(),
+                        he,
+                    )
+                })
             }
         }
         Command::Dump { model, dot } => commands::dump::run(&model, dot),

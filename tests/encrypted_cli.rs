@@ -340,3 +340,92 @@ fn calibrate_stores_op_times_that_inspect_then_uses() {
         "{after}"
     );
 }
+
+/// A diagonal-packed program through every client and server command: one
+/// digit, as a single query costs under this packing.
+#[test]
+fn diagonal_packing_runs_one_digit_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let program = dir.join("mlp.hep");
+    let (ok, out, err) = hepack(&[
+        "compile",
+        path(&model("mlp")),
+        "--packing",
+        "diagonal",
+        "-o",
+        path(&program),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("diagonal packing"), "{out}");
+    let (ok, inspected, err) = hepack(&["inspect", path(&program), "--json"]);
+    assert!(ok, "{err}");
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(inspected["packing"], "diagonal");
+    assert!(inspected["samples_per_ciphertext"].as_u64().unwrap() > 1);
+    let steps = inspected["rotation_steps"].as_array().unwrap().len();
+    assert!(steps > 0);
+    assert!(inspected["eval_key_bytes"].as_u64().unwrap() > 0);
+
+    let keys = dir.join("keys");
+    let (ok, out, err) = hepack(&["keygen", path(&program), "--out-dir", path(&keys)]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("{steps} rotation step")), "{out}");
+    let x = digits(dir, 1);
+    let cts = dir.join("x.ct");
+    let (ok, _, err) = hepack(&[
+        "encrypt",
+        path(&program),
+        "--keys",
+        path(&keys),
+        "--input",
+        path(&x),
+        "-o",
+        path(&cts),
+    ]);
+    assert!(ok, "{err}");
+    let y_ct = dir.join("y.ct");
+    let (ok, _, err) = hepack(&[
+        "run",
+        path(&program),
+        "--eval-keys",
+        path(&keys.join("eval.keys")),
+        "--input",
+        path(&cts),
+        "-o",
+        path(&y_ct),
+    ]);
+    assert!(ok, "{err}");
+    let y = dir.join("y.npy");
+    let (ok, _, err) = hepack(&[
+        "decrypt",
+        path(&program),
+        "--keys",
+        path(&keys),
+        "--input",
+        path(&y_ct),
+        "-o",
+        path(&y),
+    ]);
+    assert!(ok, "{err}");
+    let plain = dir.join("plain.npy");
+    let (ok, _, err) = hepack(&[
+        "eval",
+        path(&model("mlp")),
+        "--passes",
+        "he-friendly",
+        "--input",
+        path(&x),
+        "-o",
+        path(&plain),
+    ]);
+    assert!(ok, "{err}");
+    let (got, want) = (common::read_f64(&y), common::read_f64(&plain));
+    assert_eq!(got.shape(), &[1, 10]);
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(err <= 1e-3, "max |error| {err}");
+}

@@ -263,16 +263,22 @@ impl Builder {
             return PlainId(0);
         }
         use std::hash::{Hash, Hasher};
+        let entries: Vec<(u32, f64)> = values
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v != 0.0)
+            .map(|(s, &v)| (s as u32, v))
+            .collect();
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        for v in &values {
-            v.to_bits().hash(&mut h);
+        for (s, v) in &entries {
+            (s, v.to_bits()).hash(&mut h);
         }
         let key = (h.finish(), scale.to_bits(), depth);
         let same = self.vector_ids.get(&key).and_then(|ids| {
             ids.iter()
                 .copied()
                 .find(|id| match &self.plains[id.0 as usize] {
-                    Plain::Vector { values: v, .. } => **v == *values,
+                    Plain::Vector { entries: e, .. } => *e == entries,
                     Plain::Scalar { .. } => false,
                 })
         });
@@ -281,7 +287,8 @@ impl Builder {
         }
         let id = PlainId(self.plains.len() as u32);
         self.plains.push(Plain::Vector {
-            values,
+            slots: values.len() as u32,
+            entries,
             scale,
             depth,
         });

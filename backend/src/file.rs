@@ -16,7 +16,8 @@ use hepack_ir::{LayerName, Shape};
 
 use crate::params::{self, CkksParams};
 use crate::program::{
-    HeOp, Instr, LayerIdx, OutputElement, Plain, PlainId, Program, ProgramOutput, ValueId,
+    HeOp, Instr, LayerIdx, OutputElement, Plain, PlainId, Program, ProgramOutput, SlotLayout,
+    SlotRef, ValueId,
 };
 
 /// The generated protobuf types.
@@ -28,8 +29,11 @@ pub mod pb {
 /// The first field of every program file.
 pub const MAGIC: &str = "hepack-program";
 
-/// The format version this hepack reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this hepack writes.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The oldest version it still reads (version 2: no slot layouts).
+pub const OLDEST_VERSION: u32 = 2;
 
 /// Files larger than this are refused before they are read (a LeNet-5
 /// program is about 20 MB; decoding allocates a small multiple of the size).
@@ -56,7 +60,7 @@ pub enum FileError {
     #[error("corrupt or truncated program file ({0}); copy it again or recompile the model")]
     Corrupt(String),
     /// Another format version.
-    #[error("program file format version {found}, but this hepack reads version {FORMAT_VERSION}; recompile the model with this hepack")]
+    #[error("program file format version {found}, but this hepack reads versions {OLDEST_VERSION} to {FORMAT_VERSION}; recompile the model with this hepack")]
     Version {
         /// The file's version.
         found: u32,
@@ -92,13 +96,6 @@ pub fn looks_like_program(bytes: &[u8]) -> bool {
 /// Encode `program`. Deterministic: the same program gives the same bytes.
 /// A program whose levels do not check is refused (no reader would load it).
 pub fn encode(program: &Program) -> Result<Vec<u8>, crate::BackendError> {
-    if program.slots.is_some() {
-        return Err(crate::BackendError::Schedule(format!(
-            "the program file holds batch-packed programs only; a {} program can be costed \
-             (`hepack inspect --he --packing {}`) and simulated, not yet written",
-            program.packing, program.packing
-        )));
-    }
     let metas = crate::levels::check(program)?;
     Ok(to_message(program, &metas).encode_to_vec())
 }
@@ -143,7 +140,24 @@ fn to_message(program: &Program, metas: &[Option<crate::levels::Meta>]) -> pb::P
     }
     let mut weights = pb::WeightTable::default();
     for plain in &program.plains {
-        weights.value.push(plain.value(0));
+        match plain {
+            Plain::Scalar { value, .. } => {
+                weights.value.push(*value);
+                if program.slots.is_some() {
+                    weights.is_vector.push(false);
+                    weights.vector_count.push(0);
+                }
+            }
+            Plain::Vector { entries, .. } => {
+                weights.value.push(0.0);
+                weights.is_vector.push(true);
+                weights.vector_count.push(entries.len() as u32);
+                for &(slot, v) in entries {
+                    weights.vector_slot.push(slot);
+                    weights.vector_value.push(v);
+                }
+            }
+        }
         weights.scale.push(plain.scale());
         weights.level.push(levels.saturating_sub(plain.depth()));
     }
@@ -184,6 +198,16 @@ fn to_message(program: &Program, metas: &[Option<crate::levels::Meta>]) -> pb::P
                         .collect(),
                 })
                 .collect(),
+            slots: program.slots.as_ref().map(|l| pb::SlotLayout {
+                slots: l.slots,
+                block: l.block,
+                input_cts: l.input_cts,
+                input_ct: l.input.iter().map(|r| r.ct).collect(),
+                input_slot: l.input.iter().map(|r| r.slot).collect(),
+                output_cts: l.output_cts,
+                output_ct: l.output.iter().map(|r| r.map_or(0, |r| r.ct)).collect(),
+                output_slot: l.output.iter().map(|r| r.map_or(0, |r| r.slot)).collect(),
+            }),
         }),
         layers: program
             .layers
@@ -337,11 +361,155 @@ fn outputs_from(outputs: Vec<pb::ModelOutput>) -> Result<Vec<ProgramOutput>, Fil
     Ok(read)
 }
 
+/// A slot layout, checked against the parameters and the shapes: a block
+/// that divides the slots, every place inside its block and ciphertext
+/// count, no two elements in one slot, and encrypted output elements (only
+/// those) placed.
+fn slots_from(
+    l: pb::SlotLayout,
+    params: &CkksParams,
+    input_features: usize,
+    elements: &[OutputElement],
+) -> Result<SlotLayout, FileError> {
+    if l.slots != params.slots() {
+        return Err(invalid(format!(
+            "a slot layout of {} slots for N = {} ({} slots)",
+            l.slots,
+            params.degree,
+            params.slots()
+        )));
+    }
+    if !l.block.is_power_of_two() || l.block > l.slots {
+        return Err(invalid(format!(
+            "a block of {} slots (a power of two up to {})",
+            l.block, l.slots
+        )));
+    }
+    let places =
+        |cts: &[u32], slots: &[u32], count: u32, what: &str| -> Result<Vec<SlotRef>, FileError> {
+            let mut seen = std::collections::HashSet::new();
+            cts.iter()
+                .zip(slots)
+                .map(|(&ct, &slot)| {
+                    let r = SlotRef { ct, slot };
+                    if ct >= count || slot >= l.block || !seen.insert(r) {
+                        return Err(invalid(format!(
+                        "{what} at ciphertext {ct}, slot {slot}: outside {count} ciphertexts of \
+                         {} slots, or a slot taken twice",
+                        l.block
+                    )));
+                    }
+                    Ok(r)
+                })
+                .collect()
+        };
+    if l.input_ct.len() != input_features || l.input_slot.len() != input_features {
+        return Err(invalid(format!(
+            "the slot layout places {} input features, the input has {input_features}",
+            l.input_ct.len()
+        )));
+    }
+    if l.input_cts == 0 || l.input_cts as usize > input_features {
+        return Err(invalid(format!("{} input ciphertexts", l.input_cts)));
+    }
+    let input = places(&l.input_ct, &l.input_slot, l.input_cts, "an input feature")?;
+    if l.output_ct.len() != elements.len() || l.output_slot.len() != elements.len() {
+        return Err(invalid(format!(
+            "the slot layout places {} output elements, the outputs have {}",
+            l.output_ct.len(),
+            elements.len()
+        )));
+    }
+    let encrypted: Vec<usize> = (0..elements.len())
+        .filter(|&i| matches!(elements[i], OutputElement::Encrypted))
+        .collect();
+    if l.output_cts as usize > encrypted.len() {
+        return Err(invalid(format!(
+            "{} output ciphertexts for {} encrypted output elements",
+            l.output_cts,
+            encrypted.len()
+        )));
+    }
+    let cts: Vec<u32> = encrypted.iter().map(|&i| l.output_ct[i]).collect();
+    let slots: Vec<u32> = encrypted.iter().map(|&i| l.output_slot[i]).collect();
+    let placed = places(&cts, &slots, l.output_cts, "an output element")?;
+    let mut output = vec![None; elements.len()];
+    for (&i, r) in encrypted.iter().zip(placed) {
+        output[i] = Some(r);
+    }
+    Ok(SlotLayout {
+        slots: l.slots,
+        block: l.block,
+        input_cts: l.input_cts,
+        input,
+        output_cts: l.output_cts,
+        output,
+    })
+}
+
+/// A vector weight's non-zero slots and their values, by slot.
+type SlotValues = Vec<(u32, f64)>;
+
+/// Each weight's non-zero slots if it is a vector: only under a slot
+/// layout, slots ascending and inside it, values finite and non-zero.
+fn vector_weights(
+    w: &pb::WeightTable,
+    slots: Option<&SlotLayout>,
+) -> Result<Vec<Option<SlotValues>>, FileError> {
+    let n = w.value.len();
+    let Some(layout) = slots else {
+        if !(w.is_vector.is_empty() && w.vector_count.is_empty() && w.vector_slot.is_empty()) {
+            return Err(invalid("vector weights in a batch-packed program"));
+        }
+        return Ok(Vec::new());
+    };
+    if w.is_vector.len() != n || w.vector_count.len() != n {
+        return Err(invalid(
+            "the weight table's vector columns differ in length",
+        ));
+    }
+    let total: u64 = w.vector_count.iter().map(|&c| u64::from(c)).sum();
+    if w.vector_slot.len() as u64 != total || w.vector_value.len() as u64 != total {
+        return Err(invalid("the vector entries do not add up to their counts"));
+    }
+    let slots = layout.slots as usize;
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let count = w.vector_count[i] as usize;
+        if !w.is_vector[i] {
+            if count != 0 {
+                return Err(invalid(format!("scalar weight @{i} lists vector slots")));
+            }
+            out.push(None);
+            continue;
+        }
+        let mut entries = Vec::with_capacity(count);
+        let mut next = 0u64;
+        for (&slot, &v) in w.vector_slot[at..at + count]
+            .iter()
+            .zip(&w.vector_value[at..at + count])
+        {
+            if u64::from(slot) < next || slot as usize >= slots || !v.is_finite() || v == 0.0 {
+                return Err(invalid(format!(
+                    "vector weight @{i}: slot {slot} = {v} (slots ascending in 0..{slots}, \
+                     values finite and non-zero)"
+                )));
+            }
+            next = u64::from(slot) + 1;
+            entries.push((slot, v));
+        }
+        at += count;
+        out.push(Some(entries));
+    }
+    Ok(out)
+}
+
 fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     if m.magic != MAGIC {
         return Err(FileError::NotAProgram(format!("magic {:?}", m.magic)));
     }
-    if m.format_version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&m.format_version) {
         return Err(FileError::Version {
             found: m.format_version,
         });
@@ -358,16 +526,33 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     let params = params_from(m.params.ok_or_else(|| invalid("no CKKS parameters"))?)?;
     let levels = params.levels();
     let layout = m.layout.ok_or_else(|| invalid("no layout"))?;
-    if layout.packing != "batch" {
-        return Err(invalid(format!(
-            "packing {:?} (this hepack runs \"batch\")",
-            layout.packing
-        )));
-    }
     let (input_shape, input_features) = shape_from(&layout.input_shape, "input")?;
     let outputs = outputs_from(layout.outputs)?;
     // The elements of all outputs, as output ops index them.
     let elements: Vec<OutputElement> = outputs.iter().flat_map(|o| o.elements.clone()).collect();
+    let slots = match (layout.packing.as_str(), layout.slots) {
+        ("batch", None) => None,
+        ("diagonal", Some(l)) if m.format_version >= 3 => {
+            Some(slots_from(l, &params, input_features, &elements)?)
+        }
+        (packing, _) => {
+            return Err(invalid(format!(
+                "packing {packing:?} with{} a slot layout (this hepack runs \"batch\" without \
+                 and \"diagonal\" with one)",
+                if matches!(packing, "batch") {
+                    ""
+                } else {
+                    "out"
+                }
+            )))
+        }
+    };
+    // What input and output ops number: features and elements under batch
+    // packing, ciphertexts under slot packings.
+    let (inputs, output_count) = match &slots {
+        None => (input_features, elements.len()),
+        Some(l) => (l.input_cts as usize, l.output_cts as usize),
+    };
     if m.layers.is_empty() {
         return Err(invalid("no layers"));
     }
@@ -376,6 +561,7 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     if weights.scale.len() != plain_count || weights.level.len() != plain_count {
         return Err(invalid("the weight table's columns differ in length"));
     }
+    let vectors = vector_weights(&weights, slots.as_ref())?;
     let mut plains = Vec::with_capacity(plain_count);
     for (i, ((&value, &scale), &level)) in weights
         .value
@@ -389,10 +575,19 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
                 "weight @{i}: value {value}, scale {scale}, level {level}"
             )));
         }
-        plains.push(Plain::Scalar {
-            value,
-            scale,
-            depth: levels - level,
+        let depth = levels - level;
+        plains.push(match vectors.get(i).cloned().flatten() {
+            Some(entries) => Plain::Vector {
+                slots: params.slots(),
+                entries,
+                scale,
+                depth,
+            },
+            None => Plain::Scalar {
+                value,
+                scale,
+                depth,
+            },
         });
     }
     let ops = m.ops.unwrap_or_default();
@@ -411,7 +606,7 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     let mut instrs = Vec::with_capacity(n);
     let mut defines: Vec<bool> = Vec::with_capacity(n);
     let mut args = ops.args.iter().copied();
-    let mut output_seen = vec![false; elements.len()];
+    let mut output_seen = vec![false; output_count];
     for i in 0..n {
         let fail = |why: String| invalid(format!("op {i}: {why}"));
         let kind = pb::OpKind::try_from(ops.kind[i])
@@ -438,7 +633,7 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
         let op = match kind {
             K::Unspecified => return Err(fail("no kind".into())),
             K::EncryptInput => HeOp::EncryptInput {
-                feature: index(input_features, "input feature")?,
+                feature: index(inputs, "input")?,
             },
             K::Add => HeOp::Add(operand()?, operand()?),
             K::Sub => HeOp::Sub(operand()?, operand()?),
@@ -458,9 +653,11 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
             }
             K::Output => {
                 let value = operand()?;
-                let index = index(elements.len(), "output element")?;
+                let index = index(output_count, "output")?;
                 let slot = &mut output_seen[index as usize];
-                if *slot || !matches!(elements[index as usize], OutputElement::Encrypted) {
+                let public = slots.is_none()
+                    && !matches!(elements[index as usize], OutputElement::Encrypted);
+                if *slot || public {
                     return Err(fail(format!(
                         "outputs element {index}, which is public or already output"
                     )));
@@ -484,13 +681,16 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
             "the argument column has more entries than the ops read",
         ));
     }
-    if let Some(missing) = elements
-        .iter()
-        .zip(&output_seen)
-        .position(|(o, &seen)| matches!(o, OutputElement::Encrypted) && !seen)
-    {
+    let missing = match &slots {
+        None => elements
+            .iter()
+            .zip(&output_seen)
+            .position(|(o, &seen)| matches!(o, OutputElement::Encrypted) && !seen),
+        Some(_) => output_seen.iter().position(|&seen| !seen),
+    };
+    if let Some(missing) = missing {
         return Err(invalid(format!(
-            "encrypted output element {missing} has no output op"
+            "encrypted output {missing} has no output op"
         )));
     }
     let program = Program {
@@ -507,7 +707,7 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
         plains,
         params,
         model_sha256,
-        slots: None,
+        slots,
     };
     check_recorded(&program, &ops, &m.rotation_steps)?;
     Ok(program)

@@ -81,7 +81,12 @@ pub trait Lowering: hepack_passes::prune::Packing {
             Mode::Count,
             Scales::provisional(request.scale_bits()),
         );
-        probe.depth_cap = Some(params::max_depth(request)?);
+        // A pinned chain's error names the program's whole depth, so it is
+        // capped only where SEAL stops.
+        probe.depth_cap = Some(match request.chain_bits {
+            Some(_) => params::MAX_PRIMES as u32 - 2,
+            None => params::max_depth(request)?,
+        });
         match self.lower_with(graph, &mut probe) {
             Err(BackendError::DepthCap { layer, depth }) => {
                 return Err(match params::select(depth, request) {

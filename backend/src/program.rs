@@ -176,10 +176,13 @@ pub enum Plain {
         /// Levels consumed by the ciphertexts it meets.
         depth: u32,
     },
-    /// One value per slot (slot packings' diagonals, biases and masks).
+    /// One value per slot (slot packings' diagonals, biases and shifts),
+    /// stored sparsely: most slots of a diagonal are zero.
     Vector {
-        /// The slots' values, all of them.
-        values: Vec<f64>,
+        /// Slots in all (N/2).
+        slots: u32,
+        /// The non-zero slots and their values, by slot.
+        entries: Vec<(u32, f64)>,
         /// The scale it is encoded at.
         scale: f64,
         /// Levels consumed by the ciphertexts it meets.
@@ -192,7 +195,9 @@ impl Plain {
     pub fn value(&self, slot: usize) -> f64 {
         match self {
             Plain::Scalar { value, .. } => *value,
-            Plain::Vector { values, .. } => values[slot],
+            Plain::Vector { entries, .. } => entries
+                .binary_search_by_key(&(slot as u32), |&(s, _)| s)
+                .map_or(0.0, |i| entries[i].1),
         }
     }
 
@@ -200,7 +205,21 @@ impl Plain {
     pub fn max_abs(&self) -> f64 {
         match self {
             Plain::Scalar { value, .. } => value.abs(),
-            Plain::Vector { values, .. } => values.iter().fold(0.0, |m, v| m.max(v.abs())),
+            Plain::Vector { entries, .. } => entries.iter().fold(0.0, |m, (_, v)| m.max(v.abs())),
+        }
+    }
+
+    /// Every slot's value (a scalar's in all `slots` of them).
+    pub fn dense(&self, slots: usize) -> Vec<f64> {
+        match self {
+            Plain::Scalar { value, .. } => vec![*value; slots],
+            Plain::Vector { entries, .. } => {
+                let mut v = vec![0.0; slots];
+                for &(s, x) in entries {
+                    v[s as usize] = x;
+                }
+                v
+            }
         }
     }
 
@@ -331,6 +350,15 @@ impl Program {
             .collect()
     }
 
+    /// Samples one ciphertext batch holds: N/2 under batch packing, those
+    /// side by side under a slot layout.
+    pub fn samples_per_ct(&self) -> usize {
+        match &self.slots {
+            None => self.params.slots() as usize,
+            Some(l) => l.samples_per_ct(),
+        }
+    }
+
     /// The outputs' names, in order.
     pub fn output_names(&self) -> Vec<String> {
         self.outputs.iter().map(|o| o.name.clone()).collect()
@@ -454,13 +482,11 @@ impl Program {
         for (i, plain) in self.plains.iter().enumerate() {
             let value = match plain {
                 Plain::Scalar { value, .. } => format!("{value:?}"),
-                Plain::Vector { values, .. } => {
-                    let nonzero = values.iter().filter(|&&v| v != 0.0).count();
-                    format!(
-                        "vector ({nonzero} non-zero slots, max |v| {:?})",
-                        plain.max_abs()
-                    )
-                }
+                Plain::Vector { entries, .. } => format!(
+                    "vector ({} non-zero slots, max |v| {:?})",
+                    entries.len(),
+                    plain.max_abs()
+                ),
             };
             let _ = writeln!(
                 out,

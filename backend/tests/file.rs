@@ -223,3 +223,81 @@ fn every_truncation_of_a_small_file_is_refused() {
         );
     }
 }
+
+fn diagonal(g: &Graph) -> Program {
+    let (program, _) = hepack_backend::diagonal::DiagonalPacking
+        .lower(g, &OpTimes::default())
+        .unwrap();
+    program
+}
+
+/// Diagonal programs keep their slot layout and vector weights; version 2
+/// files (batch, no vector columns) still read; broken layouts and vector
+/// columns are refused by name.
+#[test]
+fn diagonal_programs_round_trip_and_bad_layouts_are_refused() {
+    for name in ["mlp", "ae1"] {
+        let program = diagonal(&model(name));
+        let back = file::decode(&file::encode(&program).unwrap()).unwrap();
+        assert!(back == program, "{name} changed in a round trip");
+    }
+    let mut v2 = message(&small());
+    v2.format_version = 2;
+    assert!(file::decode(&v2.encode_to_vec()).is_ok());
+
+    let good = message(&diagonal(&model("mlp")));
+    let mut cases: Vec<(&str, pb::ProgramFile)> = Vec::new();
+    let mut m = good.clone();
+    m.format_version = 2;
+    cases.push(("slot layout", m));
+    let mut m = good.clone();
+    m.layout.as_mut().unwrap().slots = None;
+    cases.push(("without a slot layout", m));
+    let mut m = good.clone();
+    m.layout.as_mut().unwrap().slots.as_mut().unwrap().block = 3;
+    cases.push(("a block of 3 slots", m));
+    let mut m = good.clone();
+    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    s.input_slot[1] = s.input_slot[0];
+    s.input_ct[1] = s.input_ct[0];
+    cases.push(("a slot taken twice", m));
+    let mut m = good.clone();
+    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    s.output_slot[0] = s.block;
+    cases.push(("an output element at", m));
+    let mut m = good.clone();
+    m.layout
+        .as_mut()
+        .unwrap()
+        .slots
+        .as_mut()
+        .unwrap()
+        .input_ct
+        .pop();
+    cases.push(("places 783 input features", m));
+    let mut m = good.clone();
+    let w = m.weights.as_mut().unwrap();
+    let at = w.vector_value.len() - 1;
+    w.vector_value[at] = f64::INFINITY;
+    cases.push(("values finite", m));
+    let mut m = good.clone();
+    let w = m.weights.as_mut().unwrap();
+    let first = w.vector_count.iter().position(|&c| c > 1).unwrap();
+    let start: usize = w.vector_count[..first].iter().map(|&c| c as usize).sum();
+    w.vector_slot.swap(start, start + 1);
+    cases.push(("slots ascending", m));
+    let mut m = good.clone();
+    m.weights.as_mut().unwrap().vector_count[0] += 1;
+    cases.push(("do not add up", m));
+    let mut m = good.clone();
+    m.weights.as_mut().unwrap().is_vector.pop();
+    cases.push(("vector columns differ", m));
+    let mut m = message(&small());
+    let w = m.weights.as_mut().unwrap();
+    w.is_vector = vec![true; w.value.len()];
+    cases.push(("vector weights in a batch-packed program", m));
+    for (want, m) in cases {
+        let got = refused(&m);
+        assert!(got.contains(want), "expected {want:?} in {got:?}");
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use hepack_backend::CkksParams;
+use hepack_backend::{CkksParams, Program};
 
 use crate::error::RuntimeError;
 use crate::framing::{header, put_blob, KeySet, Reader, SummingWriter};
@@ -135,15 +135,16 @@ impl Ciphertexts {
         out.finish().map_err(io)
     }
 
-    /// Reads a file of `role` for `params`; every ciphertext is checked by
+    /// Reads a file of `role` for `program`; every ciphertext is checked by
     /// SEAL against the parameters (and inputs are checked to be fresh).
     /// Outputs come back loaded, inputs packed (see [`Held::Packed`]).
     pub fn read(
         context: &Context,
-        params: &CkksParams,
+        program: &Program,
         role: Role,
         bytes: &[u8],
     ) -> Result<Ciphertexts, RuntimeError> {
+        let params = &program.params;
         let others = [
             (crate::keys::SECRET_MAGIC, "a secret key file"),
             (crate::keys::EVAL_MAGIC, "an evaluation key file"),
@@ -164,13 +165,13 @@ impl Ciphertexts {
         let samples = r.u32()? as usize;
         let batches = r.u32()? as usize;
         let count = r.u32()? as usize;
-        let slots = context.slots();
+        let per = crate::client::samples_per_batch(program, context);
         if samples == 0 {
             return Err(r.error("it holds no samples".into()));
         }
-        if batches != samples.div_ceil(slots) {
+        if batches != samples.div_ceil(per) {
             return Err(r.error(format!(
-                "{samples} samples cannot fill {batches} batches of {slots} slots"
+                "{samples} samples cannot fill {batches} batches of {per} samples"
             )));
         }
         // Each index takes 4 bytes and each ciphertext at least 8: bound the

@@ -1,9 +1,11 @@
 //! The client side: pack samples into slots and encrypt them per the
 //! program's input layout, decrypt and unpack its outputs. Batch packing
 //! puts sample `s` of a batch in slot `s` of every ciphertext; batches larger
-//! than N/2 samples become several ciphertext batches.
+//! than N/2 samples become several ciphertext batches. Slot packings put
+//! each sample's elements where the program's [`SlotLayout`] says, samples
+//! side by side every `block` slots, `slots / block` samples to a batch.
 
-use hepack_backend::{HeOp, OutputElement, Program};
+use hepack_backend::{HeOp, OutputElement, Program, SlotLayout};
 use ndarray::{Array2, ArrayD, ArrayViewD, Axis};
 use rayon::prelude::*;
 
@@ -44,6 +46,29 @@ pub fn output_indices(program: &Program) -> Vec<u32> {
     o
 }
 
+/// Samples one ciphertext batch holds: N/2 under batch packing, those that
+/// fit side by side under a slot layout.
+pub fn samples_per_batch(program: &Program, context: &Context) -> usize {
+    match &program.slots {
+        None => context.slots(),
+        Some(l) => l.samples_per_ct(),
+    }
+}
+
+/// The slot vector of input ciphertext `ct` for the samples of `chunk`.
+fn pack(layout: &SlotLayout, chunk: ndarray::ArrayView2<'_, f64>, ct: u32) -> Vec<f64> {
+    let mut v = vec![0.0; layout.slots as usize];
+    for (j, sample) in chunk.outer_iter().enumerate() {
+        let base = j * layout.block as usize;
+        for (f, r) in layout.input.iter().enumerate() {
+            if r.ct == ct {
+                v[base + r.slot as usize] = sample[f];
+            }
+        }
+    }
+    v
+}
+
 /// Encrypts `x` (`[samples, ...input shape]`) for `program`. `seeded`
 /// ciphertexts save at half the size; use it for files, not for ciphertexts
 /// computed on in this process.
@@ -77,15 +102,18 @@ pub fn encrypt(
     let top = context.parms_id(0).expect("a context has a first level");
     let scale = 2f64.powi(program.params.scale_bits as i32);
     let features = input_features(program);
-    let slots = context.slots();
+    let per = samples_per_batch(program, context);
     let batches = flat
-        .axis_chunks_iter(Axis(0), slots)
+        .axis_chunks_iter(Axis(0), per)
         .map(|chunk| {
             features
                 .par_iter()
                 .map(|&f| {
-                    let column: Vec<f64> = chunk.column(f as usize).to_vec();
-                    let plain = encoder.encode(&column, &top, scale, None)?;
+                    let values: Vec<f64> = match &program.slots {
+                        None => chunk.column(f as usize).to_vec(),
+                        Some(layout) => pack(layout, chunk, f),
+                    };
+                    let plain = encoder.encode(&values, &top, scale, None)?;
                     Ok(Held::Loaded(
                         encryptor.encrypt_symmetric(&plain, seeded, None)?,
                     ))
@@ -135,9 +163,10 @@ pub fn decrypt(
     let encoder = Encoder::new(context)?;
     let decryptor = Decryptor::new(context, &key.secret)?;
     let slots = context.slots();
+    let per = samples_per_batch(program, context);
     for (b, batch) in outputs.batches.iter().enumerate() {
-        let first = b * slots;
-        let count = slots.min(n - first);
+        let first = b * per;
+        let count = per.min(n - first);
         let columns = batch
             .par_iter()
             .map(|held| {
@@ -145,9 +174,27 @@ pub fn decrypt(
                 Ok(encoder.decode(&plain, slots)?)
             })
             .collect::<Result<Vec<_>, RuntimeError>>()?;
-        for (&index, values) in outputs.indices.iter().zip(&columns) {
-            for s in 0..count {
-                y[[first + s, index as usize]] = values[s];
+        match &program.slots {
+            None => {
+                for (&index, values) in outputs.indices.iter().zip(&columns) {
+                    for s in 0..count {
+                        y[[first + s, index as usize]] = values[s];
+                    }
+                }
+            }
+            Some(layout) => {
+                // Output ciphertext c is `columns[position of c in indices]`.
+                let mut of_ct = vec![usize::MAX; layout.output_cts as usize];
+                for (k, &c) in outputs.indices.iter().enumerate() {
+                    of_ct[c as usize] = k;
+                }
+                for (i, r) in layout.output.iter().enumerate() {
+                    let Some(r) = r else { continue };
+                    let values = &columns[of_ct[r.ct as usize]];
+                    for j in 0..count {
+                        y[[first + j, i]] = values[j * layout.block as usize + r.slot as usize];
+                    }
+                }
             }
         }
     }

@@ -815,12 +815,14 @@ impl Job<'_> {
                     .encode_scalar(*value, &parms, *scale, Some(mem))
             }
             Plain::Vector {
-                values,
+                slots,
                 scale,
                 depth,
+                ..
             } => {
                 let parms = self.context.parms_id(*depth).expect("levels were checked");
-                self.encoder.encode(values, &parms, *scale, Some(mem))
+                let values = p.dense(*slots as usize);
+                self.encoder.encode(&values, &parms, *scale, Some(mem))
             }
         })
     }

@@ -320,15 +320,15 @@ fn key_and_ciphertext_files_round_trip_and_bad_ones_are_refused() {
     // A flipped bit anywhere is caught by the checksum.
     let mut flipped = file.clone();
     flipped[file.len() / 2] ^= 1;
-    let err = Ciphertexts::read(&context, &program.params, Role::Input, &flipped).unwrap_err();
+    let err = Ciphertexts::read(&context, &program, Role::Input, &flipped).unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
-    let back = Ciphertexts::read(&context, &program.params, Role::Input, &file).unwrap();
+    let back = Ciphertexts::read(&context, &program, Role::Input, &file).unwrap();
     assert_eq!(back.indices, cts.indices);
     assert_eq!(back.samples, 5);
     for cut in (0..file.len()).step_by(file.len() / 97 + 1) {
-        assert!(Ciphertexts::read(&context, &program.params, Role::Input, &file[..cut]).is_err());
+        assert!(Ciphertexts::read(&context, &program, Role::Input, &file[..cut]).is_err());
     }
-    let err = Ciphertexts::read(&context, &program.params, Role::Output, &file).unwrap_err();
+    let err = Ciphertexts::read(&context, &program, Role::Output, &file).unwrap_err();
     assert!(err.to_string().contains("encrypted inputs"), "{err}");
 
     // Keys for other parameters: the fingerprint says so before SEAL reads them.
@@ -446,7 +446,7 @@ fn mutated_files_with_valid_checksums_never_crash() {
         let ok = match case % 3 {
             0 => keys::read_secret(&context, &program.params, &body).is_ok(),
             1 => keys::read_eval(&context, &program, &body).is_ok(),
-            _ => Ciphertexts::read(&context, &program.params, Role::Input, &body).is_ok(),
+            _ => Ciphertexts::read(&context, &program, Role::Input, &body).is_ok(),
         };
         refused += usize::from(!ok);
     }
@@ -566,4 +566,33 @@ fn nested_compressed_seal_objects_are_refused_before_seal_reads_them() {
     let err =
         RelinKeys::load(&context, &bomb(&plain_relin, 16 + 48), Object::RelinKeys).unwrap_err();
     assert!(err.to_string().contains("key is compressed"), "{err}");
+}
+
+/// Diagonal packing on SEAL: one sample, and more samples than one
+/// ciphertext holds side by side; within 1e-3 of plaintext, argmax equal,
+/// and the program file round-trips with its slot layout and vector weights.
+#[test]
+fn mlp_diagonal_encrypted_matches_plaintext_one_sample_and_several() {
+    use hepack_backend::diagonal::DiagonalPacking;
+    let g = he_friendly("mlp");
+    let (program, _) = DiagonalPacking
+        .compile(&g, &OpTimes::default(), &ParamRequest::default())
+        .unwrap();
+    assert_eq!(program.params.security_bits, Some(128));
+    assert!(!program.rotation_steps().is_empty());
+    let bytes = hepack_backend::file::encode(&program).unwrap();
+    let back = hepack_backend::file::decode(&bytes).unwrap();
+    assert_eq!(back.slots, program.slots);
+    assert_eq!(back.plains, program.plains);
+    let per = program.slots.as_ref().unwrap().samples_per_ct();
+    for samples in [1, per + 1] {
+        let x = mnist_flat(samples);
+        let want = interp::run(&g, x.view()).unwrap();
+        let got = encrypted_inference(&back, &x, 2);
+        let err = max_error(&want, &got);
+        assert!(err <= 1e-3, "{samples} samples: max |error| {err}");
+        for (a, b) in want.outer_iter().zip(got.outer_iter()) {
+            assert_eq!(argmax(a), argmax(b));
+        }
+    }
 }

@@ -81,7 +81,7 @@ pub fn run(
         // Twice the calibrated magnitude: room for inputs beyond the calibration set.
         let request = params.request(calibrated_max_abs.map(|m| 2.0 * m));
         let (mut program, cost) =
-            super::he_report::compile(&model.graph, &prune.units.batch_packing(), &request)?;
+            super::he_report::compile(&model.graph, prune.units.lowering()?.as_ref(), &request)?;
         program.model_sha256 = Some(hepack_backend::file::model_hash(&model_bytes));
         Some((program, cost))
     } else if emit_he.is_some() || outputs.program.is_some() {
@@ -144,7 +144,7 @@ pub fn run(
             println!("calibration: largest magnitude {m:.4} (the first prime holds twice that)");
         }
         if let Some((program, cost)) = &lowered {
-            println!("{}", super::he_report::params_line(&program.params));
+            println!("{}", super::he_report::params_line(program));
             print!("{}", super::he_report::table(&program.packing, cost));
         }
         if let Some(f) = &program_file {

@@ -24,8 +24,12 @@ pub fn run(
     // Seeded ciphertexts: half the upload.
     let cts = hepack_runtime::client::encrypt(&context, &program, &secret, x.view(), true)?;
     write_atomic_with(output, false, |w| Ok(cts.write(&program.params, w)?))?;
+    let what = match program.slots {
+        None => "one per input feature the program reads",
+        Some(_) => "the sample's slots, several samples side by side where they fit",
+    };
     println!(
-        "encrypted {} samples into {} batch(es) of {} ciphertexts (one per input feature the program reads) → {}",
+        "encrypted {} samples into {} batch(es) of {} ciphertexts ({what}) → {}",
         cts.samples,
         cts.batches.len(),
         cts.indices.len(),

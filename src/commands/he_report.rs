@@ -69,12 +69,13 @@ pub fn gib(bytes: u64) -> String {
     }
 }
 
-/// One line naming the CKKS parameters and their security.
-pub fn params_line(p: &CkksParams) -> String {
+/// One line naming the program's CKKS parameters and their security.
+pub fn params_line(program: &hepack_backend::Program) -> String {
+    let p = &program.params;
     format!(
         "CKKS parameters: N = {} ({} samples per ciphertext), scale 2^{}, chain {:?} = {} bits, {}",
         p.degree,
-        p.slots(),
+        program.samples_per_ct(),
         p.scale_bits,
         p.chain_bits,
         p.total_bits(),

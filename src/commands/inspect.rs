@@ -5,9 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use hepack_frontend::{BatchDim, Model};
 use hepack_ir::{Shape, Summary};
-use hepack_passes::prune::{
-    layer_stats, linear_params, model_sparsity, BatchPacking, Block, LayerStats, Packing,
-};
+use hepack_passes::prune::{layer_stats, linear_params, model_sparsity, LayerStats};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -61,14 +59,15 @@ fn batch_text(b: &BatchDim) -> String {
 pub fn run(
     path: &Path,
     json: bool,
-    packing: BatchPacking,
+    packing: &dyn hepack_backend::Lowering,
+    units: String,
     reference: Option<&Path>,
     he: bool,
 ) -> Result<()> {
     let model: Model = super::load_model(path)?;
     let he = if he {
         Some(
-            super::he_report::count(&model.graph, &packing)
+            super::he_report::count(&model.graph, packing)
                 .with_context(|| format!("cannot lower {}", path.display()))?,
         )
     } else {
@@ -80,11 +79,8 @@ pub fn run(
     };
     let (params, nonzero_params) = linear_params(&model.graph);
     let pruning = Pruning {
-        units: match packing.block {
-            Block::Column => "batch packing, cols units".into(),
-            Block::Rect { h, w } => format!("batch packing, {h}x{w} units"),
-        },
-        layers: layer_stats(&model.graph, &packing),
+        units,
+        layers: layer_stats(&model.graph, packing),
         nonzero_params,
         params,
         model_sparsity: model_sparsity(reference_params, &model.graph),

@@ -28,6 +28,10 @@ struct Report<'a> {
     levels: u32,
     /// Galois keys key generation must make.
     rotation_steps: Vec<i32>,
+    /// Samples one ciphertext batch holds.
+    samples_per_ciphertext: usize,
+    /// The most the evaluation keys (public, relinearization, Galois) take.
+    eval_key_bytes: u64,
     /// Bytes of one fresh ciphertext (top level, 2 polynomials).
     ciphertext_bytes: u64,
     he: &'a Cost,
@@ -78,6 +82,11 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
         params: p,
         levels: p.levels(),
         rotation_steps: program.rotation_steps(),
+        samples_per_ciphertext: program.samples_per_ct(),
+        eval_key_bytes: hepack_runtime::keys::eval_bytes(
+            &hepack_runtime::keys::context(&program.params)?,
+            &program,
+        ),
         ciphertext_bytes: p.ciphertext_bytes(0, 2),
         he: &cost,
     };
@@ -103,7 +112,7 @@ fn text(r: &Report<'_>, program: &Program) -> String {
         r.output_shape,
         r.encrypted_outputs,
         r.public_outputs,
-        r.params.slots()
+        r.samples_per_ciphertext
     ));
     if r.outputs.len() > 1 {
         for o in &r.outputs {
@@ -113,17 +122,18 @@ fn text(r: &Report<'_>, program: &Program) -> String {
             ));
         }
     }
-    out.push_str(&he_report::params_line(r.params));
+    out.push_str(&he_report::params_line(program));
     out.push('\n');
     out.push_str(&format!(
-        "depth {} of {} levels; rotation steps: {}; a fresh ciphertext is {}\n",
+        "depth {} of {} levels; rotation steps: {}; evaluation keys up to {}; a fresh ciphertext is {}\n",
         r.he.depth,
         r.levels,
-        if r.rotation_steps.is_empty() {
-            "none (no Galois keys)".to_string()
-        } else {
-            format!("{:?}", r.rotation_steps)
+        match r.rotation_steps.len() {
+            0 => "none (no Galois keys)".to_string(),
+            n if n <= 16 => format!("{:?}", r.rotation_steps),
+            n => format!("{n} ({} … {})", r.rotation_steps[0], r.rotation_steps[n - 1]),
         },
+        he_report::gib(r.eval_key_bytes),
         he_report::gib(r.ciphertext_bytes)
     ));
     out.push_str(&he_report::table(&program.packing, r.he));

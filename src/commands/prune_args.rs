@@ -20,6 +20,28 @@ use crate::output::write_atomic;
 pub enum PackingArg {
     /// Slot = sample, one ciphertext per feature (CryptoNets, MOFHEI).
     Batch,
+    /// One sample's tensor in the slots of a ciphertext, linear layers as
+    /// slot diagonals with rotations (GAZELLE, Hunter, Artemis): one query
+    /// costs one query's work.
+    Diagonal,
+}
+
+impl PackingArg {
+    /// The packing to lower with; `block` (batch packing's unit shape) only
+    /// for batch packing.
+    pub fn lowering(self, block: Option<Block>) -> Result<Box<dyn hepack_backend::Lowering>> {
+        Ok(match self {
+            PackingArg::Batch => Box::new(BatchPacking {
+                block: block.unwrap_or(Block::Column),
+            }),
+            PackingArg::Diagonal => {
+                if block.is_some() {
+                    bail!("--block shapes batch packing's units; leave it out with --packing diagonal");
+                }
+                Box::new(hepack_backend::diagonal::DiagonalPacking)
+            }
+        })
+    }
 }
 
 /// How units are ranked.
@@ -71,15 +93,14 @@ impl UnitArgs {
             }
             return Ok((Box::new(SingleWeights), criterion));
         }
-        Ok((Box::new(self.batch_packing()), criterion))
+        let packing: Box<dyn Packing> = self.lowering()?;
+        Ok((packing, criterion))
     }
 
-    /// Batch packing with the chosen block (whole columns by default).
-    pub fn batch_packing(&self) -> BatchPacking {
-        let PackingArg::Batch = self.packing;
-        BatchPacking {
-            block: self.block.unwrap_or(Block::Column),
-        }
+    /// The packing to lower with (batch packing with the chosen block, whole
+    /// columns by default).
+    pub fn lowering(&self) -> Result<Box<dyn hepack_backend::Lowering>> {
+        self.packing.lowering(self.block)
     }
 
     /// A short description for reports, e.g. `batch packing, cols units, mean-abs`.
@@ -94,7 +115,10 @@ impl UnitArgs {
             .to_possible_value()
             .map(|v| v.get_name().to_string())
             .unwrap_or_default();
-        format!("batch packing, {units} units, {criterion}")
+        match self.packing {
+            PackingArg::Batch => format!("batch packing, {units} units, {criterion}"),
+            PackingArg::Diagonal => format!("diagonal packing, single-weight units, {criterion}"),
+        }
     }
 
     /// Per-layer targets at `sparsity`, with the given overrides.

@@ -52,7 +52,7 @@ pub fn read_ciphertexts(
     path: &Path,
 ) -> Result<Ciphertexts> {
     let bytes = read(path, "the ciphertext file")?;
-    Ciphertexts::read(context, &program.params, role, &bytes)
+    Ciphertexts::read(context, program, role, &bytes)
         .with_context(|| format!("cannot load {}", path.display()))
 }
 
@@ -104,7 +104,7 @@ pub fn report_text(report: &Report, program: &Program, samples: usize) -> String
     out.push_str(&format!(
         "ran {} batch(es) of up to {} samples on {} thread(s): {:.2} s wall, {:.2} s per batch, {:.1} samples/s\n",
         report.batches,
-        program.params.slots(),
+        program.samples_per_ct(),
         report.threads,
         report.wall_seconds,
         per_batch,
