@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One-query latency: the MLP and LeNet-5 (HE-friendly: squares for the MLP,
+# fitted quadratics for LeNet-5; unpruned) classifying one MNIST test digit
+# under batch packing and under diagonal packing, 128-bit, 2 threads. Each
+# row is one `hepack infer --json` (keys, encryption, the server run,
+# decryption) and the program's `inspect --json`. Prints a Markdown table
+# (docs/BENCHMARKS.md holds its output).
+#   scripts/bench_single_sample.sh [MODEL ...]   (after scripts/fetch_data.py; default: mlp lenet5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q --release
+H=target/release/hepack
+D=${HEPACK_CACHE:-.cache/hepack}/mnist
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export HEPACK_OP_TIMES="$T/op_times.json"
+MODELS=("$@")
+[ ${#MODELS[@]} -gt 0 ] || MODELS=(mlp lenet5)
+
+# The first test digit (and its label) as .npy files of one sample, without numpy.
+python3 - "$D" "$T" <<'PY'
+import ast, sys
+d, t = sys.argv[1], sys.argv[2]
+def first(src, dst):
+    b = open(src, "rb").read()
+    n = int.from_bytes(b[8:10], "little")
+    h = ast.literal_eval(b[10:10 + n].decode())
+    shape = h["shape"]
+    size = len(b) - 10 - n
+    per = size // shape[0]
+    h["shape"] = (1,) + tuple(shape[1:])
+    text = repr(h)
+    text += " " * ((64 - (10 + len(text) + 1) % 64) % 64) + "\n"
+    open(dst, "wb").write(b[:8] + len(text).to_bytes(2, "little") + text.encode() + b[10 + n:10 + n + per])
+first(f"{d}/mnist_test_x.npy", f"{t}/mnist_test_x_1.npy")
+first(f"{d}/mnist_test_x_flat.npy", f"{t}/mnist_test_x_flat_1.npy")
+first(f"{d}/mnist_test_y.npy", f"{t}/y_1.npy")
+PY
+
+for m in "${MODELS[@]}"; do
+  case $m in
+    mlp) act=(--act square); x="$T/mnist_test_x_flat_1.npy" ;;
+    *) act=(--act poly:2 --calib "$D/mnist_train_x.npy"); x="$T/mnist_test_x_1.npy" ;;
+  esac
+  for p in batch diagonal; do
+    $H compile "examples/models/$m.onnx" "${act[@]}" --packing "$p" -o "$T/$m.$p.hep" > /dev/null
+    [ -s "$HEPACK_OP_TIMES" ] || $H calibrate "$T/$m.$p.hep" > /dev/null
+    $H infer "$T/$m.$p.hep" --input "$x" --labels "$T/y_1.npy" --threads 2 --json > "$T/$m.$p.json"
+    $H inspect "$T/$m.$p.hep" --json > "$T/$m.$p.program.json"
+  done
+done
+
+python3 - "$T" "${MODELS[@]}" <<'PY'
+import json, sys
+t, models = sys.argv[1], sys.argv[2:]
+print("| model | packing | N | samples per ciphertext | HE ops | rotations | mul_plain | rotation steps | eval keys (MiB) | server (s) | end to end (s) | peak RSS (GiB) | max abs error |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for m in models:
+    for p in ["batch", "diagonal"]:
+        r = json.load(open(f"{t}/{m}.{p}.json"))
+        g = json.load(open(f"{t}/{m}.{p}.program.json"))
+        run = r["run"]
+        ops = {k["kind"]: k["count"] for k in run["ops"]}
+        total = r["keygen_seconds"] + r["encrypt_seconds"] + run["wall_seconds"] + r["decrypt_seconds"]
+        print(f"| {m} | {p} | {g['params']['degree']} | {g['samples_per_ciphertext']} | {g['he']['he_ops']:,} "
+              f"| {ops.get('rotate', 0):,} | {ops.get('mul_plain', 0):,} | {len(g['rotation_steps'])} "
+              f"| {g['eval_key_bytes'] / 2**20:.0f} | {run['wall_seconds']:.2f} | {total:.2f} "
+              f"| {run['peak_rss_bytes'] / 2**30:.2f} | {r['max_abs_error']:.1e} |")
+PY
