@@ -120,51 +120,83 @@ fn runs(graph: &Graph) -> HashMap<NodeId, Vec<NodeId>> {
     runs
 }
 
-/// A regular grid of `[C, H, W]` values: channel `c` in ciphertext
-/// `c / per_ct` from slot `(c % per_ct) · channel`, `(y, x)` at
-/// `y · row + x · col` within it.
+/// A regular grid of `[C, H, W]` values. Channels come in groups of
+/// `mux[0]·mux[1]` that share a block of `channel` slots, each in its own
+/// gap of a strided grid (Orion's multiplexed packing: a stride-2 pool
+/// leaves three of every four positions free for three more channels):
+/// channel `c` is in group `c / m` (m channels to a group), ciphertext
+/// `group / per_ct`, from slot `(group % per_ct) · channel`; within the group
+/// the j-th channel is offset by `(j / mux[1]) · unit[0] + (j % mux[1]) ·
+/// unit[1]`, and `(y, x)` sits at `y · row + x · col`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Grid {
     per_ct: usize,
     channel: usize,
     row: usize,
     col: usize,
+    mux: [usize; 2],
+    unit: [usize; 2],
 }
 
 impl Grid {
+    /// Channels to a block.
+    fn group(&self) -> usize {
+        self.mux[0] * self.mux[1]
+    }
+
     fn place(&self, c: usize, y: usize, x: usize) -> SlotRef {
+        let (group, j) = (c / self.group(), c % self.group());
+        let gap = (j / self.mux[1]) * self.unit[0] + (j % self.mux[1]) * self.unit[1];
         SlotRef {
-            ct: (c / self.per_ct) as u32,
-            slot: ((c % self.per_ct) * self.channel + y * self.row + x * self.col) as u32,
+            ct: (group / self.per_ct) as u32,
+            slot: ((group % self.per_ct) * self.channel + gap + y * self.row + x * self.col) as u32,
         }
     }
 
     /// The layout of a `[C, H, W]` (or `[C]`, with H = W = 1) tensor on it,
-    /// if its positions fit each channel's span without overlapping.
+    /// if every position stays inside its block and no two coincide.
     fn layout(&self, shape: &Shape) -> Option<Layout> {
         let (c, h, w) = match *shape.dims() {
             [c, h, w] => (c, h, w),
             [c] => (c, 1, 1),
             _ => return None,
         };
-        let fits = (h == 0 || (h - 1) * self.row + (w.max(1) - 1) * self.col < self.channel)
-            && (h <= 1 || w * self.col <= self.row);
-        if !fits {
-            return None;
-        }
         let mut at = Vec::with_capacity(c * h * w);
+        let mut seen = HashSet::with_capacity(c * h * w);
         for ch in 0..c {
             for y in 0..h {
                 for x in 0..w {
-                    at.push(self.place(ch, y, x));
+                    let r = self.place(ch, y, x);
+                    let group = ch / self.group();
+                    let start = (group % self.per_ct) * self.channel;
+                    if (r.slot as usize) >= start + self.channel || !seen.insert(r) {
+                        return None;
+                    }
+                    at.push(r);
                 }
             }
         }
         Some(Layout {
-            cts: c.div_ceil(self.per_ct),
+            cts: c.div_ceil(self.group()).div_ceil(self.per_ct),
             at,
             grid: (shape.rank() == 3).then_some(*self),
         })
+    }
+
+    /// The grid a strided op (strides `[sh, sw]`) writes on: positions
+    /// `s` times further apart, its output channels multiplexed into the
+    /// gaps between them; a stride of 1 keeps the grid.
+    fn strided(&self, strides: [usize; 2]) -> Grid {
+        if strides == [1, 1] {
+            return *self;
+        }
+        Grid {
+            row: self.row * strides[0],
+            col: self.col * strides[1],
+            mux: strides,
+            unit: [self.row, self.col],
+            ..*self
+        }
     }
 }
 
@@ -201,6 +233,8 @@ impl Layout {
                     channel: h * w,
                     row: w,
                     col: 1,
+                    mux: [1, 1],
+                    unit: [0, 0],
                 };
                 if let Some(l) = grid.layout(shape) {
                     return l;
@@ -237,36 +271,38 @@ impl Layout {
 /// run's pools and convolutions stride it, when every op keeps a grid and
 /// the result fits; else compact.
 fn run_layout(graph: &Graph, run: &[NodeId], input: &Layout, block: usize) -> Layout {
+    // The run's strides, composed; the output lands on the input's grid
+    // strided by them (positions of one output channel are then its
+    // windows' corners, and every (input, output, tap) triple has one
+    // offset).
+    let mut stride = [1usize, 1];
     let mut grid = input.grid;
     for &id in run {
         let node = graph.node(id);
-        grid = match (&node.op, grid) {
-            (Op::Conv(c), Some(g)) => Some(Grid {
-                row: g.row * c.strides[0],
-                col: g.col * c.strides[1],
-                ..g
-            }),
-            (Op::SumPool(p), Some(g))
-            | (Op::AvgPool(hepack_ir::AvgPool { pool: p, .. }), Some(g)) => Some(Grid {
-                row: g.row * p.strides[0],
-                col: g.col * p.strides[1],
-                ..g
-            }),
-            (
-                Op::GlobalAvgPool
-                | Op::MulConst(_)
-                | Op::AddConst(_)
-                | Op::BatchNorm(_)
-                | Op::Identity
-                | Op::Dropout { .. },
-                g,
-            ) => g,
-            _ => None,
-        };
+        match &node.op {
+            Op::Conv(c) => stride = [stride[0] * c.strides[0], stride[1] * c.strides[1]],
+            Op::SumPool(p) | Op::AvgPool(hepack_ir::AvgPool { pool: p, .. }) => {
+                stride = [stride[0] * p.strides[0], stride[1] * p.strides[1]]
+            }
+            Op::GlobalAvgPool
+            | Op::MulConst(_)
+            | Op::AddConst(_)
+            | Op::BatchNorm(_)
+            | Op::Identity
+            | Op::Dropout { .. } => {}
+            _ => grid = None,
+        }
     }
+    let grid = grid.map(|g| g.strided(stride));
     let shape = &graph.node(*run.last().expect("a run has a node")).shape;
-    grid.and_then(|g| g.layout(shape))
-        .unwrap_or_else(|| Layout::compact(shape.numel(), block))
+    let compact = Layout::compact(shape.numel(), block);
+    // A grid that needs more ciphertexts than packing the values tightly
+    // (a convolution to 1×1, a wide layer on a sparse grid) spreads every
+    // later layer's diagonals over them: pack tightly instead.
+    match grid.and_then(|g| g.layout(shape)) {
+        Some(l) if l.cts <= compact.cts => l,
+        _ => compact,
+    }
 }
 
 /// Where a run of relabelling ops sends each element: output element `e`
