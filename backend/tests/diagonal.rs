@@ -103,3 +103,27 @@ proptest! {
         assert_agree(&g, 2, &hepack_ir::dump::to_text(&g));
     }
 }
+
+/// The MLP's hidden layer (784 → 64, from the clean input) is a
+/// Halevi–Shoup hybrid: one product per output diagonal, 64 instead of
+/// 784 + 64 − 1; the output layer, whose partial sums would reach the
+/// client, keeps its 64 + 10 − 1 extended diagonals.
+#[test]
+fn a_dense_layer_inside_the_model_takes_one_product_per_output() {
+    let g = he_friendly(model("mlp"));
+    let program = assert_agree(&g, 3, "mlp");
+    let products = |layer: &str| {
+        let l = program
+            .layers
+            .iter()
+            .position(|n| n.as_str() == layer)
+            .unwrap_or_else(|| panic!("{layer} in {:?}", program.layers));
+        program
+            .instrs
+            .iter()
+            .filter(|i| i.layer.0 as usize == l && matches!(i.op, HeOp::MulPlain(..)))
+            .count()
+    };
+    assert_eq!(products("/0/0.0/Gemm"), 64);
+    assert_eq!(products("/0/0.2/Gemm"), 64 + 10 - 1);
+}

@@ -325,15 +325,50 @@ fn relabel_sources(graph: &Graph, run: &[NodeId]) -> Vec<usize> {
 struct Plan {
     block: usize,
     layouts: HashMap<NodeId, Layout>,
+    hybrid: HashMap<NodeId, (usize, usize)>,
     runs: HashMap<NodeId, Vec<NodeId>>,
+}
+
+/// What planning decides for one block size.
+struct Layouts {
+    layouts: HashMap<NodeId, Layout>,
+    /// Runs lowered as Halevi–Shoup hybrids ([`Lowerer::hybrid`]), by their
+    /// last node: the padded input and output lengths `(m, p)`.
+    hybrid: HashMap<NodeId, (usize, usize)>,
+}
+
+/// The values that can reach an output without passing a weighted run
+/// (which reads only elements' slots, and so leaves unnamed slots zero): a
+/// hybrid's partial sums must not get there.
+fn exposed(graph: &Graph, runs: &HashMap<NodeId, Vec<NodeId>>) -> HashSet<NodeId> {
+    let heads: HashMap<NodeId, NodeId> = runs.iter().map(|(&end, run)| (run[0], end)).collect();
+    let mut exposed = HashSet::new();
+    for id in graph.topo_order().into_iter().rev() {
+        let reaches = graph.is_output(id)
+            || graph.users(id).into_iter().any(|u| match heads.get(&u) {
+                Some(&end) => {
+                    runs[&end].iter().all(|&n| is_relabel(&graph.node(n).op))
+                        && exposed.contains(&end)
+                }
+                None => exposed.contains(&u),
+            });
+        if reaches {
+            exposed.insert(id);
+        }
+    }
+    exposed
 }
 
 fn plan_for(
     graph: &Graph,
     runs: &HashMap<NodeId, Vec<NodeId>>,
     block: usize,
-) -> Result<HashMap<NodeId, Layout>, BackendError> {
+    slots: usize,
+) -> Result<Layouts, BackendError> {
     let mut layouts: HashMap<NodeId, Layout> = HashMap::new();
+    let mut dirty: HashMap<NodeId, bool> = HashMap::new();
+    let mut hybrid = HashMap::new();
+    let exposed = exposed(graph, runs);
     let in_run: HashSet<NodeId> = runs.values().flatten().copied().collect();
     for id in graph.topo_order() {
         let node = graph.node(id);
@@ -341,11 +376,15 @@ fn plan_for(
             continue;
         }
         let operands = graph.operands(id);
+        // A run's own operand is its previous node; its value is decided below.
+        let mut is_dirty = operands.iter().any(|o| dirty.get(o) == Some(&true));
         let layout = if let Op::Input = node.op {
             Layout::input(&node.shape, block)
         } else if let Some(run) = runs.get(&id) {
-            let input = &layouts[&graph.operands(run[0])[0]];
+            let source = graph.operands(run[0])[0];
+            let input = &layouts[&source];
             if run.iter().all(|&n| is_relabel(&graph.node(n).op)) {
+                is_dirty = dirty[&source];
                 let sources = relabel_sources(graph, run);
                 Layout {
                     cts: input.cts,
@@ -353,7 +392,41 @@ fn plan_for(
                     grid: None,
                 }
             } else {
-                run_layout(graph, run, input, block)
+                let out = run_layout(graph, run, input, block);
+                let (n_in, n_out) = (input.at.len(), out.at.len());
+                let (m, p) = (n_in.next_power_of_two(), n_out.next_power_of_two());
+                let compact_in = input.cts == 1
+                    && input
+                        .at
+                        .iter()
+                        .enumerate()
+                        .all(|(e, r)| r.ct == 0 && r.slot as usize == e);
+                // Decided on the whole slot vector, so that every block
+                // size plans the same ops.
+                if compact_in
+                    && !dirty[&source]
+                    && !exposed.contains(&id)
+                    && out.grid.is_none()
+                    && p <= m
+                    && 2 * m <= slots
+                    && p < n_in + n_out - 1
+                {
+                    hybrid.insert(id, (m, p));
+                    is_dirty = true;
+                    Layout {
+                        cts: 1,
+                        at: (0..n_out)
+                            .map(|o| SlotRef {
+                                ct: 0,
+                                slot: (m - p + o) as u32,
+                            })
+                            .collect(),
+                        grid: None,
+                    }
+                } else {
+                    is_dirty = false;
+                    out
+                }
             }
         } else {
             match &node.op {
@@ -367,9 +440,10 @@ fn plan_for(
                 }
             }
         };
+        dirty.insert(id, is_dirty);
         layouts.insert(id, layout);
     }
-    Ok(layouts)
+    Ok(Layouts { layouts, hybrid })
 }
 
 /// A concatenation keeps every operand where it is, in ciphertexts of its
@@ -413,17 +487,25 @@ fn concat_layout(
 /// share a ciphertext.
 fn plan(graph: &Graph, slots: usize) -> Result<Plan, BackendError> {
     let runs = runs(graph);
-    let wide = plan_for(graph, &runs, slots)?;
-    let extent = wide.values().map(|l| l.extent(slots)).max().unwrap_or(1);
+    let wide = plan_for(graph, &runs, slots, slots)?;
+    // A hybrid repeats its input once: it needs twice its padded length.
+    let extent = wide
+        .layouts
+        .values()
+        .map(|l| l.extent(slots))
+        .chain(wide.hybrid.values().map(|&(m, _)| 2 * m))
+        .max()
+        .unwrap_or(1);
     let block = extent.next_power_of_two().min(slots);
-    let layouts = if block == slots {
+    let planned = if block == slots {
         wide
     } else {
-        plan_for(graph, &runs, block)?
+        plan_for(graph, &runs, block, slots)?
     };
     Ok(Plan {
         block,
-        layouts,
+        layouts: planned.layouts,
+        hybrid: planned.hybrid,
         runs,
     })
 }
@@ -435,6 +517,9 @@ fn plan(graph: &Graph, slots: usize) -> Result<Plan, BackendError> {
 struct Packed {
     cts: Vec<Option<Enc>>,
     offsets: Vec<f64>,
+    /// Slots no element names may hold partial sums (after a hybrid dense
+    /// map); the next weighted map reads only elements' slots and cleans it.
+    dirty: bool,
 }
 
 /// An affine map on flat elements: `y[o] = Σ w · x[i] + bias[o]`.
@@ -552,14 +637,32 @@ impl Lowerer<'_> {
                     .push((to.slot, w * enc.mult));
             }
         }
-        let mut cts: Vec<Option<Enc>> = vec![None; out.cts];
+        let bases: Vec<Option<Ct>> = x
+            .cts
+            .iter()
+            .map(|c| c.map(|e| e.ct).or_else(|| naive.then(|| self.fresh().ct)))
+            .collect();
+        let cts = self.emit(&bases, diagonals, out.cts);
+        Packed {
+            cts,
+            offsets,
+            dirty: false,
+        }
+    }
+
+    /// `Σ_k d_k ⊙ rot(x, k)` for every output ciphertext, with the
+    /// baby-step giant-step split of [`Lowerer::baby_steps`]; one rescale
+    /// per output ciphertext. `x[c]` is input ciphertext c (None: all zero,
+    /// so no diagonal reads it).
+    fn emit(&mut self, x: &[Option<Ct>], diagonals: Diagonals, out_cts: usize) -> Vec<Option<Enc>> {
+        let mut cts: Vec<Option<Enc>> = vec![None; out_cts];
         if diagonals.is_empty() {
-            return Packed { cts, offsets };
+            return cts;
         }
         let n1 = self.baby_steps(&diagonals);
         let depth = diagonals
             .keys()
-            .filter_map(|&(_, c, _)| x.cts[c as usize].map(|e| e.ct.depth))
+            .filter_map(|&(_, c, _)| x[c as usize].map(|ct| ct.depth))
             .max()
             .unwrap_or(0);
         let mut babies: HashMap<(u32, i64), Ct> = HashMap::new();
@@ -568,7 +671,7 @@ impl Lowerer<'_> {
         let mut giants: BTreeMap<u32, BTreeMap<i64, Terms>> = BTreeMap::new();
         for ((to_ct, from_ct, k), entries) in diagonals {
             let (g, bstep) = (k.div_euclid(n1), k.rem_euclid(n1));
-            let base = x.cts[from_ct as usize].map_or_else(|| self.fresh().ct, |e| e.ct);
+            let base = x[from_ct as usize].expect("diagonals read encrypted ciphertexts");
             let baby = match babies.get(&(from_ct, bstep)) {
                 Some(&c) => c,
                 None => {
@@ -604,7 +707,66 @@ impl Lowerer<'_> {
             let y = self.b.sum_and_rescale(partial, None);
             cts[to_ct as usize] = Some(Enc::of(y));
         }
-        Packed { cts, offsets }
+        cts
+    }
+
+    /// A dense map from a clean tensor at slots `0..n_in` of one
+    /// ciphertext, Halevi–Shoup's hybrid (GAZELLE): with `m` the input
+    /// padded to a power of two and `p` the output, `x` is repeated once
+    /// (`x + rot(x, −m)`, so rotations up to `p` wrap within `m`), `p`
+    /// diagonals `d_k[s] = W[s mod p, (s + k) mod m]` give `z`, and `log₂(m/p)`
+    /// rotate-and-add steps `z + rot(z, −t)` leave `y[o]` at slot `m − p + o`.
+    /// `p` products instead of `n_in + n_out − 1`; the slots below `2m − p`
+    /// then hold partial sums (the result is dirty).
+    fn hybrid(&mut self, x: &Packed, a: &Affine, span: usize, p: usize) -> Packed {
+        let naive = self.b.is_naive();
+        let mut offsets = a.bias.clone();
+        for (o, row) in a.rows.iter().enumerate() {
+            for &(i, w) in row {
+                offsets[o] += w * x.offsets[i];
+            }
+        }
+        let Some(enc) = x.cts[0].or_else(|| naive.then(|| self.fresh())) else {
+            return Packed {
+                cts: vec![None],
+                offsets,
+                dirty: false,
+            };
+        };
+        let mut diagonals = Diagonals::new();
+        for (o, row) in a.rows.iter().enumerate() {
+            for &(i, w) in row {
+                let d = (i as i64 - o as i64).rem_euclid(span as i64) as usize;
+                let (j, k) = (d / p, d % p);
+                diagonals
+                    .entry((0, 0, k as i64))
+                    .or_default()
+                    .push(((o + j * p) as u32, w * enc.mult));
+            }
+        }
+        let back = self.step(-(span as i64));
+        let copy = self.b.rotate(enc.ct, back);
+        let repeated = self.b.add_all(vec![enc.ct, copy]);
+        let z = self.emit(&[Some(repeated)], diagonals, 1);
+        let cts = match z[0] {
+            Some(z) => {
+                let mut z = z.ct;
+                let mut t = p;
+                while t < span {
+                    let step = self.step(-(t as i64));
+                    let r = self.b.rotate(z, step);
+                    z = self.b.add_all(vec![z, r]);
+                    t *= 2;
+                }
+                vec![Some(Enc::of(z))]
+            }
+            None => vec![None],
+        };
+        Packed {
+            cts,
+            offsets,
+            dirty: true,
+        }
     }
 
     /// A diagonal's per-sample entries spread over every block and moved
@@ -795,7 +957,11 @@ impl Lowerer<'_> {
             .zip(&y.offsets)
             .map(|(a, b)| a + b)
             .collect();
-        Packed { cts, offsets }
+        Packed {
+            cts,
+            offsets,
+            dirty: x.dirty || y.dirty,
+        }
     }
 
     /// `x` moved into layout `to` (an identity map: one level).
@@ -856,6 +1022,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
                     .map(|c| Some(Enc::of(low.b.input_ct(c))))
                     .collect(),
                 offsets: vec![0.0; layout.at.len()],
+                dirty: false,
             }
         } else if let Some(run) = plan.runs.get(&id) {
             let source = graph.operands(run[0])[0];
@@ -865,10 +1032,14 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
                 Packed {
                     cts: x.cts.clone(),
                     offsets: sources.iter().map(|&s| x.offsets[s]).collect(),
+                    dirty: x.dirty,
                 }
             } else {
                 let m = run_affine(graph, run, low.b.is_naive());
-                low.linear(x, in_l, &m, layout)
+                match plan.hybrid.get(&id) {
+                    Some(&(span, p)) => low.hybrid(x, &m, span, p),
+                    None => low.linear(x, in_l, &m, layout),
+                }
             }
         } else {
             match &node.op {
@@ -912,6 +1083,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
                     Packed {
                         cts,
                         offsets: joined.iter().map(|&i| flat[i as usize]).collect(),
+                        dirty: operands.iter().any(|o| values[o].dirty),
                     }
                 }
                 op => {
@@ -943,7 +1115,13 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
     let mut next_ct = 0u32;
     for out in graph.outputs() {
         let layout = &plan.layouts[&out.node];
-        let x = low.materialize(values[&out.node].clone(), layout);
+        let mut x = values[&out.node].clone();
+        if x.dirty {
+            // Planning keeps hybrids' partial sums from outputs; should one
+            // get here, a mask (one level) clears the unnamed slots.
+            x = low.relayout(&x, layout, layout);
+        }
+        let x = low.materialize(x, layout);
         let mut index_of: HashMap<usize, u32> = HashMap::new();
         for (ct, enc) in x.cts.iter().enumerate() {
             if let Some(enc) = enc {
