@@ -39,6 +39,46 @@ fn digits(dir: &Path, n: usize) -> std::path::PathBuf {
     out
 }
 
+/// `hepack encrypt` of `x` for `program` with the keys in `keys`, to `out`.
+fn encrypt(program: &Path, keys: &Path, x: &Path, out: &Path) {
+    let (ok, _, err) = hepack(&[
+        "encrypt",
+        path(program),
+        "--keys",
+        path(keys),
+        "--input",
+        path(x),
+        "-o",
+        path(out),
+    ]);
+    assert!(ok, "{err}");
+}
+
+/// `hepack decrypt` of `input` to `out`.
+fn decrypt(program: &Path, keys: &Path, input: &Path, out: &Path) {
+    let (ok, _, err) = hepack(&[
+        "decrypt",
+        path(program),
+        "--keys",
+        path(keys),
+        "--input",
+        path(input),
+        "-o",
+        path(out),
+    ]);
+    assert!(ok, "{err}");
+}
+
+/// The largest difference between two `.npy` files of one shape.
+fn max_difference(a: &Path, b: &Path) -> f64 {
+    let (a, b) = (common::read_f64(a), common::read_f64(b));
+    assert_eq!(a.shape(), b.shape());
+    a.iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn client_server_flow_matches_plaintext_and_never_needs_the_secret_key_on_the_server() {
     let tmp = tempfile::tempdir().unwrap();
@@ -60,17 +100,7 @@ fn client_server_flow_matches_plaintext_and_never_needs_the_secret_key_on_the_se
 
     let x = digits(dir, 20);
     let cts = dir.join("x.ct");
-    let (ok, _, err) = hepack(&[
-        "encrypt",
-        path(&program),
-        "--keys",
-        path(&keys),
-        "--input",
-        path(&x),
-        "-o",
-        path(&cts),
-    ]);
-    assert!(ok, "{err}");
+    encrypt(&program, &keys, &x, &cts);
 
     // The server's directory holds the evaluation keys and nothing else.
     let server = dir.join("server");
@@ -125,17 +155,7 @@ fn client_server_flow_matches_plaintext_and_never_needs_the_secret_key_on_the_se
     assert!(report["peak_rss_bytes"].as_u64().unwrap() > 0);
 
     let y = dir.join("y.npy");
-    let (ok, _, err) = hepack(&[
-        "decrypt",
-        path(&program),
-        "--keys",
-        path(&keys),
-        "--input",
-        path(&y_ct),
-        "-o",
-        path(&y),
-    ]);
-    assert!(ok, "{err}");
+    decrypt(&program, &keys, &y_ct, &y);
 
     // The same model in plaintext, through the same passes and pruning.
     let plain = dir.join("plain.npy");
@@ -152,14 +172,7 @@ fn client_server_flow_matches_plaintext_and_never_needs_the_secret_key_on_the_se
         path(&plain),
     ]);
     assert!(ok, "{err}");
-    let got = common::read_f64(&y);
-    let want = common::read_f64(&plain);
-    assert_eq!(got.shape(), want.shape());
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let err = max_difference(&y, &plain);
     assert!(err <= 1e-3, "max |error| {err}");
 
     // The secret key is not an evaluation key file, and `run` says so.
@@ -373,17 +386,7 @@ fn diagonal_packing_runs_one_digit_through_the_cli() {
     assert!(out.contains(&format!("{steps} rotation step")), "{out}");
     let x = digits(dir, 1);
     let cts = dir.join("x.ct");
-    let (ok, _, err) = hepack(&[
-        "encrypt",
-        path(&program),
-        "--keys",
-        path(&keys),
-        "--input",
-        path(&x),
-        "-o",
-        path(&cts),
-    ]);
-    assert!(ok, "{err}");
+    encrypt(&program, &keys, &x, &cts);
     let y_ct = dir.join("y.ct");
     let (ok, _, err) = hepack(&[
         "run",
@@ -397,17 +400,7 @@ fn diagonal_packing_runs_one_digit_through_the_cli() {
     ]);
     assert!(ok, "{err}");
     let y = dir.join("y.npy");
-    let (ok, _, err) = hepack(&[
-        "decrypt",
-        path(&program),
-        "--keys",
-        path(&keys),
-        "--input",
-        path(&y_ct),
-        "-o",
-        path(&y),
-    ]);
-    assert!(ok, "{err}");
+    decrypt(&program, &keys, &y_ct, &y);
     let plain = dir.join("plain.npy");
     let (ok, _, err) = hepack(&[
         "eval",
@@ -420,12 +413,7 @@ fn diagonal_packing_runs_one_digit_through_the_cli() {
         path(&plain),
     ]);
     assert!(ok, "{err}");
-    let (got, want) = (common::read_f64(&y), common::read_f64(&plain));
-    assert_eq!(got.shape(), &[1, 10]);
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    assert_eq!(common::read_f64(&y).shape(), &[1, 10]);
+    let err = max_difference(&y, &plain);
     assert!(err <= 1e-3, "max |error| {err}");
 }

@@ -670,10 +670,24 @@ impl Builder {
             }
             _ => {}
         }
-        // Which powers are needed: those with a coefficient, and their factors.
+        let powers = self.powers(v, &coeffs, degree);
+        let terms: Vec<(Abs, f64)> = (1..=degree)
+            .filter(|&k| needed(k))
+            .map(|k| {
+                let power = Enc::of(powers[k].expect("computed"));
+                (Abs::Encrypted(power), coeffs[k])
+            })
+            .collect();
+        self.lincomb(terms, coeffs[0])
+    }
+
+    /// The powers `vᵏ` a polynomial with coefficients `c` (up to `degree`)
+    /// needs: those with a coefficient, and their factors, each a product
+    /// of powers of two (⌈log₂ k⌉ levels). Entry k is `Some` where computed.
+    pub fn powers(&mut self, v: Ct, c: &[f64], degree: usize) -> Vec<Option<Ct>> {
         let mut want = vec![false; degree + 1];
         for k in (1..=degree).rev() {
-            if needed(k) || want[k] {
+            if c[k] != 0.0 || want[k] {
                 want[k] = true;
                 if k > 1 {
                     let m = split(k);
@@ -691,14 +705,7 @@ impl Builder {
                 powers[k] = Some(self.power_product(a, b, m == k - m));
             }
         }
-        let terms: Vec<(Abs, f64)> = (1..=degree)
-            .filter(|&k| needed(k))
-            .map(|k| {
-                let power = Enc::of(powers[k].expect("computed"));
-                (Abs::Encrypted(power), coeffs[k])
-            })
-            .collect();
-        self.lincomb(terms, coeffs[0])
+        powers
     }
 
     /// `a · b` (a square when they are the same value), relinearized at

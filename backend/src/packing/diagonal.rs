@@ -892,37 +892,10 @@ impl Lowerer<'_> {
         x
     }
 
-    /// `Σ_{k≥1} cₖ·vᵏ`: powers by products of powers of two, then one
-    /// weighted sum (no constant, so zero slots stay zero).
+    /// `Σ_{k≥1} cₖ·vᵏ`: the powers the builder makes, then one weighted sum
+    /// (no constant, so zero slots stay zero).
     fn powers(&mut self, v: Ct, c: &[f64], degree: usize) -> Ct {
-        let split = |k: usize| {
-            let p = 1usize << (usize::BITS - 1 - k.leading_zeros());
-            if p == k {
-                k / 2
-            } else {
-                p
-            }
-        };
-        let mut want = vec![false; degree + 1];
-        for k in (1..=degree).rev() {
-            if c[k] != 0.0 || want[k] {
-                want[k] = true;
-                if k > 1 {
-                    let m = split(k);
-                    want[m] = true;
-                    want[k - m] = true;
-                }
-            }
-        }
-        let mut powers: Vec<Option<Ct>> = vec![None; degree + 1];
-        powers[1] = Some(v);
-        for k in 2..=degree {
-            if want[k] {
-                let m = split(k);
-                let (a, b) = (powers[m].expect("factor"), powers[k - m].expect("factor"));
-                powers[k] = Some(self.b.product(a, b, m == k - m));
-            }
-        }
+        let powers = self.b.powers(v, c, degree);
         let terms: Vec<(Ct, f64)> = (1..=degree)
             .filter(|&k| c[k] != 0.0)
             .map(|k| (powers[k].expect("computed"), c[k]))
