@@ -9,10 +9,16 @@
 //! `k = g·n₁ + b`, the baby rotations `rot(x, b)` shared by every output
 //! ciphertext, the diagonals pre-rotated by `−g·n₁` at compile time, one
 //! giant rotation per partial sum. Outputs of spatial layers stay in their
-//! input's grid (valid positions only), which keeps a convolution's
-//! diagonals to `(C_in + C_out − 1) × taps` (`../shared/PACKINGS.md` §1).
-//! Every slot no element names is exactly zero: diagonals, biases and
-//! polynomial shifts touch only the slots of elements.
+//! input's grid (valid positions only), strided as the run strides it, with
+//! output channels multiplexed into the gaps a stride leaves, which keeps a
+//! convolution's diagonals to about `(C_in + C_out − 1) × taps`
+//! (`../shared/PACKINGS.md` §1); a grid that would need more ciphertexts
+//! than a compact vector gives way to one. A dense map from a clean compact
+//! vector is Halevi–Shoup's hybrid ([`Lowerer::hybrid`]).
+//! Every slot no element names is exactly zero where a value can reach the
+//! client: diagonals, biases and polynomial shifts touch only the slots of
+//! elements, and a hybrid's partial sums are cleared by the next weighted
+//! map (planning keeps hybrids away from outputs; the simulator checks it).
 //!
 //! Values carry a pending public factor per ciphertext and a pending public
 //! offset per element, as batch packing's abstract values do, so biases,
