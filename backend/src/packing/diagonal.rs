@@ -14,7 +14,7 @@
 //! convolution's diagonals to about `(C_in + C_out − 1) × taps`
 //! (`../shared/PACKINGS.md` §1); a grid that would need more ciphertexts
 //! than a compact vector gives way to one. A dense map from a clean compact
-//! vector is Halevi–Shoup's hybrid ([`Lowerer::hybrid`]).
+//! vector is Halevi–Shoup's hybrid (`Lowerer::hybrid`).
 //! Every slot no element names is exactly zero where a value can reach the
 //! client: diagonals, biases and polynomial shifts touch only the slots of
 //! elements, and a hybrid's partial sums are cleared by the next weighted
