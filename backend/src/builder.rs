@@ -312,41 +312,20 @@ impl Builder {
     }
 
     /// `dᵢ ⊙ xᵢ` for each term, each weight encoded so that every product
-    /// meets at scale [`Builder::product_scale`] on level `depth` (terms
-    /// above it are switched down first). Not summed, not rescaled.
+    /// meets at scale Δ·q on level `depth` (terms above it are switched down
+    /// first). Not summed, not rescaled.
     pub fn vector_products(&mut self, terms: &[(Ct, Vec<f64>)], depth: u32) -> Vec<Ct> {
-        let q = self.scales.prime(depth);
-        let target = self.scales.delta * q;
         terms
             .iter()
-            .map(|(c, w)| {
-                let c = self.switch_to(*c, depth);
-                let p = self.vector(w.clone(), target / c.scale, depth);
-                let meta = Ct {
-                    scale: c.scale * (target / c.scale),
-                    ..c
-                };
-                self.emit(HeOp::MulPlain(c.id, p), meta)
-            })
+            .map(|(c, w)| self.product_at(*c, depth, |b, scale| b.vector(w.clone(), scale, depth)))
             .collect()
     }
 
-    /// The scale products at `depth` meet at in [`Builder::vector_products`].
-    pub fn product_scale(&self, depth: u32) -> f64 {
-        self.scales.delta * self.scales.prime(depth)
-    }
-
-    /// Sum ciphertexts on one level and scale (a balanced tree), add `bias`
-    /// as a vector at their scale if it is not all zero, relinearize if
-    /// needed and rescale once.
-    pub fn sum_and_rescale(&mut self, terms: Vec<Ct>, bias: Option<Vec<f64>>) -> Ct {
+    /// Sum ciphertexts on one level and scale (a balanced tree), then
+    /// relinearize if needed and rescale once.
+    pub fn rescaled_sum(&mut self, terms: Vec<Ct>) -> Ct {
         let s = self.add_tree(terms, false);
-        let s = match bias {
-            Some(b) => self.add_vector(s, b),
-            None => s,
-        };
-        let s = if s.size > 2 { self.relinearize(s) } else { s };
-        self.rescale(s)
+        self.relinearize_and_rescale(s)
     }
 
     /// Sum ciphertexts on one level and scale (a balanced tree), no rescale.
@@ -358,17 +337,6 @@ impl Builder {
     /// (zero slots stay zero: no constant is added).
     pub fn scalar_products(&mut self, terms: &[(Ct, f64)]) -> Ct {
         self.products(terms, 0.0)
-    }
-
-    /// `a · b` (a square when they are the same value), relinearized and
-    /// rescaled: one level.
-    pub fn product(&mut self, a: Ct, b: Ct, square: bool) -> Ct {
-        self.power_product(a, b, square)
-    }
-
-    /// Bring `x` down to `depth` with modulus switches.
-    pub fn at_depth(&mut self, x: Ct, depth: u32) -> Ct {
-        self.switch_to(x, depth)
     }
 
     /// What a fresh ciphertext looks like (scale Δ, top level), without
@@ -448,7 +416,7 @@ impl Builder {
     }
 
     /// Drop `v` to `depth` with modulus switches (scale unchanged).
-    fn switch_to(&mut self, mut v: Ct, depth: u32) -> Ct {
+    pub fn switch_to(&mut self, mut v: Ct, depth: u32) -> Ct {
         while v.depth < depth {
             let meta = Ct {
                 depth: v.depth + 1,
@@ -546,19 +514,9 @@ impl Builder {
     /// Δ·q on the deepest term's level, then one rescale back to Δ.
     fn products(&mut self, terms: &[(Ct, f64)], constant: f64) -> Ct {
         let depth = terms.iter().map(|(c, _)| c.depth).max().unwrap_or(0);
-        let q = self.scales.prime(depth);
-        let target = self.scales.delta * q;
         let products: Vec<Ct> = terms
             .iter()
-            .map(|&(c, w)| {
-                let c = self.switch_to(c, depth);
-                let p = self.scalar(w, target / c.scale, depth);
-                let meta = Ct {
-                    scale: c.scale * (target / c.scale),
-                    ..c
-                };
-                self.emit(HeOp::MulPlain(c.id, p), meta)
-            })
+            .map(|&(c, w)| self.product_at(c, depth, |b, scale| b.scalar(w, scale, depth)))
             .collect();
         let s = self.add_tree(products, true);
         let s = if constant != 0.0 {
@@ -566,6 +524,30 @@ impl Builder {
         } else {
             s
         };
+        self.relinearize_and_rescale(s)
+    }
+
+    /// `c` (switched down to `depth`) times the plaintext `encode` makes at
+    /// the scale that brings the product to Δ·q, the prime at `depth`: the
+    /// scale every product of one sum meets at.
+    fn product_at(
+        &mut self,
+        c: Ct,
+        depth: u32,
+        encode: impl FnOnce(&mut Builder, f64) -> PlainId,
+    ) -> Ct {
+        let target = self.scales.delta * self.scales.prime(depth);
+        let c = self.switch_to(c, depth);
+        let p = encode(self, target / c.scale);
+        let meta = Ct {
+            scale: c.scale * (target / c.scale),
+            ..c
+        };
+        self.emit(HeOp::MulPlain(c.id, p), meta)
+    }
+
+    /// Back to two polynomials if a product left three, then one rescale.
+    fn relinearize_and_rescale(&mut self, s: Ct) -> Ct {
         let s = if s.size > 2 { self.relinearize(s) } else { s };
         self.rescale(s)
     }
@@ -711,7 +693,7 @@ impl Builder {
     /// `a · b` (a square when they are the same value), relinearized at
     /// once — a power is read by several products, each dearer on a size-3
     /// ciphertext than one relinearization — and rescaled.
-    fn power_product(&mut self, a: Ct, b: Ct, square: bool) -> Ct {
+    pub fn power_product(&mut self, a: Ct, b: Ct, square: bool) -> Ct {
         let depth = a.depth.max(b.depth);
         let (a, b) = (self.switch_to(a, depth), self.switch_to(b, depth));
         let meta = Ct {

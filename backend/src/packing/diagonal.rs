@@ -681,7 +681,7 @@ impl Lowerer<'_> {
             let baby = match babies.get(&(from_ct, bstep)) {
                 Some(&c) => c,
                 None => {
-                    let at = self.b.at_depth(base, depth);
+                    let at = self.b.switch_to(base, depth);
                     let step = self.step(bstep);
                     let c = self.b.rotate(at, step);
                     babies.insert((from_ct, bstep), c);
@@ -710,7 +710,7 @@ impl Lowerer<'_> {
                 let step = self.step(g * n1);
                 partial.push(self.b.rotate(sum, step));
             }
-            let y = self.b.sum_and_rescale(partial, None);
+            let y = self.b.rescaled_sum(partial);
             cts[to_ct as usize] = Some(Enc::of(y));
         }
         cts
@@ -878,7 +878,7 @@ impl Lowerer<'_> {
                             self.spread(elements.iter().map(|&e| (layout.at[e].slot as usize, h)));
                         self.b.add_vector(enc.ct, v)
                     };
-                    let sq = self.b.product(t, t, true);
+                    let sq = self.b.power_product(t, t, true);
                     (
                         Some(Enc {
                             ct: sq,
