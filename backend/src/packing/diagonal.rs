@@ -84,12 +84,6 @@ fn is_linear(op: &Op) -> bool {
     )
 }
 
-/// The weight layers: a run holds at most one (composing two would trade a
-/// level for a dense matrix with many more diagonals).
-fn is_weight_layer(op: &Op) -> bool {
-    matches!(op, Op::Conv(_) | Op::Dense(_))
-}
-
 /// Ops that only move elements: a run of them costs nothing.
 fn is_relabel(op: &Op) -> bool {
     matches!(
@@ -100,7 +94,9 @@ fn is_relabel(op: &Op) -> bool {
 
 /// The runs of linear ops, each keyed by its last node: a run starts at a
 /// linear node and takes its single user while that is linear and the run
-/// has no second weight layer. Interior nodes have no other reader.
+/// has no second weight layer (composing two would trade a level for a
+/// dense matrix with many more diagonals). Interior nodes have no other
+/// reader.
 fn runs(graph: &Graph) -> HashMap<NodeId, Vec<NodeId>> {
     let mut taken: HashSet<NodeId> = HashSet::new();
     let mut runs = HashMap::new();
@@ -109,14 +105,14 @@ fn runs(graph: &Graph) -> HashMap<NodeId, Vec<NodeId>> {
             continue;
         }
         let mut run = vec![id];
-        let mut weights = usize::from(is_weight_layer(&graph.node(id).op));
+        let mut weights = usize::from(graph.node(id).op.is_linear_layer());
         let mut cur = id;
         while let Some(u) = graph.single_user(cur) {
             let op = &graph.node(u).op;
-            if !is_linear(op) || (is_weight_layer(op) && weights > 0) {
+            if !is_linear(op) || (op.is_linear_layer() && weights > 0) {
                 break;
             }
-            weights += usize::from(is_weight_layer(op));
+            weights += usize::from(op.is_linear_layer());
             run.push(u);
             cur = u;
         }
@@ -333,6 +329,8 @@ struct Plan {
     layouts: HashMap<NodeId, Layout>,
     hybrid: HashMap<NodeId, (usize, usize)>,
     runs: HashMap<NodeId, Vec<NodeId>>,
+    /// Where the nodes that only move elements take each one from.
+    sources: HashMap<NodeId, Vec<usize>>,
 }
 
 /// What planning decides for one block size.
@@ -368,6 +366,7 @@ fn exposed(graph: &Graph, runs: &HashMap<NodeId, Vec<NodeId>>) -> HashSet<NodeId
 fn plan_for(
     graph: &Graph,
     runs: &HashMap<NodeId, Vec<NodeId>>,
+    sources: &HashMap<NodeId, Vec<usize>>,
     block: usize,
     slots: usize,
 ) -> Result<Layouts, BackendError> {
@@ -389,12 +388,11 @@ fn plan_for(
         } else if let Some(run) = runs.get(&id) {
             let source = graph.operands(run[0])[0];
             let input = &layouts[&source];
-            if run.iter().all(|&n| is_relabel(&graph.node(n).op)) {
+            if let Some(moved) = sources.get(&id) {
                 is_dirty = dirty[&source];
-                let sources = relabel_sources(graph, run);
                 Layout {
                     cts: input.cts,
-                    at: sources.iter().map(|&s| input.at[s]).collect(),
+                    at: moved.iter().map(|&s| input.at[s]).collect(),
                     grid: None,
                 }
             } else {
@@ -437,7 +435,7 @@ fn plan_for(
         } else {
             match &node.op {
                 Op::Polynomial(_) | Op::Activation(_) | Op::Add => layouts[&operands[0]].clone(),
-                Op::Concat(axis) => concat_layout(graph, id, *axis, &layouts),
+                Op::Concat(_) => concat_layout(graph, id, &sources[&id], &layouts),
                 op => {
                     return Err(BackendError::NotHeFriendly {
                         layer: node.name.to_string(),
@@ -452,38 +450,65 @@ fn plan_for(
     Ok(Layouts { layouts, hybrid })
 }
 
+/// Where a concatenation takes each element from: an index into its
+/// operands' elements, laid one operand after another.
+fn concat_sources(graph: &Graph, id: NodeId, axis: usize) -> Vec<usize> {
+    let mut start = 0;
+    let ids: Vec<ArrayD<f64>> = graph
+        .operands(id)
+        .into_iter()
+        .map(|o| {
+            let mut a = ArrayD::zeros(IxDyn(graph.node(o).shape.dims()));
+            for (i, v) in a.iter_mut().enumerate() {
+                *v = (start + i) as f64;
+            }
+            start += a.len();
+            a
+        })
+        .collect();
+    let views: Vec<_> = ids.iter().map(|a| a.view()).collect();
+    let joined = ndarray::concatenate(Axis(axis), &views).expect("shapes checked when added");
+    joined.iter().map(|&i| i as usize).collect()
+}
+
+/// The nodes that only move elements (runs of relabelling ops, by their
+/// last node, and concatenations), each with where every element comes
+/// from ([`relabel_sources`], [`concat_sources`]).
+fn sources(graph: &Graph, runs: &HashMap<NodeId, Vec<NodeId>>) -> HashMap<NodeId, Vec<usize>> {
+    let mut sources: HashMap<NodeId, Vec<usize>> = runs
+        .iter()
+        .filter(|(_, run)| run.iter().all(|&n| is_relabel(&graph.node(n).op)))
+        .map(|(&end, run)| (end, relabel_sources(graph, run)))
+        .collect();
+    for id in graph.topo_order() {
+        if let Op::Concat(axis) = graph.node(id).op {
+            sources.insert(id, concat_sources(graph, id, axis));
+        }
+    }
+    sources
+}
+
 /// A concatenation keeps every operand where it is, in ciphertexts of its
 /// own: operand j's ciphertexts come after those of operands before it.
 fn concat_layout(
     graph: &Graph,
     id: NodeId,
-    axis: usize,
+    sources: &[usize],
     layouts: &HashMap<NodeId, Layout>,
 ) -> Layout {
-    let operands = graph.operands(id);
     let mut first_ct = 0u32;
     let mut places: Vec<SlotRef> = Vec::new();
-    let mut ids: Vec<ArrayD<f64>> = Vec::new();
-    for &o in &operands {
+    for o in graph.operands(id) {
         let l = &layouts[&o];
-        let start = places.len();
         places.extend(l.at.iter().map(|r| SlotRef {
             ct: r.ct + first_ct,
             slot: r.slot,
         }));
         first_ct += l.cts as u32;
-        let shape = graph.node(o).shape.dims().to_vec();
-        let mut a = ArrayD::zeros(IxDyn(&shape));
-        for (i, v) in a.iter_mut().enumerate() {
-            *v = (start + i) as f64;
-        }
-        ids.push(a);
     }
-    let views: Vec<_> = ids.iter().map(|a| a.view()).collect();
-    let joined = ndarray::concatenate(Axis(axis), &views).expect("shapes checked when added");
     Layout {
         cts: first_ct as usize,
-        at: joined.iter().map(|&i| places[i as usize]).collect(),
+        at: sources.iter().map(|&i| places[i]).collect(),
         grid: None,
     }
 }
@@ -493,7 +518,8 @@ fn concat_layout(
 /// share a ciphertext.
 fn plan(graph: &Graph, slots: usize) -> Result<Plan, BackendError> {
     let runs = runs(graph);
-    let wide = plan_for(graph, &runs, slots, slots)?;
+    let sources = sources(graph, &runs);
+    let wide = plan_for(graph, &runs, &sources, slots, slots)?;
     // A hybrid repeats its input once: it needs twice its padded length.
     let extent = wide
         .layouts
@@ -506,13 +532,14 @@ fn plan(graph: &Graph, slots: usize) -> Result<Plan, BackendError> {
     let planned = if block == slots {
         wide
     } else {
-        plan_for(graph, &runs, block, slots)?
+        plan_for(graph, &runs, &sources, block, slots)?
     };
     Ok(Plan {
         block,
         layouts: planned.layouts,
         hybrid: planned.hybrid,
         runs,
+        sources,
     })
 }
 
@@ -538,8 +565,9 @@ struct Affine {
 /// input and on each basis vector (in chunks, to bound memory). In a naive
 /// count every weight of the run's layers counts as non-zero.
 fn run_affine(graph: &Graph, run: &[NodeId], naive: bool) -> Affine {
-    let mut g = graph.clone();
-    if naive {
+    // Only a naive count edits weights, and so needs its own copy.
+    let g = if naive {
+        let mut g = graph.clone();
         for &id in run {
             match &mut g.node_mut(id).op {
                 Op::Conv(c) => c.weight.mapv_inplace(|w| if w == 0.0 { 1.0 } else { w }),
@@ -547,7 +575,10 @@ fn run_affine(graph: &Graph, run: &[NodeId], naive: bool) -> Affine {
                 _ => {}
             }
         }
-    }
+        std::borrow::Cow::Owned(g)
+    } else {
+        std::borrow::Cow::Borrowed(graph)
+    };
     let in_shape = g.node(g.operands(run[0])[0]).shape.clone();
     let n_in = in_shape.numel();
     let n_out = g.node(*run.last().expect("non-empty")).shape.numel();
@@ -1006,8 +1037,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
         } else if let Some(run) = plan.runs.get(&id) {
             let source = graph.operands(run[0])[0];
             let (x, in_l) = (&values[&source], &plan.layouts[&source]);
-            if run.iter().all(|&n| is_relabel(&graph.node(n).op)) {
-                let sources = relabel_sources(graph, run);
+            if let Some(sources) = plan.sources.get(&id) {
                 Packed {
                     cts: x.cts.clone(),
                     offsets: sources.iter().map(|&s| x.offsets[s]).collect(),
@@ -1039,30 +1069,15 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
                     low.add(&values[&operands[0]], &y)
                 }
                 Op::Concat(_) => {
-                    let mut cts = Vec::new();
-                    let mut flat: Vec<f64> = Vec::new();
-                    let mut ids: Vec<ArrayD<f64>> = Vec::new();
-                    for &o in &operands {
-                        let v = &values[&o];
-                        cts.extend(v.cts.iter().copied());
-                        let shape = graph.node(o).shape.dims().to_vec();
-                        let start = flat.len();
-                        flat.extend(v.offsets.iter().copied());
-                        let mut a = ArrayD::zeros(IxDyn(&shape));
-                        for (i, x) in a.iter_mut().enumerate() {
-                            *x = (start + i) as f64;
-                        }
-                        ids.push(a);
-                    }
-                    let Op::Concat(axis) = node.op else {
-                        unreachable!("matched")
-                    };
-                    let views: Vec<_> = ids.iter().map(|a| a.view()).collect();
-                    let joined = ndarray::concatenate(Axis(axis), &views).expect("shapes checked");
+                    let parts: Vec<&Packed> = operands.iter().map(|o| &values[o]).collect();
+                    let flat: Vec<f64> = parts
+                        .iter()
+                        .flat_map(|v| v.offsets.iter().copied())
+                        .collect();
                     Packed {
-                        cts,
-                        offsets: joined.iter().map(|&i| flat[i as usize]).collect(),
-                        dirty: operands.iter().any(|o| values[o].dirty),
+                        cts: parts.iter().flat_map(|v| v.cts.iter().copied()).collect(),
+                        offsets: plan.sources[&id].iter().map(|&i| flat[i]).collect(),
+                        dirty: parts.iter().any(|v| v.dirty),
                     }
                 }
                 op => {
