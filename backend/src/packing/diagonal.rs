@@ -341,6 +341,19 @@ struct Layouts {
     hybrid: HashMap<NodeId, (usize, usize)>,
 }
 
+impl Layouts {
+    /// Slots one sample needs with blocks of `block`: its layouts' extents,
+    /// and twice a hybrid's padded input (the hybrid repeats it once).
+    fn extent(&self, block: usize) -> usize {
+        self.layouts
+            .values()
+            .map(|l| l.extent(block))
+            .chain(self.hybrid.values().map(|&(m, _)| 2 * m))
+            .max()
+            .unwrap_or(1)
+    }
+}
+
 /// The values that can reach an output without passing a weighted run
 /// (which reads only elements' slots, and so leaves unnamed slots zero): a
 /// hybrid's partial sums must not get there.
@@ -519,20 +532,22 @@ fn concat_layout(
 fn plan(graph: &Graph, slots: usize) -> Result<Plan, BackendError> {
     let runs = runs(graph);
     let sources = sources(graph, &runs);
+    // Plan on the whole slot vector, then on the smallest block that plan
+    // fits in. A smaller block can change layouts (a grid split over more
+    // ciphertexts gives way to a compact vector, which may make a dense map
+    // a hybrid that needs more room), so double the block until the plan
+    // made for it fits it; the whole slot vector always does.
     let wide = plan_for(graph, &runs, &sources, slots, slots)?;
-    // A hybrid repeats its input once: it needs twice its padded length.
-    let extent = wide
-        .layouts
-        .values()
-        .map(|l| l.extent(slots))
-        .chain(wide.hybrid.values().map(|&(m, _)| 2 * m))
-        .max()
-        .unwrap_or(1);
-    let block = extent.next_power_of_two().min(slots);
-    let planned = if block == slots {
-        wide
-    } else {
-        plan_for(graph, &runs, &sources, block, slots)?
+    let mut block = wide.extent(slots).next_power_of_two().min(slots);
+    let planned = loop {
+        if block == slots {
+            break wide;
+        }
+        let planned = plan_for(graph, &runs, &sources, block, slots)?;
+        if planned.extent(block) <= block {
+            break planned;
+        }
+        block *= 2;
     };
     Ok(Plan {
         block,
