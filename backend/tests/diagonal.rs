@@ -7,33 +7,11 @@ use hepack_backend::simulate::simulate_outputs;
 use hepack_backend::{HeOp, Lowering, OpTimes, Program};
 use hepack_ir::testing::{add_outputs, assert_all_close, prune_randomly, random_graph, CHOICES};
 use hepack_ir::{interp, Graph};
-use hepack_passes::{pipeline, PassOptions};
-use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 
 mod common;
 
-use common::model;
-
-fn he_friendly(mut g: Graph) -> Graph {
-    pipeline("he-friendly", &PassOptions::default())
-        .unwrap()
-        .run(&mut g, |_, _| {})
-        .unwrap();
-    g
-}
-
-/// Deterministic inputs in [-1, 1].
-fn inputs(g: &Graph, n: usize) -> ArrayD<f64> {
-    let shape = g.node(g.input()).shape.with_batch(n);
-    let mut s = 54321u64;
-    ArrayD::from_shape_simple_fn(IxDyn(&shape), || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    })
-}
+use common::{he_friendly, inputs, model};
 
 fn assert_agree(g: &Graph, samples: usize, context: &str) -> Program {
     let (program, _) = DiagonalPacking
@@ -56,7 +34,7 @@ fn rotations(p: &Program) -> usize {
 #[test]
 fn example_models_simulate_like_the_interpreter() {
     for name in ["mlp", "lenet5", "ae1"] {
-        let g = he_friendly(model(name));
+        let g = he_friendly(model(name), "");
         let program = assert_agree(&g, 3, name);
         let layout = program.slots.as_ref().expect("a slot layout");
         assert!(rotations(&program) > 0, "{name} rotates");
@@ -77,7 +55,7 @@ fn example_models_simulate_like_the_interpreter() {
 
 #[test]
 fn several_samples_share_a_ciphertext_when_they_fit() {
-    let g = he_friendly(model("mlp"));
+    let g = he_friendly(model("mlp"), "");
     let (program, _) = DiagonalPacking.lower(&g, &OpTimes::default()).unwrap();
     let layout = program.slots.as_ref().unwrap();
     assert!(layout.samples_per_ct() > 1, "{layout:?}");
@@ -110,7 +88,7 @@ proptest! {
 /// client, keeps its 64 + 10 − 1 extended diagonals.
 #[test]
 fn a_dense_layer_inside_the_model_takes_one_product_per_output() {
-    let g = he_friendly(model("mlp"));
+    let g = he_friendly(model("mlp"), "");
     let program = assert_agree(&g, 3, "mlp");
     let products = |layer: &str| {
         let l = program

@@ -8,34 +8,11 @@ use hepack_ir::testing::{
 };
 use hepack_ir::{interp, Graph};
 use hepack_passes::prune::{apply_masks, compress, find_masks, Criterion, Targets};
-use hepack_passes::{pipeline, PassOptions};
-use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 
 mod common;
 
-use common::{model, BATCH};
-
-fn he_friendly(mut g: Graph, extra: &str) -> Graph {
-    let spec = format!("he-friendly{extra}");
-    pipeline(&spec, &PassOptions::default())
-        .unwrap()
-        .run(&mut g, |_, _| {})
-        .unwrap();
-    g
-}
-
-/// Deterministic inputs in [-1, 1].
-fn inputs(g: &Graph, n: usize) -> ArrayD<f64> {
-    let shape = g.node(g.input()).shape.with_batch(n);
-    let mut s = 12345u64;
-    ArrayD::from_shape_simple_fn(IxDyn(&shape), || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    })
-}
+use common::{he_friendly, inputs, model, BATCH};
 
 /// The program computes what the interpreter computes, and costing without
 /// building it gives the same numbers.
