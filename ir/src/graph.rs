@@ -318,10 +318,22 @@ impl Graph {
     /// Replace a node's op and re-infer the shapes of it and everything downstream.
     pub fn replace_op(&mut self, id: NodeId, op: Op) -> Result<(), IrError> {
         self.g[id.0].op = op;
+        let same = self.inferred_shape(id).as_ref() == Ok(&self.g[id.0].shape);
+        self.refresh_unless(same)
+    }
+
+    /// The shape node `id`'s op gives its operands' current shapes.
+    fn inferred_shape(&self, id: NodeId) -> Result<Shape, IrError> {
         let operands = self.operands(id);
         let shapes: Vec<&Shape> = operands.iter().map(|&o| &self.g[o.0].shape).collect();
-        let same = self.g[id.0].op.infer_shape(&shapes).as_ref() == Ok(&self.g[id.0].shape);
-        self.refresh_unless(same)
+        let node = &self.g[id.0];
+        node.op
+            .infer_shape(&shapes)
+            .map_err(|message| IrError::Shape {
+                layer: node.name.to_string(),
+                op: node.op.name(),
+                message,
+            })
     }
 
     /// Re-infer every shape unless the edit kept the shape its users read:
@@ -394,18 +406,7 @@ impl Graph {
             if matches!(self.g[id.0].op, Op::Input) {
                 continue;
             }
-            let operands = self.operands(id);
-            let shapes: Vec<&Shape> = operands.iter().map(|&o| &self.g[o.0].shape).collect();
-            let node = &self.g[id.0];
-            let shape = node
-                .op
-                .infer_shape(&shapes)
-                .map_err(|message| IrError::Shape {
-                    layer: node.name.to_string(),
-                    op: node.op.name(),
-                    message,
-                })?;
-            self.g[id.0].shape = shape;
+            self.g[id.0].shape = self.inferred_shape(id)?;
         }
         Ok(())
     }
