@@ -165,7 +165,7 @@ impl Ciphertexts {
         let samples = r.u32()? as usize;
         let batches = r.u32()? as usize;
         let count = r.u32()? as usize;
-        let per = crate::client::samples_per_batch(program, context);
+        let per = program.samples_per_ct();
         if samples == 0 {
             return Err(r.error("it holds no samples".into()));
         }

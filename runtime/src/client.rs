@@ -46,15 +46,6 @@ pub fn output_indices(program: &Program) -> Vec<u32> {
     o
 }
 
-/// Samples one ciphertext batch holds: N/2 under batch packing, those that
-/// fit side by side under a slot layout.
-pub fn samples_per_batch(program: &Program, context: &Context) -> usize {
-    match &program.slots {
-        None => context.slots(),
-        Some(l) => l.samples_per_ct(),
-    }
-}
-
 /// The slot vector of input ciphertext `ct` for the samples of `chunk`.
 fn pack(layout: &SlotLayout, chunk: ndarray::ArrayView2<'_, f64>, ct: u32) -> Vec<f64> {
     let mut v = vec![0.0; layout.slots as usize];
@@ -102,7 +93,7 @@ pub fn encrypt(
     let top = context.parms_id(0).expect("a context has a first level");
     let scale = 2f64.powi(program.params.scale_bits as i32);
     let features = input_features(program);
-    let per = samples_per_batch(program, context);
+    let per = program.samples_per_ct();
     let batches = flat
         .axis_chunks_iter(Axis(0), per)
         .map(|chunk| {
@@ -163,7 +154,7 @@ pub fn decrypt(
     let encoder = Encoder::new(context)?;
     let decryptor = Decryptor::new(context, &key.secret)?;
     let slots = context.slots();
-    let per = samples_per_batch(program, context);
+    let per = program.samples_per_ct();
     for (b, batch) in outputs.batches.iter().enumerate() {
         let first = b * per;
         let count = per.min(n - first);
