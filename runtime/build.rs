@@ -1,18 +1,18 @@
-//! Compiles `shim/fused.cpp`, hepack's linear combination kernel, against
-//! SEAL's headers.
+//! Compiles the shim against SEAL's headers: `shim/fused.cpp`, hepack's
+//! linear combination kernel, and `shim/hoist.cpp`, hoisted rotations.
 //!
 //! sealy builds SEAL itself but has no `links` key, so its build outputs
 //! (and the `config.h` CMake generates) are not visible here, nor is its
 //! build guaranteed to finish before this script runs. Finding sealy's
 //! unpacked source through `cargo metadata` needs every platform's crates in
-//! the registry cache, which a fresh machine lacks, so the 31 headers the
+//! the registry cache, which a fresh machine lacks, so the headers the
 //! shim includes are vendored in `shim/seal/` (SEAL 4.0.0 as sealy 0.2.0
 //! ships it, MIT licence beside them) with a `config.h` written here to
 //! match the settings sealy configures (C++17, debug checks in debug
 //! builds). sealy is pinned to `=0.2.0`: bumping it means copying the
-//! headers of the SEAL it bundles (`g++ -MM shim/fused.cpp` lists them);
-//! `tests/fused.rs` compares the kernel with SEAL bit for bit and would
-//! catch a mismatch.
+//! headers of the SEAL it bundles (`g++ -MM shim/*.cpp` lists them);
+//! `tests/fused.rs` compares the kernel with SEAL bit for bit, and
+//! `tests/hoist.rs` the rotations with SEAL's, and would catch a mismatch.
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +40,7 @@ fn main() {
         .include(&include)
         .include(&seal)
         .file("shim/fused.cpp")
+        .file("shim/hoist.cpp")
         .warnings(true)
         .compile("hepack_seal_shim");
 }

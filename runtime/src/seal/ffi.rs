@@ -226,6 +226,19 @@ extern "C-unwind" {
         weight_scales: *const f64,
         dest: Handle,
     ) -> HResult;
+    /// hepack's own (`runtime/shim/hoist.cpp`): the key-switching digits
+    /// of `ciphertext`'s second polynomial, in a new object `*out`.
+    pub fn Hepack_Decompose(context: Handle, ciphertext: Handle, out: *mut Handle) -> HResult;
+    pub fn Hepack_DigitsDestroy(digits: Handle) -> HResult;
+    /// hepack's own: `dest = rot(ciphertext, steps)` from its digits.
+    pub fn Hepack_RotateHoisted(
+        context: Handle,
+        ciphertext: Handle,
+        digits: Handle,
+        steps: c_int,
+        galois_keys: Handle,
+        dest: Handle,
+    ) -> HResult;
     pub fn Evaluator_Add(this: Handle, a: Handle, b: Handle, destination: Handle) -> HResult;
     pub fn Evaluator_Sub(this: Handle, a: Handle, b: Handle, destination: Handle) -> HResult;
     pub fn Evaluator_AddPlain(

@@ -1231,6 +1231,51 @@ impl Context {
     }
 }
 
+handle!(
+    /// The key-switching digits of one ciphertext (hepack's shim,
+    /// `runtime/shim/hoist.cpp`): what every rotation of it shares.
+    Digits,
+    Hepack_DigitsDestroy
+);
+
+/// Hoisted rotations (Halevi–Shoup): [`Context::decompose`] a ciphertext
+/// once, then [`Context::rotate_hoisted`] it by each step for the price of
+/// the key inner product and the division by the special prime, where
+/// SEAL's `rotate_vector` decomposes again for every step. The result
+/// decrypts to SEAL's rotation, with the same noise, not the same bits.
+impl Context {
+    /// The digits of `ct` (a size-2 ciphertext).
+    pub fn decompose(&self, ct: &Ciphertext) -> Result<Digits, SealError> {
+        create("Hepack_Decompose", |o| {
+            // SAFETY: the context and ciphertext are live; `o` is valid
+            // storage, and the object written there is owned by `Digits`.
+            unsafe { ffi::Hepack_Decompose(self.raw, ct.0, o) }
+        })
+        .map(Digits)
+    }
+
+    /// The bytes [`Context::decompose`] holds for a ciphertext of `primes`
+    /// primes: one polynomial per prime, over each prime and the special.
+    pub fn digits_bytes(&self, primes: usize) -> u64 {
+        (primes * (primes + 1)) as u64 * u64::from(self.degree) * 8
+    }
+
+    /// `ct` rotated left by `steps`, from its `digits`.
+    pub fn rotate_hoisted(
+        &self,
+        ct: &Ciphertext,
+        digits: &Digits,
+        steps: i32,
+        keys: &GaloisKeys,
+    ) -> Result<Ciphertext, SealError> {
+        let dest = self.top_level_buffer()?;
+        call!(Hepack_RotateHoisted(
+            self.raw, ct.0, digits.0, steps, keys.0, dest.0
+        ))?;
+        Ok(dest)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
