@@ -365,6 +365,11 @@ struct ExecArgs {
     /// Memory for cached encoded weights, in MiB.
     #[arg(long, default_value_t = 512, value_name = "MiB")]
     plain_cache_mib: u64,
+    /// Compute every rotation with SEAL's `rotate_vector`, instead of
+    /// decomposing a ciphertext once for all its rotations (hoisting): to
+    /// measure what hoisting saves.
+    #[arg(long)]
+    no_hoist: bool,
 }
 
 /// What the server agrees to run: programs whose predicted cost passes a
@@ -415,6 +420,7 @@ impl ExecArgs {
             o.threads = t.max(1);
         }
         o.plain_cache_bytes = self.plain_cache_mib << 20;
+        o.hoist = !self.no_hoist;
         o
     }
 }

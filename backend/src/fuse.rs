@@ -16,6 +16,10 @@
 //!   ciphertext operand is a term of weight 1);
 //! - a fused sum read only by another fused sum stays lazy; any other is a
 //!   *combination*, computed in one kernel call.
+//!
+//! Rotations are the other shared work: every `rotate` of a value that two
+//! or more rotations read is *hoisted* (`runtime/shim/hoist.cpp`): the value
+//! is decomposed once and each rotation pays only for its key product.
 
 use crate::levels::Meta;
 use crate::program::{HeOp, Instr, Program, ValueId};
@@ -30,6 +34,10 @@ pub struct FusedCounts {
     /// Combinations computed: kernel calls. Each has one more term than it
     /// has sums, so terms = `sums + combinations`.
     pub combinations: u64,
+    /// Rotations computed from a decomposition shared with others.
+    pub hoisted_rotations: u64,
+    /// Decompositions those rotations share: one per rotated value.
+    pub decompositions: u64,
 }
 
 impl FusedCounts {
@@ -44,6 +52,8 @@ impl FusedCounts {
             products: self.products * batches,
             sums: self.sums * batches,
             combinations: self.combinations * batches,
+            hoisted_rotations: self.hoisted_rotations * batches,
+            decompositions: self.decompositions * batches,
         }
     }
 }
@@ -58,6 +68,10 @@ pub struct Fusion {
     /// Per op: a fused sum that another fused sum reads (not computed on its
     /// own). A fused sum that is not lazy is a combination.
     pub lazy: Vec<bool>,
+    /// Per op: a `rotate` whose operand other rotations read too.
+    pub hoisted: Vec<bool>,
+    /// Per value: decomposed once for the hoisted rotations that read it.
+    pub decomposed: Vec<bool>,
 }
 
 impl Fusion {
@@ -100,6 +114,17 @@ impl Fusion {
         };
         let only_reader =
             |v: ValueId, i: usize| readers[v.0 as usize] == 1 && reader[v.0 as usize] as usize == i;
+        let mut rotations = vec![0u32; n];
+        for instr in instrs {
+            if let HeOp::Rotate(x, _) = instr.op {
+                rotations[x.0 as usize] += 1;
+            }
+        }
+        let hoisted = instrs
+            .iter()
+            .map(|instr| matches!(instr.op, HeOp::Rotate(x, _) if rotations[x.0 as usize] >= 2))
+            .collect();
+        let decomposed = rotations.iter().map(|&r| r >= 2).collect();
         let mut product = vec![false; n];
         let mut sum = vec![false; n];
         let mut lazy = vec![false; n];
@@ -123,7 +148,20 @@ impl Fusion {
                 _ => {}
             }
         }
-        Fusion { product, sum, lazy }
+        Fusion {
+            product,
+            sum,
+            lazy,
+            hoisted,
+            decomposed,
+        }
+    }
+
+    /// The same with every rotation computed on its own.
+    pub fn without_hoisting(mut self) -> Fusion {
+        self.hoisted.iter_mut().for_each(|h| *h = false);
+        self.decomposed.iter_mut().for_each(|d| *d = false);
+        self
     }
 
     /// How many of each.
@@ -134,6 +172,8 @@ impl Fusion {
             products: count(&self.product),
             sums,
             combinations: sums - count(&self.lazy),
+            hoisted_rotations: count(&self.hoisted),
+            decompositions: count(&self.decomposed),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use hepack_backend::cost::OpTimes;
-use hepack_backend::program::{kind_index, KINDS};
+use hepack_backend::program::{kind_index, HeOp, Plain, KINDS};
 use hepack_backend::{CkksParams, Program};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,18 @@ pub struct LevelTimes {
     /// The same, per term.
     #[serde(default)]
     pub combination_term: Vec<f64>,
+    /// One decomposition for hoisted rotations, per depth (absent from
+    /// calibrations made before the runtime hoisted rotations).
+    #[serde(default)]
+    pub decompose: Vec<f64>,
+    /// One hoisted rotation given the decomposition, per depth.
+    #[serde(default)]
+    pub hoisted_rotate: Vec<f64>,
+    /// Encoding a weight that differs from slot to slot (a diagonal), per
+    /// depth: part of a `mul_plain` by one, as `encode_scalar` is of a
+    /// scalar's.
+    #[serde(default)]
+    pub encode_vector: Vec<f64>,
 }
 
 impl LevelTimes {
@@ -53,8 +65,11 @@ impl LevelTimes {
             .unwrap_or_default();
         let mut total = [0.0f64; KINDS.len()];
         let mut count = [0u64; KINDS.len()];
-        // Combinations: (seconds, count) of their calls and of their terms.
+        // Combinations: (seconds, count) of their calls and of their terms;
+        // hoisted rotations: of one and of a decomposition (counted per
+        // rotation: a decomposition's depth is its rotations').
         let (mut calls, mut terms) = ((0.0, 0u64), (0.0, 0u64));
+        let (mut hoisted, mut split_off) = ((0.0, 0u64), (0.0, 0u64));
         for (i, instr) in program.instrs.iter().enumerate() {
             let k = instr.op.kind_index();
             // The operand's depth decides the cost; a fresh input is at 0.
@@ -64,8 +79,23 @@ impl LevelTimes {
                 .next()
                 .and_then(|v| metas.as_ref().and_then(|m| m[v.0 as usize]))
                 .map_or(0, |m| m.depth as usize);
-            total[k] += self.time(k, depth);
+            total[k] += match instr.op {
+                HeOp::MulPlain(_, p) | HeOp::AddPlain(_, p)
+                    if matches!(program.plains[p.0 as usize], Plain::Vector { .. }) =>
+                {
+                    self.time(k, depth) - at(&self.encode_scalar, depth)
+                        + at(&self.encode_vector, depth)
+                }
+                _ => self.time(k, depth),
+            };
             count[k] += 1;
+            if fusion.hoisted.get(i) == Some(&true) {
+                let (one, split) = self.hoisted_time(depth);
+                hoisted.0 += one;
+                hoisted.1 += 1;
+                split_off.0 += split;
+                split_off.1 += 1;
+            }
             if fusion.sum.get(i) == Some(&true) {
                 let (call, term) = self.combination_time(depth);
                 // Each fused sum adds a term; a combination has one more.
@@ -88,6 +118,7 @@ impl LevelTimes {
         }
         let mean = |(t, n): (f64, u64), at_top: f64| if n > 0 { t / n as f64 } else { at_top };
         let (call, term) = self.combination_time(0);
+        let (one, split) = self.hoisted_time(0);
         OpTimes {
             source: format!(
                 "hepack calibrate on this machine, N={}, L={}, one thread, level-weighted",
@@ -96,6 +127,24 @@ impl LevelTimes {
             seconds,
             combination: mean(calls, call),
             combination_term: mean(terms, term),
+            hoisted_rotate: mean(hoisted, one),
+            decompose: mean(split_off, split),
+        }
+    }
+
+    /// A hoisted rotation at `depth`: (one rotation, one decomposition). A
+    /// calibration without them prices a rotation as SEAL's and the
+    /// decomposition as free, the runtime's work before hoisting.
+    fn hoisted_time(&self, depth: usize) -> (f64, f64) {
+        let rotate = self.time(kind_index("rotate").expect("a kind"), depth);
+        match (
+            self.hoisted_rotate
+                .get(depth)
+                .or(self.hoisted_rotate.last()),
+            self.decompose.get(depth).or(self.decompose.last()),
+        ) {
+            (Some(&one), Some(&split)) => (one, split),
+            _ => (rotate, 0.0),
         }
     }
 
@@ -116,13 +165,17 @@ impl LevelTimes {
     }
 
     fn time(&self, kind: usize, depth: usize) -> f64 {
-        let at = |v: &Vec<f64>| v.get(depth).or(v.last()).copied().unwrap_or(0.0);
-        let base = self.seconds.get(KINDS[kind]).map_or(0.0, at);
+        let base = self.seconds.get(KINDS[kind]).map_or(0.0, |v| at(v, depth));
         match KINDS[kind] {
-            "add_plain" | "mul_plain" => base + at(&self.encode_scalar),
+            "add_plain" | "mul_plain" => base + at(&self.encode_scalar, depth),
             _ => base,
         }
     }
+}
+
+/// `times[depth]`, the deepest measured for a deeper one, 0 if none.
+fn at(times: &[f64], depth: usize) -> f64 {
+    times.get(depth).or(times.last()).copied().unwrap_or(0.0)
 }
 
 /// The calibration file: entries by [`LevelTimes::key`].
@@ -187,6 +240,9 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
     let mut encode_scalar = Vec::new();
     let mut combination = Vec::new();
     let mut combination_term = Vec::new();
+    let mut decompose = Vec::new();
+    let mut hoisted_rotate = Vec::new();
+    let mut encode_vector = Vec::new();
     let mut record = |kind: &str, t: f64| seconds.entry(kind.to_string()).or_default().push(t);
     for depth in 0..=levels {
         let id = context.parms_id(depth).expect("within the chain");
@@ -219,6 +275,12 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         // fraction would round to the zero SEAL refuses to multiply by.
         let weight = encoder.encode_scalar(WEIGHT, &id, 2f64.powi(weight_bits as i32), mem)?;
         let same_scale = encoder.encode_scalar(0.37, &id, x.scale(), mem)?;
+        // A diagonal's encoding, at a weight's scale.
+        encode_vector.push(median(reps, || {
+            let t = Instant::now();
+            encoder.encode(&values, &id, 2f64.powi(weight_bits as i32), mem)?;
+            Ok(t.elapsed().as_secs_f64())
+        })?);
         let copy = |c: &Ciphertext| context.copy(c);
         // Inputs are only ever encrypted on the top level.
         let encrypt = if depth == 0 {
@@ -236,6 +298,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
             encoder.encode_scalar(0.37, &id, scale, mem)?;
             Ok(t.elapsed().as_secs_f64())
         })?);
+
         let timed = |op: &dyn Fn(&mut Ciphertext) -> Result<(), crate::seal::SealError>| {
             median(reps, || {
                 let mut c = copy(&x)?;
@@ -320,6 +383,17 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
             "rotate",
             timed(&|c| evaluator.rotate_vector_inplace(c, 1, &galois, mem))?,
         );
+        decompose.push(median(reps, || {
+            let t = Instant::now();
+            context.decompose(&x)?;
+            Ok(t.elapsed().as_secs_f64())
+        })?);
+        let digits = context.decompose(&x)?;
+        hoisted_rotate.push(median(reps, || {
+            let t = Instant::now();
+            context.rotate_hoisted(&x, &digits, 1, &galois)?;
+            Ok(t.elapsed().as_secs_f64())
+        })?);
         record("output", 0.0);
     }
     Ok(LevelTimes {
@@ -329,6 +403,9 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         encode_scalar,
         combination,
         combination_term,
+        decompose,
+        hoisted_rotate,
+        encode_vector,
     })
 }
 

@@ -36,7 +36,7 @@ use crate::client::{input_features, output_indices};
 use crate::error::RuntimeError;
 use crate::keys::EvalKeys;
 use crate::seal::{
-    Ciphertext, Context, Encoder, Evaluator, MemoryPool, Plaintext, Scalar, SealError,
+    Ciphertext, Context, Digits, Encoder, Evaluator, MemoryPool, Plaintext, Scalar, SealError,
 };
 
 /// How to run.
@@ -51,6 +51,9 @@ pub struct Options {
     pub window: usize,
     /// Wall-clock seconds after which the run stops with an error.
     pub max_seconds: Option<f64>,
+    /// Rotations of one value share one decomposition (hoisting); off,
+    /// each is SEAL's `rotate_vector`.
+    pub hoist: bool,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             plain_cache_bytes: 512 << 20,
             window: 256,
             max_seconds: None,
+            hoist: true,
         }
     }
 }
@@ -84,9 +88,15 @@ pub struct Report {
     pub fused_sums: u64,
     /// Linear combinations computed, one kernel call each (all batches).
     pub combinations: u64,
+    /// Rotations computed from a decomposition shared with other rotations
+    /// of their operand (all batches); the rest are SEAL's.
+    pub hoisted_rotations: u64,
+    /// Decompositions those rotations shared (all batches).
+    pub decompositions: u64,
     /// Most ciphertexts alive at once.
     pub peak_ciphertexts: u64,
-    /// Their bytes at the peak (size · N · primes left · 8 each).
+    /// Their bytes at the peak (size · N · primes left · 8 each), with the
+    /// decompositions held for hoisted rotations then.
     pub peak_ciphertext_bytes: u64,
     /// Peak resident memory of the process (Linux `VmHWM`), if known.
     pub peak_rss_bytes: Option<u64>,
@@ -183,6 +193,11 @@ pub fn run(
         .map_err(|e| RuntimeError::Refused(format!("cannot start {threads} threads: {e}")))?;
     let graph = Graph::new(program);
     let fusion = Fusion::of(program, &metas);
+    let fusion = if options.hoist {
+        fusion
+    } else {
+        fusion.without_hoisting()
+    };
     // Ops that compute a ciphertext before each op: the window's measure. A
     // dot product of 400 terms is 800 ops, and all but its last are folded.
     let mut work_before = Vec::with_capacity(program.instrs.len());
@@ -398,6 +413,17 @@ impl Stats {
         self.live_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
+    /// Bytes held besides ciphertexts (a decomposition), or let go (< 0).
+    fn held(&self, bytes: i64) {
+        if bytes >= 0 {
+            let b = self.live_bytes.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+            self.peak_bytes.fetch_max(b, Ordering::Relaxed);
+        } else {
+            self.live_bytes
+                .fetch_sub(bytes.unsigned_abs(), Ordering::Relaxed);
+        }
+    }
+
     /// `weights`: (served from a cache, encoded).
     #[allow(clippy::too_many_arguments)]
     fn report(
@@ -448,6 +474,8 @@ impl Stats {
             fused_products: fused.products,
             fused_sums: fused.sums,
             combinations: fused.combinations,
+            hoisted_rotations: fused.hoisted_rotations,
+            decompositions: fused.decompositions,
             peak_ciphertexts: self.peak.load(Ordering::Relaxed),
             peak_ciphertext_bytes: self.peak_bytes.load(Ordering::Relaxed),
             peak_rss_bytes: peak_rss(),
@@ -513,6 +541,9 @@ struct Values {
     /// Terms of fused products and lazy sums, waiting for the sum that
     /// reads them.
     terms: Vec<Mutex<Option<Vec<Term>>>>,
+    /// Decompositions of rotated values, and how many of their rotations
+    /// have yet to read them.
+    digits: Vec<Mutex<Option<(Arc<Digits>, u32)>>>,
 }
 
 /// One term `w·x` (`w` = 1 when `None`) of a linear combination not yet
@@ -553,6 +584,7 @@ impl Job<'_> {
             input_reads,
             outputs: self.output_slots.iter().map(|_| Mutex::new(None)).collect(),
             terms: (0..n).map(|_| Mutex::new(None)).collect(),
+            digits: (0..n).map(|_| Mutex::new(None)).collect(),
         };
         let sched = Mutex::new(Sched {
             ready: (0..n as u32)
@@ -718,6 +750,38 @@ impl Job<'_> {
                 Ok(copy)
             }
         }
+    }
+
+    /// The decomposition of value `v` (whose ciphertext is `x`) for one of
+    /// its hoisted rotations: made by the first, dropped after the last.
+    fn digits(
+        &self,
+        values: &Values,
+        v: ValueId,
+        x: &Ciphertext,
+    ) -> Result<Arc<Digits>, SealError> {
+        let v = v.0 as usize;
+        let mut slot = values.digits[v].lock().expect("digits lock");
+        if slot.is_none() {
+            let rotations = self
+                .graph
+                .readers(v)
+                .iter()
+                .filter(|&&r| self.fusion.hoisted[r as usize])
+                .count() as u32;
+            *slot = Some((Arc::new(self.context.decompose(x)?), rotations));
+            self.stats
+                .held(self.context.digits_bytes(x.primes()) as i64);
+        }
+        let (digits, left) = slot.as_mut().expect("just filled");
+        let digits = digits.clone();
+        *left -= 1;
+        if *left == 0 {
+            *slot = None;
+            self.stats
+                .held(-(self.context.digits_bytes(x.primes()) as i64));
+        }
+        Ok(digits)
     }
 
     /// [`Job::own`] of value `v`.
@@ -935,6 +999,18 @@ impl Job<'_> {
                 }
                 .map_err(wrap)?;
                 dest
+            }
+            HeOp::Rotate(a, steps) if self.fusion.hoisted[i] => {
+                let galois = self
+                    .keys
+                    .galois
+                    .as_ref()
+                    .expect("rotation keys were checked");
+                let x = self.operand(values, a);
+                let digits = self.digits(values, a, x.get()).map_err(wrap)?;
+                let rotated = self.context.rotate_hoisted(x.get(), &digits, steps, galois);
+                self.release(values, x);
+                rotated.map_err(wrap)?
             }
             HeOp::Square(a)
             | HeOp::Relinearize(a)

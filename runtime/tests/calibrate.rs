@@ -27,4 +27,12 @@ fn calibrate_measures_a_chain_whose_first_prime_barely_exceeds_the_scale() {
         "{times:?}"
     );
     assert!(times.combination_term.iter().all(|&t| t > 0.0), "{times:?}");
+    for per_level in [
+        &times.decompose,
+        &times.hoisted_rotate,
+        &times.encode_vector,
+    ] {
+        assert_eq!(per_level.len(), 2, "{times:?}");
+        assert!(per_level.iter().all(|&t| t > 0.0), "{times:?}");
+    }
 }

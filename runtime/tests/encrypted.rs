@@ -64,20 +64,27 @@ fn compile(g: &Graph) -> Program {
 
 /// Keys, encryption, the threaded executor and decryption, all in process.
 fn encrypted_inference(program: &Program, x: &ArrayD<f64>, threads: usize) -> ArrayD<f64> {
+    encrypted_inference_with(
+        program,
+        x,
+        &Options {
+            threads,
+            ..Options::default()
+        },
+    )
+}
+
+fn encrypted_inference_with(program: &Program, x: &ArrayD<f64>, options: &Options) -> ArrayD<f64> {
     let context = keys::context(&program.params).unwrap();
     let (secret, eval) = keys::generate(&context, program).unwrap();
     let inputs = client::encrypt(&context, program, &secret, x.view(), false).unwrap();
-    let options = Options {
-        threads,
-        ..Options::default()
-    };
     let seen = std::sync::Mutex::new(Vec::new());
     let (outputs, report) = executor::run(
         &context,
         program,
         &eval,
         inputs,
-        &options,
+        options,
         &OpTimes::default(),
         &|n| seen.lock().unwrap().push(n),
     )
@@ -86,11 +93,16 @@ fn encrypted_inference(program: &Program, x: &ArrayD<f64>, threads: usize) -> Ar
     let total = (report.batches * program.instrs.len()) as u64;
     assert_eq!(executed, total);
     // The executor fuses what the cost model priced as fused.
-    let cost = hepack_backend::cost(program, &OpTimes::default());
+    let mut cost = hepack_backend::cost(program, &OpTimes::default());
+    if !options.hoist {
+        (cost.hoisted_rotations, cost.decompositions) = (0, 0);
+    }
     let batches = report.batches as u64;
     assert_eq!(report.fused_sums, cost.fused_sums * batches);
     assert_eq!(report.fused_products, cost.fused_products * batches);
     assert_eq!(report.combinations, cost.combinations * batches);
+    assert_eq!(report.hoisted_rotations, cost.hoisted_rotations * batches);
+    assert_eq!(report.decompositions, cost.decompositions * batches);
     // Progress (the bar's position) only moves forward and ends at the total.
     let seen = seen.into_inner().unwrap();
     assert_eq!(seen.iter().max(), Some(&total), "{seen:?}");
@@ -591,8 +603,32 @@ fn mlp_diagonal_encrypted_matches_plaintext_one_sample_and_several() {
         let got = encrypted_inference(&back, &x, 2);
         let err = max_error(&want, &got);
         assert!(err <= 1e-3, "{samples} samples: max |error| {err}");
+        // Every run above hoists the baby steps.
+        let fused = hepack_backend::cost(&back, &OpTimes::default());
+        assert!(fused.hoisted_rotations > 0 && fused.decompositions > 0);
         for (a, b) in want.outer_iter().zip(got.outer_iter()) {
             assert_eq!(argmax(a), argmax(b));
         }
+    }
+}
+
+#[test]
+fn diagonal_rotations_hoisted_or_not_give_the_same_answer() {
+    use hepack_backend::diagonal::DiagonalPacking;
+    let g = he_friendly("mlp");
+    let (program, _) = DiagonalPacking
+        .compile(&g, &OpTimes::default(), &ParamRequest::default())
+        .unwrap();
+    let x = mnist_flat(2);
+    let want = interp::run(&g, x.view()).unwrap();
+    for hoist in [true, false] {
+        let options = Options {
+            threads: 2,
+            hoist,
+            ..Options::default()
+        };
+        let got = encrypted_inference_with(&program, &x, &options);
+        let err = max_error(&want, &got);
+        assert!(err <= 1e-3, "hoist {hoist}: max |error| {err}");
     }
 }

@@ -148,6 +148,12 @@ pub fn report_text(report: &Report, program: &Program, samples: usize) -> String
             report.combinations, report.fused_products, report.fused_sums
         ));
     }
+    if report.hoisted_rotations > 0 {
+        out.push_str(&format!(
+            "hoisted rotations: {} from {} shared decompositions (their time is under rotate)\n",
+            report.hoisted_rotations, report.decompositions
+        ));
+    }
     out.push_str(&format!(
         "floor ratio {:.2}: single-thread floor {:.1} s / ({} threads × {:.2} s wall); op times: {}\n",
         report.floor_ratio, report.floor_seconds, report.threads, report.wall_seconds, report.op_times_source
