@@ -541,10 +541,13 @@ struct Values {
     /// Terms of fused products and lazy sums, waiting for the sum that
     /// reads them.
     terms: Vec<Mutex<Option<Vec<Term>>>>,
-    /// Decompositions of rotated values, and how many of their rotations
-    /// have yet to read them.
-    digits: Vec<Mutex<Option<(Arc<Digits>, u32)>>>,
+    /// Decompositions of rotated values.
+    digits: Vec<Mutex<Option<Shared>>>,
 }
+
+/// A decomposition, and how many of its value's rotations have yet to read
+/// it.
+type Shared = (Arc<Digits>, u32);
 
 /// One term `w·x` (`w` = 1 when `None`) of a linear combination not yet
 /// computed.
