@@ -243,11 +243,31 @@ mod tests {
             FusedCounts {
                 products: 3,
                 sums: 3,
-                combinations: 1
+                combinations: 1,
+                ..FusedCounts::default()
             }
         );
         // Four terms: three products and %0.
         assert_eq!(c.terms(), 4);
+    }
+
+    #[test]
+    fn rotations_of_one_value_share_a_decomposition() {
+        use HeOp::*;
+        let ops = [
+            EncryptInput { feature: 0 },
+            Rotate(V(0), 1),
+            Rotate(V(0), 2),
+            Rotate(V(1), 3),
+            Add(V(2), V(3)),
+        ];
+        let f = fusion(&ops, &[2; 5]);
+        assert_eq!(f.hoisted, [false, true, true, false, false]);
+        assert_eq!(f.decomposed, [true, false, false, false, false]);
+        let c = f.counts();
+        assert_eq!((c.hoisted_rotations, c.decompositions), (2, 1));
+        let off = f.without_hoisting().counts();
+        assert_eq!((off.hoisted_rotations, off.decompositions), (0, 0));
     }
 
     #[test]

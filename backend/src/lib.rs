@@ -26,6 +26,7 @@ pub mod order;
 pub mod packing;
 pub mod params;
 pub mod program;
+pub mod rotations;
 pub mod simulate;
 
 use hepack_ir::Graph;
@@ -128,6 +129,14 @@ pub trait Lowering: hepack_passes::prune::Packing {
             )),
             e => e,
         })?;
+        if program.slots.is_some() {
+            let max_keys = request.max_galois_keys.unwrap_or_else(|| {
+                program
+                    .params
+                    .galois_keys_within(params::DEFAULT_EVAL_KEY_BYTES)
+            });
+            rotations::fit_keys(&mut program, max_keys);
+        }
         order::order_for_memory(&mut program);
         let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
         program.removed_by_dce = cost::removed_ops(&cost::per_layer(&program), &naive);

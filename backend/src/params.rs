@@ -56,6 +56,10 @@ pub struct ParamRequest {
     /// constant the program encodes (a bias, a polynomial coefficient
     /// folded with its scalings) needs more room than the value range does.
     pub min_first_bits: Option<u32>,
+    /// The most Galois keys (distinct rotation steps) a slot-packed program
+    /// may need; steps beyond are composed of others ([`crate::rotations`]).
+    /// `None`: as many as fit in [`DEFAULT_EVAL_KEY_BYTES`].
+    pub max_galois_keys: Option<usize>,
 }
 
 impl Default for ParamRequest {
@@ -68,6 +72,7 @@ impl Default for ParamRequest {
             precision: DEFAULT_PRECISION,
             insecure: false,
             min_first_bits: None,
+            max_galois_keys: None,
         }
     }
 }
@@ -110,6 +115,11 @@ impl ParamRequest {
                 return Err(ParamError::Invalid(format!("largest value {m}")));
             }
         }
+        if self.max_galois_keys == Some(0) {
+            return Err(ParamError::Invalid(
+                "0 Galois keys: a program that rotates needs at least one (--max-galois-keys 1 composes every step of rotations by 1)".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -128,6 +138,10 @@ pub const DEFAULT_MAX_VALUE: f64 = 1024.0;
 
 /// Default precision target (max abs error of an output).
 pub const DEFAULT_PRECISION: f64 = 1e-3;
+
+/// The evaluation keys (public, relinearization and Galois keys) a program
+/// compiled without `max_galois_keys` may need, in bytes: 2 GiB.
+pub const DEFAULT_EVAL_KEY_BYTES: u64 = 2 << 30;
 
 /// Chosen CKKS parameters.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -190,6 +204,26 @@ impl CkksParams {
     /// Slots per ciphertext.
     pub fn slots(&self) -> u32 {
         self.degree / 2
+    }
+
+    /// Bytes of one key-switching key in memory (a relinearization key or
+    /// the Galois key of one step): a pair of polynomials over the whole key
+    /// modulus for each data prime.
+    pub fn switch_key_bytes(&self) -> u64 {
+        let key_primes = self.primes.len() as u64;
+        (key_primes - 1) * 2 * u64::from(self.degree) * key_primes * 8
+    }
+
+    /// How many Galois keys fit in `bytes` of evaluation keys beside the
+    /// public and relinearization keys (at least one), counted as the
+    /// runtime bounds a key file (`hepack inspect`'s `eval_key_bytes`),
+    /// which allows one key more than the steps.
+    pub fn galois_keys_within(&self, bytes: u64) -> usize {
+        let public = 2 * u64::from(self.degree) * self.primes.len() as u64 * 8;
+        let rest = bytes.saturating_sub(public + self.switch_key_bytes());
+        (rest / self.switch_key_bytes().max(1))
+            .saturating_sub(1)
+            .max(1) as usize
     }
 
     /// Prime dropped by the rescale that takes a value from `depth` levels

@@ -105,3 +105,61 @@ fn a_dense_layer_inside_the_model_takes_one_product_per_output() {
     assert_eq!(products("/0/0.0/Gemm"), 64);
     assert_eq!(products("/0/0.2/Gemm"), 64 + 10 - 1);
 }
+
+#[test]
+fn a_galois_key_budget_composes_the_other_steps() {
+    use hepack_backend::ParamRequest;
+    let g = he_friendly(model("lenet5"), "");
+    let compile = |max_galois_keys| {
+        let request = ParamRequest {
+            max_galois_keys,
+            ..ParamRequest::default()
+        };
+        DiagonalPacking
+            .compile(&g, &OpTimes::default(), &request)
+            .unwrap()
+            .0
+    };
+    let free = compile(Some(100_000));
+    let steps = free.rotation_steps().len();
+    let x = inputs(&g, 2);
+    let want = interp::run_outputs(&g, x.view()).unwrap();
+    for budget in [steps / 2, 4] {
+        let fitted = compile(Some(budget));
+        assert!(
+            fitted.rotation_steps().len() <= budget,
+            "budget {budget}: {} steps",
+            fitted.rotation_steps().len()
+        );
+        // Fewer keys, more rotations, the same function.
+        assert!(rotations(&fitted) > rotations(&free), "budget {budget}");
+        let got = simulate_outputs(&fitted, x.view()).unwrap();
+        assert_all_close(&want, &got, &format!("budget {budget}"));
+    }
+    // The default keeps the evaluation keys within 2 GiB.
+    let default = compile(None);
+    let p = &default.params;
+    let keys = default.rotation_steps().len() as u64;
+    assert!(
+        keys * p.switch_key_bytes() <= hepack_backend::params::DEFAULT_EVAL_KEY_BYTES,
+        "{keys} keys"
+    );
+    assert!(
+        keys < steps as u64,
+        "LeNet-5 needs more than 2 GiB of keys unfitted"
+    );
+}
+
+#[test]
+fn a_budget_of_zero_keys_is_refused_by_name() {
+    let g = he_friendly(model("mlp"), "");
+    let request = hepack_backend::ParamRequest {
+        max_galois_keys: Some(0),
+        ..Default::default()
+    };
+    let err = DiagonalPacking
+        .compile(&g, &OpTimes::default(), &request)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--max-galois-keys"), "{err}");
+}

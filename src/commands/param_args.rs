@@ -27,6 +27,12 @@ pub struct ParamArgs {
     /// program file records it and every command that reads it says so.
     #[arg(long)]
     pub insecure: bool,
+    /// Slot packings: the most Galois keys (distinct rotation steps) the
+    /// program may need. Steps beyond are composed of the kept ones (powers
+    /// of two and the most used), trading extra rotations for key memory.
+    /// Default: as many as fit in 2 GiB of evaluation keys.
+    #[arg(long, value_name = "N")]
+    pub max_galois_keys: Option<usize>,
 }
 
 impl ParamArgs {
@@ -42,6 +48,7 @@ impl ParamArgs {
             precision: self.precision,
             insecure: self.insecure,
             min_first_bits: None,
+            max_galois_keys: self.max_galois_keys,
         }
     }
 
