@@ -48,12 +48,15 @@ for m in "${MODELS[@]}"; do
     $H infer "$T/$m.$p.hep" --input "$x" --labels "$T/y_1.npy" --threads 2 --json > "$T/$m.$p.json"
     $H inspect "$T/$m.$p.hep" --json > "$T/$m.$p.program.json"
   done
+  # The same diagonal program and keys' worth, every rotation SEAL's own.
+  $H infer "$T/$m.diagonal.hep" --input "$x" --labels "$T/y_1.npy" --threads 2 --json --no-hoist > "$T/$m.nohoist.json"
+
 done
 
 python3 - "$T" "${MODELS[@]}" <<'PY'
 import json, sys
 t, models = sys.argv[1], sys.argv[2:]
-print("| model | packing | N | samples per ciphertext | HE ops | rotations | mul_plain | rotation steps | eval keys (MiB) | server (s) | end to end (s) | peak RSS (GiB) | max abs error |")
+print("| model | packing | N | samples per ciphertext | HE ops | rotations (hoisted) | mul_plain | rotation steps | eval keys (MiB) | server (s) | end to end (s) | peak RSS (GiB) | max abs error |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for m in models:
     for p in ["batch", "diagonal"]:
@@ -63,7 +66,19 @@ for m in models:
         ops = {k["kind"]: k["count"] for k in run["ops"]}
         total = r["keygen_seconds"] + r["encrypt_seconds"] + run["wall_seconds"] + r["decrypt_seconds"]
         print(f"| {m} | {p} | {g['params']['degree']} | {g['samples_per_ciphertext']} | {g['he']['he_ops']:,} "
-              f"| {ops.get('rotate', 0):,} | {ops.get('mul_plain', 0):,} | {len(g['rotation_steps'])} "
+              f"| {ops.get('rotate', 0):,} ({run['hoisted_rotations']:,}) | {ops.get('mul_plain', 0):,} | {len(g['rotation_steps'])} "
               f"| {g['eval_key_bytes'] / 2**20:.0f} | {run['wall_seconds']:.2f} | {total:.2f} "
               f"| {run['peak_rss_bytes'] / 2**30:.2f} | {r['max_abs_error']:.1e} |")
+
+# Where a diagonal run's time goes: thread-seconds per op kind (a mul_plain's
+# includes encoding its diagonal), with hoisting and without.
+print()
+print("| model | hoisting | server (s) | rotate (thread-s) | mul_plain (thread-s) | add (thread-s) | rescale (thread-s) | hoisted rotations | decompositions |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for m in models:
+    for label, f in [("on", f"{t}/{m}.diagonal.json"), ("off", f"{t}/{m}.nohoist.json")]:
+        run = json.load(open(f))["run"]
+        sec = {k["kind"]: k["seconds"] for k in run["ops"]}
+        print(f"| {m} | {label} | {run['wall_seconds']:.2f} | {sec.get('rotate', 0):.2f} | {sec.get('mul_plain', 0):.2f} "
+              f"| {sec.get('add', 0):.2f} | {sec.get('rescale', 0):.2f} | {run['hoisted_rotations']} | {run['decompositions']} |")
 PY

@@ -399,6 +399,43 @@ fn diagonal_packing_runs_one_digit_through_the_cli() {
         path(&y_ct),
     ]);
     assert!(ok, "{err}");
+
+    // The same model under a budget of 4 Galois keys rotates by other steps:
+    // the first program's keys do not match, and the run says so.
+    let fewer = dir.join("mlp4.hep");
+    let (ok, _, err) = hepack(&[
+        "compile",
+        path(&model("mlp")),
+        "--packing",
+        "diagonal",
+        "--max-galois-keys",
+        "4",
+        "-o",
+        path(&fewer),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, inspected, err) = hepack(&["inspect", path(&fewer), "--json"]);
+    assert!(ok, "{err}");
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert!(inspected["rotation_steps"].as_array().unwrap().len() <= 4);
+    let refused = dir.join("refused.ct");
+    let (ok, _, err) = hepack(&[
+        "run",
+        path(&fewer),
+        "--eval-keys",
+        path(&keys.join("eval.keys")),
+        "--input",
+        path(&cts),
+        "-o",
+        path(&refused),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("do not match the program's rotations") && err.contains("hepack keygen"),
+        "{err}"
+    );
+    assert!(!refused.exists());
+
     let y = dir.join("y.npy");
     decrypt(&program, &keys, &y_ct, &y);
     let plain = dir.join("plain.npy");

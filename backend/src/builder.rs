@@ -170,6 +170,9 @@ pub struct Builder {
     pub depth_cap: Option<u32>,
     /// Products and sums the runtime will fuse (counted unless recording).
     pub fused: FusedCounts,
+    /// Op times that price a lowering's choices (a slot packing's
+    /// baby-step giant-step split).
+    pub times: crate::cost::OpTimes,
     scales: Scales,
 }
 
@@ -190,6 +193,7 @@ impl Builder {
             max_depth: 0,
             depth_cap: None,
             fused: FusedCounts::default(),
+            times: crate::cost::OpTimes::default(),
             scales,
         }
     }

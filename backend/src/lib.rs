@@ -82,6 +82,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
             Mode::Count,
             Scales::provisional(request.scale_bits()),
         );
+        probe.times = times.clone();
         // A pinned chain's error names the program's whole depth, so it is
         // capped only where SEAL stops.
         probe.depth_cap = Some(match request.chain_bits {
@@ -157,9 +158,11 @@ pub trait Lowering: hepack_passes::prune::Packing {
         let scales = Scales::of(&params);
         let mut naive = Builder::new(layers.len(), Mode::Naive, scales.clone());
         naive.slots = params.slots();
+        naive.times = probe.times.clone();
         self.lower_with(graph, &mut naive)?;
         let mut b = Builder::new(layers.len(), Mode::Record, scales);
         b.slots = params.slots();
+        b.times = probe.times.clone();
         let lowered = self.lower_with(graph, &mut b)?;
         let outputs = graph
             .outputs()

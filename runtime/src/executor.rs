@@ -171,7 +171,7 @@ pub fn run(
     let missing = crate::keys::missing_steps(program, &keys.steps);
     if !missing.is_empty() {
         return Err(RuntimeError::Mismatch(format!(
-            "the evaluation keys have no Galois keys for rotation steps {missing:?}"
+            "the evaluation keys have no Galois keys for rotation steps {missing:?}; make them for this program with `hepack keygen`"
         )));
     }
     // Packed inputs were checked when their file was read.

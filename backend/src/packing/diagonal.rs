@@ -835,11 +835,17 @@ impl Lowerer<'_> {
         v
     }
 
-    /// The baby-step count `n₁` (a power of two) with the fewest rotations:
-    /// distinct non-zero baby steps per input ciphertext plus distinct
-    /// non-zero giant steps per output ciphertext.
+    /// The baby-step count `n₁` (a power of two) whose rotations take the
+    /// least time at the builder's op times: the distinct non-zero baby
+    /// steps of each input ciphertext, hoisted when there are two or more
+    /// (one decomposition, then each at the hoisted price), and the distinct
+    /// non-zero giant steps of each output ciphertext at SEAL's. Products
+    /// do not depend on `n₁` (one per diagonal). Ties go to fewer distinct
+    /// steps, which is fewer Galois keys.
     fn baby_steps(&self, diagonals: &Diagonals) -> i64 {
-        let mut best = (usize::MAX, 1i64);
+        let t = &self.b.times;
+        let rotate = t.seconds[crate::program::kind_index("rotate").expect("a kind")];
+        let mut best: Option<((f64, usize), i64)> = None;
         let mut n1 = 1i64;
         while n1 <= self.block as i64 * 2 {
             let mut babies: BTreeSet<(u32, i64)> = BTreeSet::new();
@@ -853,13 +859,30 @@ impl Lowerer<'_> {
                     giants.insert((to, g));
                 }
             }
-            let rotations = babies.len() + giants.len();
-            if rotations < best.0 {
-                best = (rotations, n1);
+            let mut per_input: BTreeMap<u32, usize> = BTreeMap::new();
+            for &(from, _) in &babies {
+                *per_input.entry(from).or_default() += 1;
+            }
+            let baby_time: f64 = per_input
+                .values()
+                .map(|&n| match n {
+                    1 => rotate,
+                    n => t.decompose + n as f64 * t.hoisted_rotate,
+                })
+                .sum();
+            let time = baby_time + giants.len() as f64 * rotate;
+            let steps: BTreeSet<i64> = babies
+                .iter()
+                .map(|&(_, b)| b)
+                .chain(giants.iter().map(|&(_, g)| g * n1))
+                .collect();
+            let key = (time, steps.len());
+            if best.is_none_or(|(b, _)| key.0 < b.0 || (key.0 == b.0 && key.1 < b.1)) {
+                best = Some((key, n1));
             }
             n1 *= 2;
         }
-        best.1
+        best.map_or(1, |(_, n1)| n1)
     }
 
     /// A stand-in ciphertext for a naive count's "every value encrypted".
