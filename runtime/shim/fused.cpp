@@ -23,16 +23,11 @@
 #include "seal/context.h"
 #include "seal/util/common.h"
 #include "seal/util/uintarithsmallmod.h"
+#include "shim.h"
 
 namespace
 {
-    constexpr long kOk = 0L;
-    constexpr long kPointer = static_cast<long>(0x80004003L);
-    constexpr long kInvalidArg = static_cast<long>(0x80070057L);
-    constexpr long kOutOfMemory = static_cast<long>(0x8007000EL);
-    constexpr long kUnexpected = static_cast<long>(0x8000FFFFL);
-
-    using u128 = unsigned __int128;
+    using namespace hepack_shim;
 
     // Coefficients summed per pass: 16 KiB of 128-bit sums, which stay in
     // the L1 cache while the terms stream through.

@@ -34,16 +34,11 @@
 #include "seal/util/rns.h"
 #include "seal/util/uintarithsmallmod.h"
 #include "seal/valcheck.h"
+#include "shim.h"
 
 namespace
 {
-    constexpr long kOk = 0L;
-    constexpr long kPointer = static_cast<long>(0x80004003L);
-    constexpr long kInvalidArg = static_cast<long>(0x80070057L);
-    constexpr long kOutOfMemory = static_cast<long>(0x8007000EL);
-    constexpr long kUnexpected = static_cast<long>(0x8000FFFFL);
-
-    using u128 = unsigned __int128;
+    using namespace hepack_shim;
 
     // SEAL's primes have at most 60 bits and the digits are lazy NTT
     // outputs below 4q, so a product is below 2^122: 32 of them fit in 128
