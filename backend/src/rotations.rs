@@ -125,8 +125,9 @@ impl Tree {
 
 /// The kept keys: powers of the smallest base `b` whose first `max_keys`
 /// powers reach every step in at most `max_keys · (b − 1)` rotations (two,
-/// from 13 keys at 8,192 slots), then greedily the used step whose own composition is longest,
-/// weighted by its uses; then powers no path needs make room for more steps.
+/// from 13 keys at 8,192 slots), then greedily the used step whose own
+/// composition is longest, weighted by its uses; then powers no path needs
+/// make room for more steps.
 fn choose_keys(ring: &Ring, uses: &HashMap<u32, u64>, max_keys: usize) -> Vec<u32> {
     let slots = u64::from(ring.slots);
     let reach = |b: u64| {
