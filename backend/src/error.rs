@@ -38,6 +38,9 @@ pub enum BackendError {
         /// Why no parameters hold that depth.
         source: crate::params::ParamError,
     },
+    /// A Galois key budget would make the program too large.
+    #[error("Galois key budget: {0}")]
+    KeyBudget(String),
     /// A simulated input does not fit the program.
     #[error("simulation input: {0}")]
     Input(String),

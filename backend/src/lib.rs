@@ -136,7 +136,7 @@ pub trait Lowering: hepack_passes::prune::Packing {
                     .params
                     .galois_keys_within(params::DEFAULT_EVAL_KEY_BYTES)
             });
-            rotations::fit_keys(&mut program, max_keys);
+            rotations::fit_keys(&mut program, max_keys)?;
         }
         order::order_for_memory(&mut program);
         let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();

@@ -16,6 +16,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::error::BackendError;
 use crate::program::{HeOp, Instr, Program, ValueId};
 
 /// What fitting the keys did.
@@ -29,9 +30,17 @@ pub struct KeyFit {
     pub rotations_added: usize,
 }
 
+/// The most a key budget may grow a program: composed rotations up to four
+/// times its ops. Past that the budget is refused rather than the program
+/// built (one key at 8,192 slots makes a step of 4,000 into 4,000
+/// rotations).
+const MAX_GROWTH: usize = 4;
+
 /// Rewrites `program` to use at most `max_keys` distinct rotation steps
-/// (at least one is kept). Programs within the budget are left as they are.
-pub fn fit_keys(program: &mut Program, max_keys: usize) -> KeyFit {
+/// (at least one is kept). Programs within the budget are left as they are;
+/// a budget that would compose more than [`MAX_GROWTH`] times the program's
+/// ops in rotations is refused.
+pub fn fit_keys(program: &mut Program, max_keys: usize) -> Result<KeyFit, BackendError> {
     let steps_before = program.rotation_steps().len();
     let unchanged = KeyFit {
         steps_before,
@@ -39,10 +48,10 @@ pub fn fit_keys(program: &mut Program, max_keys: usize) -> KeyFit {
         rotations_added: 0,
     };
     let Some(slots) = program.slots.as_ref().map(|s| s.slots) else {
-        return unchanged;
+        return Ok(unchanged);
     };
     if steps_before <= max_keys.max(1) || slots < 2 {
-        return unchanged;
+        return Ok(unchanged);
     }
     let ring = Ring { slots };
     let mut uses: HashMap<u32, u64> = HashMap::new();
@@ -53,14 +62,24 @@ pub fn fit_keys(program: &mut Program, max_keys: usize) -> KeyFit {
     }
     let keys = choose_keys(&ring, &uses, max_keys.max(1));
     let tree = ring.paths(&keys);
+    // At most this many: chains from one ciphertext share prefixes.
+    let added: u64 = uses
+        .iter()
+        .map(|(&r, &c)| c * u64::from(tree.dist[r as usize].saturating_sub(1)))
+        .sum();
     let before = program.instrs.len();
-    compose(program, &ring, &tree);
-    let keys_now = program.rotation_steps().len();
-    KeyFit {
-        steps_before,
-        keys: keys_now,
-        rotations_added: program.instrs.len() - before,
+    if added > (MAX_GROWTH * before) as u64 {
+        return Err(BackendError::KeyBudget(format!(
+            "{max_keys} keys would compose the program's {steps_before} rotation steps from up to {added} more rotations, {}x its {before} ops; allow more keys with --max-galois-keys",
+            added / before.max(1) as u64
+        )));
     }
+    compose(program, &ring, &tree);
+    Ok(KeyFit {
+        steps_before,
+        keys: program.rotation_steps().len(),
+        rotations_added: program.instrs.len() - before,
+    })
 }
 
 /// Rotation steps as residues modulo the slots.

@@ -163,3 +163,22 @@ fn a_budget_of_zero_keys_is_refused_by_name() {
         .to_string();
     assert!(err.contains("--max-galois-keys"), "{err}");
 }
+
+#[test]
+fn a_budget_that_would_explode_the_program_is_refused_by_name() {
+    // One key (rotation by 1) makes LeNet-5's giant steps of thousands of
+    // slots into thousands of rotations each.
+    let g = he_friendly(model("lenet5"), "");
+    let request = hepack_backend::ParamRequest {
+        max_galois_keys: Some(1),
+        ..Default::default()
+    };
+    let err = DiagonalPacking
+        .compile(&g, &OpTimes::default(), &request)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("allow more keys with --max-galois-keys"),
+        "{err}"
+    );
+}
