@@ -29,8 +29,9 @@ pub struct ParamArgs {
     pub insecure: bool,
     /// Slot packings: the most Galois keys (distinct rotation steps) the
     /// program may need. Steps beyond are composed of the kept ones (powers
-    /// of two and the most used), trading extra rotations for key memory.
-    /// Default: as many as fit in 2 GiB of evaluation keys.
+    /// of two and the most used), trading extra rotations for key memory; a
+    /// budget that would quadruple the program is refused. Default: as many
+    /// as fit in 2 GiB of evaluation keys.
     #[arg(long, value_name = "N")]
     pub max_galois_keys: Option<usize>,
 }
