@@ -49,9 +49,11 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Units counted in the pruning table: cols (filters/neurons) or HxW blocks.
-        #[arg(long, value_name = "cols|HxW", default_value = "cols")]
-        block: hepack_passes::prune::Block,
+        /// Units counted in the pruning table: under batch packing cols
+        /// (filters/neurons, the default) or HxW blocks; under diagonal
+        /// packing diagonal (the default), position or channel-diagonal.
+        #[arg(long, value_name = "UNIT")]
+        block: Option<commands::prune_args::BlockArg>,
         /// The unpruned model, to report the model sparsity MOFHEI's way
         /// (fraction of its linear-layer parameters gone).
         #[arg(long, value_name = "ORIGINAL.onnx")]
@@ -451,20 +453,22 @@ fn main() -> ExitCode {
             packing,
         } => {
             let units = match (packing, block) {
-                (commands::prune_args::PackingArg::Diagonal, _) => {
-                    "diagonal packing, single-weight units".to_string()
+                (commands::prune_args::PackingArg::Batch, None) => {
+                    "batch packing, cols units".to_string()
                 }
-                (_, hepack_passes::prune::Block::Column) => "batch packing, cols units".into(),
-                (_, hepack_passes::prune::Block::Rect { h, w }) => {
-                    format!("batch packing, {h}x{w} units")
+                (commands::prune_args::PackingArg::Diagonal, None) => {
+                    "diagonal packing, diagonal units".to_string()
+                }
+                (commands::prune_args::PackingArg::Batch, Some(b)) => {
+                    format!("batch packing, {b} units")
+                }
+                (commands::prune_args::PackingArg::Diagonal, Some(b)) => {
+                    format!("diagonal packing, {b} units")
                 }
             };
             if commands::is_program_file(&model) {
                 commands::inspect_program::run(&model, json)
             } else {
-                // The inspect table's block defaults to cols: it only shapes batch units.
-                let block =
-                    matches!(packing, commands::prune_args::PackingArg::Batch).then_some(block);
                 packing.lowering(block).and_then(|lowering| {
                     commands::inspect::run(
                         &model,

@@ -12,7 +12,7 @@ use hepack_ir::{interp, Graph};
 use hepack_passes::prune::{
     apply_masks, compress, find_masks, layer_stats, linear_he_ops, linear_layers, linear_params,
     mask_file, masks_for_budget, model_sparsity, units_to_prune, BatchPacking, Block, Criterion,
-    Masks, Packing, SingleWeights, Targets,
+    Masks, SingleWeights, Targets,
 };
 use ndarray::{Array2, ArrayD};
 
@@ -273,7 +273,7 @@ fn compression_is_exact_on_every_example_model() {
                 &context,
             );
             // Every layer but the output lost exactly its all-zero columns.
-            let stats = layer_stats(&masked, &COLUMNS);
+            let stats = layer_stats(&masked, &COLUMNS).unwrap();
             let after = widths(&compressed);
             for (i, l) in stats.iter().enumerate() {
                 let want = if i + 1 == stats.len() {
@@ -285,8 +285,8 @@ fn compression_is_exact_on_every_example_model() {
             }
             // The next layers' rows reading removed channels cost no more ops.
             let (ops_masked, ops_compressed) = (
-                linear_he_ops(&masked, &packing),
-                linear_he_ops(&compressed, &packing),
+                linear_he_ops(&masked, &packing).unwrap(),
+                linear_he_ops(&compressed, &packing).unwrap(),
             );
             assert!(
                 ops_compressed < ops_masked,
@@ -323,7 +323,11 @@ fn mofhei_table_iii_lenet_widths_after_compression() {
             format!("{:.2}", model_sparsity(reference_params, &g)),
             sparsity
         );
-        let ops: Vec<u64> = layer_stats(&g, &COLUMNS).iter().map(|l| l.he_ops).collect();
+        let ops: Vec<u64> = layer_stats(&g, &COLUMNS)
+            .unwrap()
+            .iter()
+            .map(|l| l.he_ops)
+            .collect();
         assert_eq!(&ops[..4], &he_ops, "{kept:?}");
     }
 }
@@ -396,7 +400,7 @@ fn bad_mask_files_are_clear_errors() {
 #[test]
 fn an_he_op_budget_is_met_with_the_least_pruning() {
     let graph = load(&model("lenet5")).unwrap().graph;
-    let full = linear_he_ops(&graph, &COLUMNS);
+    let full = linear_he_ops(&graph, &COLUMNS).unwrap();
     for fraction in [0.5, 0.2, 0.05] {
         let budget = (full as f64 * fraction) as u64;
         let found =
@@ -404,7 +408,7 @@ fn an_he_op_budget_is_met_with_the_least_pruning() {
         let mut g = graph.clone();
         apply_masks(&mut g, &found.masks).unwrap();
         compress(&mut g).unwrap();
-        let ops = linear_he_ops(&g, &COLUMNS);
+        let ops = linear_he_ops(&g, &COLUMNS).unwrap();
         assert_eq!(ops, found.he_ops);
         assert!(ops <= budget, "{ops} > {budget}");
         // One filter less pruned per layer (a slightly lower sparsity) misses it.
@@ -419,7 +423,7 @@ fn an_he_op_budget_is_met_with_the_least_pruning() {
         apply_masks(&mut h, &less).unwrap();
         compress(&mut h).unwrap();
         assert!(
-            linear_he_ops(&h, &COLUMNS) > budget,
+            linear_he_ops(&h, &COLUMNS).unwrap() > budget,
             "budget {budget} at sparsity {}",
             found.sparsity
         );
@@ -510,7 +514,7 @@ fn cli_prune_writes_the_compressed_model_and_its_masks() {
 #[test]
 fn cli_prune_on_compile_and_eval_with_a_budget() {
     let lenet = model("lenet5");
-    let full = linear_he_ops(&load(&lenet).unwrap().graph, &COLUMNS);
+    let full = linear_he_ops(&load(&lenet).unwrap().graph, &COLUMNS).unwrap();
     let budget = (full / 4).to_string();
     let (ok, out, err) = common::hepack(&[
         "compile",

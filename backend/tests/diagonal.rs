@@ -14,7 +14,7 @@ mod common;
 use common::{he_friendly, inputs, model};
 
 fn assert_agree(g: &Graph, samples: usize, context: &str) -> Program {
-    let (program, _) = DiagonalPacking
+    let (program, _) = DiagonalPacking::default()
         .lower(g, &OpTimes::default())
         .unwrap_or_else(|e| panic!("{context}: {e}"));
     let x = inputs(g, samples);
@@ -56,7 +56,9 @@ fn example_models_simulate_like_the_interpreter() {
 #[test]
 fn several_samples_share_a_ciphertext_when_they_fit() {
     let g = he_friendly(model("mlp"), "");
-    let (program, _) = DiagonalPacking.lower(&g, &OpTimes::default()).unwrap();
+    let (program, _) = DiagonalPacking::default()
+        .lower(&g, &OpTimes::default())
+        .unwrap();
     let layout = program.slots.as_ref().unwrap();
     assert!(layout.samples_per_ct() > 1, "{layout:?}");
     // More samples than one ciphertext holds: two groups.
@@ -115,7 +117,7 @@ fn a_galois_key_budget_composes_the_other_steps() {
             max_galois_keys,
             ..ParamRequest::default()
         };
-        DiagonalPacking
+        DiagonalPacking::default()
             .compile(&g, &OpTimes::default(), &request)
             .unwrap()
             .0
@@ -157,7 +159,7 @@ fn a_budget_of_zero_keys_is_refused_by_name() {
         max_galois_keys: Some(0),
         ..Default::default()
     };
-    let err = DiagonalPacking
+    let err = DiagonalPacking::default()
         .compile(&g, &OpTimes::default(), &request)
         .unwrap_err()
         .to_string();
@@ -173,7 +175,7 @@ fn a_budget_that_would_explode_the_program_is_refused_by_name() {
         max_galois_keys: Some(1),
         ..Default::default()
     };
-    let err = DiagonalPacking
+    let err = DiagonalPacking::default()
         .compile(&g, &OpTimes::default(), &request)
         .unwrap_err()
         .to_string();

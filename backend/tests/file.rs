@@ -225,7 +225,7 @@ fn every_truncation_of_a_small_file_is_refused() {
 }
 
 fn diagonal(g: &Graph) -> Program {
-    let (program, _) = hepack_backend::diagonal::DiagonalPacking
+    let (program, _) = hepack_backend::diagonal::DiagonalPacking::default()
         .lower(g, &OpTimes::default())
         .unwrap();
     program

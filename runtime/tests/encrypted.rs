@@ -587,7 +587,7 @@ fn nested_compressed_seal_objects_are_refused_before_seal_reads_them() {
 fn mlp_diagonal_encrypted_matches_plaintext_one_sample_and_several() {
     use hepack_backend::diagonal::DiagonalPacking;
     let g = he_friendly("mlp");
-    let (program, _) = DiagonalPacking
+    let (program, _) = DiagonalPacking::default()
         .compile(&g, &OpTimes::default(), &ParamRequest::default())
         .unwrap();
     assert_eq!(program.params.security_bits, Some(128));
@@ -616,7 +616,7 @@ fn mlp_diagonal_encrypted_matches_plaintext_one_sample_and_several() {
 fn diagonal_rotations_hoisted_or_not_give_the_same_answer() {
     use hepack_backend::diagonal::DiagonalPacking;
     let g = he_friendly("mlp");
-    let (program, _) = DiagonalPacking
+    let (program, _) = DiagonalPacking::default()
         .compile(&g, &OpTimes::default(), &ParamRequest::default())
         .unwrap();
     let x = mnist_flat(2);

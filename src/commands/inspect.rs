@@ -80,7 +80,12 @@ pub fn run(
     let (params, nonzero_params) = linear_params(&model.graph);
     let pruning = Pruning {
         units,
-        layers: layer_stats(&model.graph, packing),
+        layers: layer_stats(&model.graph, packing).with_context(|| {
+            format!(
+                "cannot count {}'s units (an ONNX model with ReLU or max pooling needs `hepack export` first for diagonal packing)",
+                path.display()
+            )
+        })?,
         nonzero_params,
         params,
         model_sparsity: model_sparsity(reference_params, &model.graph),

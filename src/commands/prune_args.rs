@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use hepack_backend::diagonal::{DiagonalPacking, DiagonalUnit};
 use hepack_ir::Graph;
 use hepack_passes::prune::{
-    apply_masks, compress, find_masks, layer_stats, linear_params, mask_file, masks_for_budget,
-    model_sparsity, BatchPacking, Block, CompressReport, Criterion, LayerStats, Masks, Packing,
-    SingleWeights, Targets,
+    apply_masks, compress, find_masks_staged, layer_stats, linear_params, mask_file,
+    masks_for_budget, model_sparsity, BatchPacking, Block, CompressReport, Criterion, LayerKind,
+    LayerStats, Masks, Packing, SingleWeights, Stage, Targets,
 };
 use serde::Serialize;
 
@@ -26,20 +27,70 @@ pub enum PackingArg {
     Diagonal,
 }
 
+/// The unit `--block` names: a batch packing block, a group of diagonals,
+/// or Hunter's three diagonal groups one after another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockArg {
+    /// Batch packing: whole columns or `h × w` blocks of W̄.
+    Batch(Block),
+    /// Diagonal packing: one kind of diagonal group.
+    Diagonal(DiagonalUnit),
+    /// Diagonal packing, Hunter's progressive order: convolutions' positions,
+    /// then their channel diagonals, then the dense layers' diagonals.
+    Hunter,
+}
+
+impl std::str::FromStr for BlockArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "diagonal" => BlockArg::Diagonal(DiagonalUnit::Diagonal),
+            "position" => BlockArg::Diagonal(DiagonalUnit::Position),
+            "channel-diagonal" => BlockArg::Diagonal(DiagonalUnit::ChannelDiagonal),
+            "hunter" => BlockArg::Hunter,
+            _ => BlockArg::Batch(s.parse().map_err(|e: String| {
+                format!(
+                    "{e}; under --packing diagonal: diagonal, position, channel-diagonal or hunter"
+                )
+            })?),
+        })
+    }
+}
+
+impl fmt::Display for BlockArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockArg::Batch(Block::Column) => write!(f, "cols"),
+            BlockArg::Batch(Block::Rect { h, w }) => write!(f, "{h}x{w}"),
+            BlockArg::Diagonal(u) => write!(f, "{}", u.name()),
+            BlockArg::Hunter => write!(f, "hunter"),
+        }
+    }
+}
+
 impl PackingArg {
-    /// The packing to lower with; `block` (batch packing's unit shape) only
-    /// for batch packing.
-    pub fn lowering(self, block: Option<Block>) -> Result<Box<dyn hepack_backend::Lowering>> {
-        Ok(match self {
-            PackingArg::Batch => Box::new(BatchPacking {
-                block: block.unwrap_or(Block::Column),
+    /// The packing to lower with, its pruning units set by `block` (batch
+    /// packing's block shape, or diagonal packing's diagonal group; Hunter's
+    /// order reports in single diagonals).
+    pub fn lowering(self, block: Option<BlockArg>) -> Result<Box<dyn hepack_backend::Lowering>> {
+        Ok(match (self, block) {
+            (PackingArg::Batch, None) => Box::new(BatchPacking {
+                block: Block::Column,
             }),
-            PackingArg::Diagonal => {
-                if block.is_some() {
-                    bail!("--block shapes batch packing's units; leave it out with --packing diagonal");
-                }
-                Box::new(hepack_backend::diagonal::DiagonalPacking)
+            (PackingArg::Batch, Some(BlockArg::Batch(block))) => Box::new(BatchPacking { block }),
+            (PackingArg::Diagonal, None | Some(BlockArg::Hunter)) => {
+                Box::new(DiagonalPacking::default())
             }
+            (PackingArg::Diagonal, Some(BlockArg::Diagonal(unit))) => {
+                Box::new(DiagonalPacking { unit })
+            }
+            (PackingArg::Batch, Some(b)) => bail!(
+                "--block {b} is a unit of diagonal packing: add --packing diagonal, or give batch packing's cols or HxW"
+            ),
+            (PackingArg::Diagonal, Some(b)) => bail!(
+                "--block {b} shapes batch packing's units; under --packing diagonal give diagonal, position, channel-diagonal or hunter"
+            ),
         })
     }
 }
@@ -63,10 +114,18 @@ pub struct UnitArgs {
     /// Packing whose units are pruned.
     #[arg(long, value_enum, default_value_t = PackingArg::Batch)]
     pub packing: PackingArg,
-    /// Unit shape under batch packing: `cols` (whole filters/neurons, MOFHEI's
+    /// The unit. Batch packing: `cols` (whole filters/neurons, MOFHEI's
     /// default) or `HxW` blocks of the inputs × filters matrix W̄, e.g. `4x1`.
-    #[arg(long, value_name = "cols|HxW")]
-    pub block: Option<Block>,
+    /// Diagonal packing: `diagonal` (one diagonal: a product, an add and
+    /// perhaps a rotation; Hunter's FC diagonal; the default), `position`
+    /// (every diagonal of one baby step: a baby rotation; Hunter's internal
+    /// structure, Artemis's position pruning), `channel-diagonal` (every
+    /// diagonal of one giant step: a giant rotation; Hunter's external
+    /// structure, Artemis's diagonal pruning) or `hunter` (the three in
+    /// Hunter's order: positions and channel diagonals of convolutions,
+    /// then diagonals of dense layers).
+    #[arg(long, value_name = "UNIT")]
+    pub block: Option<BlockArg>,
     /// How units are ranked; the weakest are pruned first.
     #[arg(long, value_enum, default_value_t = CriterionArg::MeanAbs)]
     pub criterion: CriterionArg,
@@ -80,21 +139,46 @@ pub struct UnitArgs {
 }
 
 impl UnitArgs {
-    /// The packing's units, and the ranking.
-    pub fn resolve(&self) -> Result<(Box<dyn Packing>, Criterion)> {
-        let criterion = match self.criterion {
+    /// The ranking.
+    pub fn criterion(&self) -> Criterion {
+        match self.criterion {
             CriterionArg::MeanAbs | CriterionArg::Unstructured => Criterion::MeanAbs,
             CriterionArg::L2 => Criterion::L2,
             CriterionArg::Random => Criterion::Random { seed: self.seed },
-        };
+        }
+    }
+
+    /// The packing whose units reports count (Hunter's order counts single
+    /// diagonals).
+    pub fn packing(&self) -> Result<Box<dyn Packing>> {
         if self.criterion == CriterionArg::Unstructured {
             if self.block.is_some() {
                 bail!("--criterion unstructured prunes single weights: leave out --block");
             }
-            return Ok((Box::new(SingleWeights), criterion));
+            return Ok(Box::new(SingleWeights));
         }
         let packing: Box<dyn Packing> = self.lowering()?;
-        Ok((packing, criterion))
+        Ok(packing)
+    }
+
+    /// What pruning zeroes: one stage of the packing's units, or Hunter's
+    /// three.
+    pub fn stages(&self) -> Result<Vec<Stage>> {
+        if self.block == Some(BlockArg::Hunter) {
+            if !matches!(self.packing, PackingArg::Diagonal) {
+                bail!("--block hunter is a unit of diagonal packing: add --packing diagonal");
+            }
+            let stage = |unit, layers| Stage {
+                packing: Box::new(DiagonalPacking { unit }),
+                layers,
+            };
+            return Ok(vec![
+                stage(DiagonalUnit::Position, LayerKind::Conv),
+                stage(DiagonalUnit::ChannelDiagonal, LayerKind::Conv),
+                stage(DiagonalUnit::Diagonal, LayerKind::Dense),
+            ]);
+        }
+        Ok(vec![Stage::all(self.packing()?)])
     }
 
     /// The packing to lower with (batch packing with the chosen block, whole
@@ -105,20 +189,22 @@ impl UnitArgs {
 
     /// A short description for reports, e.g. `batch packing, cols units, mean-abs`.
     pub fn describe(&self) -> String {
-        let units = match (self.criterion, self.block) {
-            (CriterionArg::Unstructured, _) => "single-weight".to_string(),
-            (_, None | Some(Block::Column)) => "cols".to_string(),
-            (_, Some(Block::Rect { h, w })) => format!("{h}x{w}"),
+        let units = match (self.criterion, self.block, self.packing) {
+            (CriterionArg::Unstructured, _, _) => "single-weight".to_string(),
+            (_, Some(b), _) => b.to_string(),
+            (_, None, PackingArg::Batch) => "cols".to_string(),
+            (_, None, PackingArg::Diagonal) => "diagonal".to_string(),
         };
         let criterion = self
             .criterion
             .to_possible_value()
             .map(|v| v.get_name().to_string())
             .unwrap_or_default();
-        match self.packing {
-            PackingArg::Batch => format!("batch packing, {units} units, {criterion}"),
-            PackingArg::Diagonal => format!("diagonal packing, single-weight units, {criterion}"),
-        }
+        let packing = match self.packing {
+            PackingArg::Batch => "batch",
+            PackingArg::Diagonal => "diagonal",
+        };
+        format!("{packing} packing, {units} units, {criterion}")
     }
 
     /// Per-layer targets at `sparsity`, with the given overrides.
@@ -215,9 +301,9 @@ impl PruneArgs {
             }
             return Ok(None);
         }
-        let (packing, criterion) = self.units.resolve()?;
-        let packing = packing.as_ref();
-        let before = layer_stats(graph, packing);
+        let (packing, stages) = (self.units.packing()?, self.units.stages()?);
+        let (packing, criterion) = (packing.as_ref(), self.units.criterion());
+        let before = layer_stats(graph, packing)?;
         let (masks, source): (Masks, String) = if let Some(path) = &self.masks_in {
             let bytes = hepack_frontend::input::read_regular(path, 1 << 30)
                 .with_context(|| format!("cannot read mask file {}", path.display()))?;
@@ -226,6 +312,9 @@ impl PruneArgs {
             let masks = mask_file::from_json(&text, &path.display().to_string())?;
             (masks, format!("from {}", path.display()))
         } else if let Some(budget) = self.he_budget {
+            if stages.len() > 1 {
+                bail!("--he-budget searches one kind of unit; --block hunter prunes three in turn: give --sparsity, or one of diagonal, position, channel-diagonal");
+            }
             let targets = self.units.targets(0.0, &self.layer)?;
             let found = masks_for_budget(graph, packing, criterion, &targets, budget)?;
             let source = format!(
@@ -237,7 +326,7 @@ impl PruneArgs {
             let targets = self
                 .units
                 .targets(self.sparsity.unwrap_or(0.0), &self.layer)?;
-            let masks = find_masks(graph, packing, criterion, &targets)?;
+            let masks = find_masks_staged(graph, &stages, criterion, &targets)?;
             let source = match self.sparsity {
                 Some(s) => format!("layer sparsity {s}"),
                 None => "per-layer sparsity".to_string(),
@@ -246,7 +335,7 @@ impl PruneArgs {
         };
         let (params_before, _) = linear_params(graph);
         apply_masks(graph, &masks)?;
-        let masked = layer_stats(graph, packing);
+        let masked = layer_stats(graph, packing)?;
         let compress = if self.no_compress {
             None
         } else {
@@ -258,7 +347,7 @@ impl PruneArgs {
             masks: source,
             before,
             masked,
-            after: layer_stats(graph, packing),
+            after: layer_stats(graph, packing)?,
             compress,
             model_sparsity: model_sparsity(params_before, graph),
             params_before,

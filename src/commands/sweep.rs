@@ -5,7 +5,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use hepack_ir::interp;
 use hepack_passes::prune::{
-    apply_masks, compress, find_masks, layer_stats, linear_he_ops, linear_params, model_sparsity,
+    apply_masks, compress, find_masks_staged, layer_stats, linear_he_ops, linear_params,
+    model_sparsity,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -95,12 +96,12 @@ pub fn run(model: &Path, args: &SweepArgs<'_>, passes: &PassArgs, units: &UnitAr
     let sparsities = parse_sparsities(args.sparsity)?;
     let mut model = super::load_model(model)?;
     let reports = passes.run(&mut model.graph, None)?;
-    let (packing, criterion) = units.resolve()?;
+    let (packing, stages, criterion) = (units.packing()?, units.stages()?, units.criterion());
     let packing = packing.as_ref();
     let x = npy::read_batch(args.input)?;
     let labels = npy::read_labels(args.labels)?;
     let (params, _) = linear_params(&model.graph);
-    let full_ops = linear_he_ops(&model.graph, packing);
+    let full_ops = linear_he_ops(&model.graph, packing)?;
 
     let bar = ProgressBar::new(sparsities.len() as u64 + 1).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} sparsity {msg} ({elapsed})")
@@ -110,12 +111,12 @@ pub fn run(model: &Path, args: &SweepArgs<'_>, passes: &PassArgs, units: &UnitAr
     for &s in std::iter::once(&0.0).chain(&sparsities) {
         bar.set_message(format!("{s:.2}"));
         let mut g = model.graph.clone();
-        let masks = find_masks(&g, packing, criterion, &units.targets(s, &[])?)?;
+        let masks = find_masks_staged(&g, &stages, criterion, &units.targets(s, &[])?)?;
         apply_masks(&mut g, &masks)?;
         compress(&mut g)?;
         let y =
             interp::run(&g, x.view()).with_context(|| format!("input {}", args.input.display()))?;
-        let stats = layer_stats(&g, packing);
+        let stats = layer_stats(&g, packing)?;
         let he_ops: u64 = stats.iter().map(|l| l.he_ops).sum();
         let (accuracy, mse) = match score(&y, &labels)? {
             Score::Accuracy { accuracy, .. } => (Some(accuracy), None),

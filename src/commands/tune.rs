@@ -6,19 +6,22 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::prune_args::PackingArg;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use hepack_backend::diagonal::{DiagonalPacking, DiagonalUnit};
 use hepack_frontend::to_onnx;
 use hepack_ir::Graph;
 use hepack_passes::prune::{
-    find_masks, linear_params, model_sparsity, BatchPacking, Block, Targets,
+    find_masks, find_masks_staged, linear_params, model_sparsity, BatchPacking, Block, Packing,
+    SingleWeights, Targets,
 };
 use hepack_passes::{pipeline, ActChoice, PassOptions};
 use hepack_tune::convert::needs_conversion;
 use hepack_tune::prune::steps_per_epoch;
 use hepack_tune::{
     evaluate, fit, he_friendly, prune_while_training, ConvertOptions, Data, Epoch, FitOptions,
-    PruneOptions, PruneSchedule, Target,
+    Lasso, PruneOptions, PruneSchedule, Target,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{ArrayD, Axis};
@@ -98,10 +101,20 @@ pub struct TuneArgs {
     /// halfway through --prune-epochs.
     #[arg(long, value_name = "DT")]
     pub prune_every: Option<usize>,
-    /// Artemis-style group-lasso weight λ over the packing's units, added
-    /// to the loss while pruning (0: off).
+    /// Artemis-style group-lasso weight λ over the pruned units (`--block`),
+    /// added to the loss while pruning (0: off).
     #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
     pub group_lasso: f64,
+    /// Artemis's position regulariser λ_p: a group lasso over diagonal
+    /// packing's position groups (one baby step each), whatever `--block`
+    /// prunes (needs --packing diagonal).
+    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
+    pub group_lasso_position: f64,
+    /// Artemis's diagonal regulariser λ_d: a group lasso over diagonal
+    /// packing's channel-diagonal groups (one giant step each), whatever
+    /// `--block` prunes (needs --packing diagonal).
+    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
+    pub group_lasso_diagonal: f64,
 
     /// Most epochs of each fine-tuning of the whole model (early stopping
     /// may end one sooner).
@@ -340,11 +353,41 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     // Pruning options are checked before any training, so a typo in a
     // layer name or a schedule that cannot fit fails at once.
     let prune = if args.sparsity.is_some() || !args.layer.is_empty() {
-        let (packing, criterion) = args.units.resolve()?;
+        let (stages, criterion) = (args.units.stages()?, args.units.criterion());
         let targets: Targets = args
             .units
             .targets(args.sparsity.unwrap_or(0.0), &args.layer)?;
-        find_masks(&graph, packing.as_ref(), criterion, &targets)?;
+        // Diagonal units need an HE-friendly graph's layout; before the
+        // conversion only the targets can be checked.
+        if needs_conversion(&graph) {
+            find_masks(&graph, &SingleWeights, criterion, &targets)?;
+        } else {
+            find_masks_staged(&graph, &stages, criterion, &targets)?;
+        }
+        let mut lasso: Vec<(f64, Box<dyn Packing>)> = Vec::new();
+        if args.group_lasso != 0.0 {
+            lasso.push((args.group_lasso, args.units.packing()?));
+        }
+        for (lambda, unit, flag) in [
+            (
+                args.group_lasso_position,
+                DiagonalUnit::Position,
+                "position",
+            ),
+            (
+                args.group_lasso_diagonal,
+                DiagonalUnit::ChannelDiagonal,
+                "diagonal",
+            ),
+        ] {
+            if lambda == 0.0 {
+                continue;
+            }
+            if !matches!(args.units.packing, PackingArg::Diagonal) {
+                bail!("--group-lasso-{flag} regularises diagonal packing's groups: add --packing diagonal");
+            }
+            lasso.push((lambda, Box::new(DiagonalPacking { unit })));
+        }
         let spe = steps_per_epoch(train.x.shape()[0], args.batch_size);
         let every = args.prune_every.unwrap_or_else(|| {
             (args.prune_epochs * spe / 2).saturating_sub(args.prune_start) / args.prune_steps.max(1)
@@ -362,7 +405,6 @@ pub fn run(args: &TuneArgs) -> Result<()> {
                 start: args.prune_start,
                 every,
             },
-            group_lasso: args.group_lasso,
             train: FitOptions {
                 epochs: args.prune_epochs,
                 ..head.clone()
@@ -370,7 +412,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
             fine: fine.clone(),
         };
         options.check(train.x.shape()[0])?;
-        Some((packing, options))
+        Some((stages, lasso, options))
     } else {
         None
     };
@@ -426,10 +468,18 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     };
 
     let pruning = match &prune {
-        Some((packing, options)) => {
+        Some((stages, lasso, options)) => {
+            let lasso = lasso
+                .iter()
+                .map(|(lambda, packing)| Lasso {
+                    lambda: *lambda,
+                    packing: packing.as_ref(),
+                })
+                .collect();
             let run = prune_while_training(
                 &mut graph,
-                packing.as_ref(),
+                stages,
+                lasso,
                 &train_data,
                 Some(&val_data),
                 options,

@@ -24,6 +24,6 @@ pub use error::TuneError;
 pub use grad::{loss_and_grads, Grads};
 pub use loss::Loss;
 pub use optim::Adam;
-pub use prune::{prune_while_training, BlockPruning, PruneOptions, PruneRun};
+pub use prune::{prune_while_training, BlockPruning, Lasso, PruneOptions, PruneRun};
 pub use schedule::PruneSchedule;
 pub use train::{evaluate, fit, fit_with, Data, Epoch, FitOptions, Hooks, NoHooks, Target};

@@ -3,13 +3,14 @@
 //! ranked by mean |w| and the weakest masked to zero, at the sparsities of a
 //! [`PruneSchedule`]; masked blocks are frozen in the backward pass. Then
 //! the dead filters/neurons are removed ([`compress`]) and the smaller model
-//! is fine-tuned. An optional Artemis-style group lasso over the same units
-//! pushes whole blocks towards zero before they are cut.
+//! is fine-tuned. Optional Artemis-style group-lasso terms ([`Lasso`]) over
+//! the same or other units push whole groups towards zero before they are
+//! cut.
 
 use hepack_ir::{Graph, NodeId, Op};
 use hepack_passes::prune::{
-    apply_masks, compress, find_masks, linear_layers, output_layers, CompressReport, Criterion,
-    Packing, Targets,
+    apply_masks, compress, find_masks_staged, output_layers, CompressReport, Criterion, Packing,
+    Stage, Targets,
 };
 use ndarray::IxDyn;
 use serde::Serialize;
@@ -19,35 +20,53 @@ use crate::grad::Grads;
 use crate::schedule::PruneSchedule;
 use crate::train::{fit_with, Data, Epoch, FitOptions, Hooks, NoHooks};
 
-/// A [`Hooks`] that prunes on a schedule and adds a group-lasso gradient.
+/// A group-lasso term `λ · Σ_units ‖w_unit‖₂` over a packing's units
+/// (Artemis's `R_g`; several terms over different units may overlap, as
+/// Artemis's position and diagonal regularisers do).
+pub struct Lasso<'a> {
+    /// The weight λ.
+    pub lambda: f64,
+    /// Whose units are the groups.
+    pub packing: &'a dyn Packing,
+}
+
+/// A [`Hooks`] that prunes on a schedule and adds group-lasso gradients.
 pub struct BlockPruning<'a> {
-    packing: &'a dyn Packing,
+    stages: &'a [Stage],
     criterion: Criterion,
     targets: Targets,
     schedule: PruneSchedule,
-    group_lasso: f64,
-    /// Each prunable layer's units as weight-tensor indices, for the lasso.
-    groups: Option<Vec<(NodeId, Vec<Vec<IxDyn>>)>>,
+    lasso: Vec<Lasso<'a>>,
+    /// Per lasso term, each prunable layer's units as weight-tensor
+    /// indices.
+    groups: Option<Vec<Groups>>,
     reached: Option<f64>,
 }
 
+/// One layer's units as indices into its weight tensor.
+type LayerGroups = (NodeId, Vec<Vec<IxDyn>>);
+
+/// One lasso term's groups: λ, and each prunable layer's units.
+type Groups = (f64, Vec<LayerGroups>);
+
 impl<'a> BlockPruning<'a> {
-    /// Prune `packing`'s units ranked by `criterion` up to `targets` (the
-    /// final sparsities; `targets.sparsity` is the schedule's `s_f`) along
-    /// `schedule`, adding `group_lasso · Σ_units ‖w_unit‖₂` to the loss.
+    /// Prune the units of `stages` ([`find_masks_staged`]) ranked by
+    /// `criterion` up to `targets` (the final sparsities; `targets.sparsity`
+    /// is the schedule's `s_f`) along `schedule`, adding each `lasso` term
+    /// to the loss.
     pub fn new(
-        packing: &'a dyn Packing,
+        stages: &'a [Stage],
         criterion: Criterion,
         targets: Targets,
         schedule: PruneSchedule,
-        group_lasso: f64,
+        lasso: Vec<Lasso<'a>>,
     ) -> Self {
         BlockPruning {
-            packing,
+            stages,
             criterion,
             targets,
             schedule,
-            group_lasso,
+            lasso,
             groups: None,
             reached: None,
         }
@@ -69,29 +88,33 @@ impl<'a> BlockPruning<'a> {
         })
     }
 
-    /// The units of every layer with a target above zero, as indices into
-    /// the layer's weight tensor.
-    fn groups(&self, graph: &Graph) -> Vec<(NodeId, Vec<Vec<IxDyn>>)> {
-        let layers = linear_layers(graph);
+    /// `packing`'s units of every layer with a target above zero, as
+    /// indices into the layer's weight tensor.
+    fn groups(
+        &self,
+        graph: &Graph,
+        packing: &dyn Packing,
+    ) -> Result<Vec<LayerGroups>, TuneError> {
         let outputs = output_layers(graph);
-        layers
-            .iter()
-            .filter(|l| {
+        Ok(packing
+            .layers(graph)?
+            .into_iter()
+            .filter(|p| {
+                let l = &p.weights;
                 self.targets
                     .sparsity_for(l.name.as_str(), outputs.contains(&l.id))
                     > 0.0
             })
-            .map(|l| {
-                let op = &graph.node(l.id).op;
-                let units = self
-                    .packing
-                    .units(l)
+            .map(|p| {
+                let op = &graph.node(p.weights.id).op;
+                let units = p
+                    .units
                     .iter()
                     .map(|u| u.cells.iter().map(|&c| weight_index(op, c)).collect())
                     .collect();
-                (l.id, units)
+                (p.weights.id, units)
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -109,10 +132,17 @@ fn weight_index(op: &Op, [m, f]: [usize; 2]) -> IxDyn {
 
 impl Hooks for BlockPruning<'_> {
     fn before_step(&mut self, step: usize, graph: &mut Graph) -> Result<bool, TuneError> {
+        if self.groups.is_none() {
+            let mut groups = Vec::new();
+            for term in self.lasso.iter().filter(|t| t.lambda != 0.0) {
+                groups.push((term.lambda, self.groups(graph, term.packing)?));
+            }
+            self.groups = Some(groups);
+        }
         let Some(targets) = self.targets_at(step) else {
             return Ok(false);
         };
-        let masks = find_masks(graph, self.packing, self.criterion, &targets)?;
+        let masks = find_masks_staged(graph, self.stages, self.criterion, &targets)?;
         apply_masks(graph, &masks)?;
         self.reached = Some(targets.sparsity);
         tracing::debug!(step, sparsity = targets.sparsity, "pruning step");
@@ -120,27 +150,25 @@ impl Hooks for BlockPruning<'_> {
     }
 
     fn regularise(&mut self, graph: &Graph, grads: &mut Grads) {
-        if self.group_lasso == 0.0 {
-            return;
-        }
-        if self.groups.is_none() {
-            self.groups = Some(self.groups(graph));
-        }
-        let lambda = self.group_lasso;
-        for (id, units) in self.groups.as_ref().expect("set above") {
-            let op = &graph.node(*id).op;
-            let weight = &crate::grad::params(op)[0];
-            let grad = &mut grads.nodes[id.index()][0];
-            for unit in units {
-                let norm = unit
-                    .iter()
-                    .map(|i| weight[i] * weight[i])
-                    .sum::<f64>()
-                    .sqrt();
-                // ‖w‖₂ has no gradient at 0; a zeroed unit stays where it is.
-                if norm > 0.0 {
-                    for i in unit {
-                        grad[i] += lambda * weight[i] / norm;
+        // Groups are found in `before_step`, which can fail; it runs first.
+        let Some(groups) = &self.groups else { return };
+        for (lambda, layers) in groups {
+            let lambda = *lambda;
+            for (id, units) in layers {
+                let op = &graph.node(*id).op;
+                let weight = &crate::grad::params(op)[0];
+                let grad = &mut grads.nodes[id.index()][0];
+                for unit in units {
+                    let norm = unit
+                        .iter()
+                        .map(|i| weight[i] * weight[i])
+                        .sum::<f64>()
+                        .sqrt();
+                    // ‖w‖₂ has no gradient at 0; a zeroed unit stays where it is.
+                    if norm > 0.0 {
+                        for i in unit {
+                            grad[i] += lambda * weight[i] / norm;
+                        }
                     }
                 }
             }
@@ -166,8 +194,6 @@ pub struct PruneOptions {
     pub targets: Targets,
     /// When to prune; its `target` is replaced by `targets.sparsity`.
     pub schedule: PruneSchedule,
-    /// Group-lasso weight λ over the packing's units (0 turns it off).
-    pub group_lasso: f64,
     /// The pruning run: its epochs must cover the schedule.
     pub train: FitOptions,
     /// The fine-tuning of the compressed model.
@@ -218,12 +244,13 @@ pub fn steps_per_epoch(samples: usize, batch_size: usize) -> usize {
     samples.div_ceil(batch_size.max(1))
 }
 
-/// Prunes `graph` while training it (MOFHEI step 2), compresses it and
-/// fine-tunes what is left. `on_epoch` gets `"prune"` or `"fine-tune"` and
+/// Prunes `graph` while training it (MOFHEI step 2) with the units of
+/// `stages` and the `lasso` terms, compresses it and fine-tunes what is left. `on_epoch` gets `"prune"` or `"fine-tune"` and
 /// each epoch's numbers.
 pub fn prune_while_training(
     graph: &mut Graph,
-    packing: &dyn Packing,
+    stages: &[Stage],
+    lasso: Vec<Lasso<'_>>,
     train: &Data<'_>,
     val: Option<&Data<'_>>,
     options: &PruneOptions,
@@ -232,11 +259,11 @@ pub fn prune_while_training(
     options.check(train.x.shape()[0])?;
     let schedule = options.schedule();
     let mut hooks = BlockPruning::new(
-        packing,
+        stages,
         options.criterion,
         options.targets.clone(),
         schedule,
-        options.group_lasso,
+        lasso,
     );
     let pruning = fit_with(
         graph,

@@ -8,14 +8,14 @@ use hepack_ir::{Activation, Conv, Dense, Graph, Op, Pool, Shape};
 use hepack_passes::poly::ActToPoly;
 use hepack_passes::pool::MaxPoolToAvgPool;
 use hepack_passes::prune::{
-    linear_layers, units_to_prune, BatchPacking, Block, Criterion, Packing, Targets,
+    linear_layers, units_to_prune, BatchPacking, Block, Criterion, Stage, Targets,
 };
 use hepack_passes::{ActChoice, Pass};
 use hepack_tune::convert::needs_conversion;
 use hepack_tune::grad::params;
 use hepack_tune::{
     evaluate, he_friendly, prune_while_training, BlockPruning, ConvertOptions, Data, FitOptions,
-    Grads, Hooks, PruneOptions, PruneSchedule, Target, TuneError,
+    Grads, Hooks, Lasso, PruneOptions, PruneSchedule, Target, TuneError,
 };
 use ndarray::{Array1, Array2, ArrayD, Axis};
 
@@ -27,7 +27,6 @@ use common::{sandwich, toy_data, weights};
 fn prune_options(
     sparsity: f64,
     schedule: PruneSchedule,
-    group_lasso: f64,
     (train, fine): (FitOptions, FitOptions),
 ) -> PruneOptions {
     PruneOptions {
@@ -38,7 +37,6 @@ fn prune_options(
             prune_output: false,
         },
         schedule,
-        group_lasso,
         train,
         fine,
     }
@@ -205,7 +203,7 @@ fn square_needs_only_fine_tuning() {
 }
 
 /// Zero units (blocks with every weight zero) of each linear layer.
-fn zero_units(g: &Graph, packing: &dyn Packing) -> Vec<Vec<bool>> {
+fn zero_units(g: &Graph, packing: &BatchPacking) -> Vec<Vec<bool>> {
     linear_layers(g)
         .iter()
         .map(|l| {
@@ -236,7 +234,8 @@ fn pruning_steps_follow_the_schedule_and_never_revive_a_block() {
         per_layer: Default::default(),
         prune_output: false,
     };
-    let mut hooks = BlockPruning::new(&packing, Criterion::MeanAbs, targets, schedule, 0.0);
+    let stages = [Stage::all(Box::new(packing))];
+    let mut hooks = BlockPruning::new(&stages, Criterion::MeanAbs, targets, schedule, Vec::new());
     let mut r = Rng(17);
     let mut before = zero_units(&g, &packing);
     for step in 0..20 {
@@ -302,13 +301,23 @@ fn pruning_while_training_compresses_and_keeps_accuracy() {
             start: 0,
             every: 5,
         },
-        1e-3,
         (options(6, 1e-2), options(4, 1e-3)),
     );
     let mut seen = Vec::new();
-    let run = prune_while_training(&mut g, &packing, &train, Some(&val), &options, |p, e| {
-        seen.push((p.to_string(), e.sparsity))
-    })
+    let lasso = vec![Lasso {
+        lambda: 1e-3,
+        packing: &packing,
+    }];
+    let stages = [Stage::all(Box::new(packing))];
+    let run = prune_while_training(
+        &mut g,
+        &stages,
+        lasso,
+        &train,
+        Some(&val),
+        &options,
+        |p, e| seen.push((p.to_string(), e.sparsity)),
+    )
     .unwrap();
     // 3 filters at 0.67 keep 1 (floor(0.67 · 3) = 2 pruned); the output stays.
     let convs: Vec<usize> = linear_layers(&g).iter().map(|l| l.matrix.ncols()).collect();
@@ -345,19 +354,27 @@ fn a_schedule_longer_than_the_run_is_refused() {
             start: 0,
             every: 1,
         },
-        0.0,
         // 2 epochs of 2 steps: 4 < 8
         (options(2, 1e-2), options(1, 1e-3)),
     );
-    let err =
-        prune_while_training(&mut g, &packing, &train, None, &options, |_, _| {}).unwrap_err();
+    let stages = [Stage::all(Box::new(packing))];
+    let err = prune_while_training(
+        &mut g,
+        &stages,
+        Vec::new(),
+        &train,
+        None,
+        &options,
+        |_, _| {},
+    )
+    .unwrap_err();
     assert!(matches!(err, TuneError::Schedule(_)), "{err}");
     assert!(err.to_string().contains("pruning epochs"), "{err}");
 }
 
 /// λ Σ_units ‖w_unit‖₂, computed on W̄ (the pruner's view), independently of
 /// the hook's mapping to weight tensors.
-fn penalty(g: &Graph, packing: &dyn Packing, lambda: f64, layers: usize) -> f64 {
+fn penalty(g: &Graph, packing: &BatchPacking, lambda: f64, layers: usize) -> f64 {
     linear_layers(g)
         .iter()
         .take(layers)
@@ -386,10 +403,18 @@ fn group_lasso_adds_the_gradient_of_its_penalty() {
         initial: 0.0,
         target: 0.5,
         steps: 1,
-        start: 0,
+        start: 1,
         every: 1,
     };
-    let mut hooks = BlockPruning::new(&packing, Criterion::MeanAbs, targets, schedule, lambda);
+    let stages = [Stage::all(Box::new(packing))];
+    let lasso = vec![Lasso {
+        lambda,
+        packing: &packing,
+    }];
+    let mut hooks = BlockPruning::new(&stages, Criterion::MeanAbs, targets, schedule, lasso);
+    // The groups are found before the first step (step 0 prunes nothing here).
+    let mut g = g;
+    assert!(!hooks.before_step(0, &mut g).unwrap());
     // Zero gradients shaped like the parameters, then the hook's addition.
     let bound = g.topo_order().iter().map(|n| n.index() + 1).max().unwrap();
     let mut grads = Grads {

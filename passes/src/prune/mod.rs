@@ -16,7 +16,8 @@ use ndarray::{Array2, Axis};
 use crate::error::PassError;
 pub use compress::{compress, Compress, CompressReport};
 pub use units::{
-    linear_layers, output_layers, BatchPacking, Block, LayerWeights, Packing, SingleWeights, Unit,
+    linear_layers, output_layers, BatchPacking, Block, LayerWeights, PackedLayer, Packing,
+    SingleWeights, Unit,
 };
 
 /// How units are ranked; the lowest-ranked are pruned first.
@@ -73,8 +74,9 @@ pub fn find_masks(
     criterion: Criterion,
     targets: &Targets,
 ) -> Result<Masks, PassError> {
-    let layers = linear_layers(graph);
-    check_layer_names(targets.per_layer.keys(), &layers)?;
+    let layers = packing.layers(graph)?;
+    let weights: Vec<LayerWeights> = layers.iter().map(|p| p.weights.clone()).collect();
+    check_layer_names(targets.per_layer.keys(), &weights)?;
     for (name, &s) in
         std::iter::once((&"(default)".to_string(), &targets.sparsity)).chain(&targets.per_layer)
     {
@@ -86,10 +88,14 @@ pub fn find_masks(
     }
     let output_layers = output_layers(graph);
     let mut masks = Masks::new();
-    for layer in &layers {
+    for PackedLayer {
+        weights: layer,
+        units,
+        ..
+    } in &layers
+    {
         let name = layer.name.as_str();
         let sparsity = targets.sparsity_for(name, output_layers.contains(&layer.id));
-        let units = packing.units(layer);
         let mut order: Vec<(f64, usize)> = units
             .iter()
             .enumerate()
@@ -105,6 +111,80 @@ pub fn find_masks(
         masks.insert(name.to_string(), mask);
     }
     Ok(masks)
+}
+
+/// Which linear layers a pruning stage touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    /// Every linear layer.
+    All,
+    /// Convolutions only.
+    Conv,
+    /// Dense layers only.
+    Dense,
+}
+
+impl LayerKind {
+    /// Whether the layer `id` of `graph` is of this kind.
+    pub fn holds(self, graph: &Graph, id: hepack_ir::NodeId) -> bool {
+        match self {
+            LayerKind::All => true,
+            LayerKind::Conv => matches!(graph.node(id).op, Op::Conv(_)),
+            LayerKind::Dense => matches!(graph.node(id).op, Op::Dense(_)),
+        }
+    }
+}
+
+/// One stage of a pruning: a packing's units, on the layers of one kind.
+pub struct Stage {
+    /// Whose units are ranked and zeroed.
+    pub packing: Box<dyn Packing>,
+    /// The layers it prunes.
+    pub layers: LayerKind,
+}
+
+impl Stage {
+    /// A stage pruning `packing`'s units in every layer.
+    pub fn all(packing: Box<dyn Packing>) -> Stage {
+        Stage {
+            packing,
+            layers: LayerKind::All,
+        }
+    }
+}
+
+/// Masks found stage after stage (Hunter's progressive order: a kernel's
+/// positions, then its channel diagonals, then the dense layers'
+/// diagonals): each stage ranks its units on the graph the earlier stages
+/// masked and brings the layers of its kind to their targets in its own
+/// units; the masks keep what every stage kept.
+pub fn find_masks_staged(
+    graph: &Graph,
+    stages: &[Stage],
+    criterion: Criterion,
+    targets: &Targets,
+) -> Result<Masks, PassError> {
+    let mut g = graph.clone();
+    let mut all = Masks::new();
+    for stage in stages {
+        let mut t = targets.clone();
+        for l in linear_layers(&g) {
+            if !stage.layers.holds(&g, l.id) {
+                t.per_layer.insert(l.name.to_string(), 0.0);
+            }
+        }
+        let masks = find_masks(&g, stage.packing.as_ref(), criterion, &t)?;
+        apply_masks(&mut g, &masks)?;
+        for (name, mask) in masks {
+            match all.get_mut(&name) {
+                Some(kept) => kept.zip_mut_with(&mask, |a, &b| *a &= b),
+                None => {
+                    all.insert(name, mask);
+                }
+            }
+        }
+    }
+    Ok(all)
 }
 
 fn score(criterion: Criterion, w: &Array2<f64>, unit: &Unit, index: usize) -> f64 {
@@ -212,28 +292,28 @@ pub struct LayerStats {
 }
 
 /// Per-layer units, weights and HE ops of every linear layer.
-pub fn layer_stats(graph: &Graph, packing: &dyn Packing) -> Vec<LayerStats> {
-    linear_layers(graph)
-        .iter()
-        .map(|l| {
-            let units = packing.units(l);
-            let units_kept = units.iter().filter(|u| u.is_kept(&l.matrix)).count();
+pub fn layer_stats(graph: &Graph, packing: &dyn Packing) -> Result<Vec<LayerStats>, PassError> {
+    Ok(packing
+        .layers(graph)?
+        .into_iter()
+        .map(|p| {
+            let l = &p.weights;
             LayerStats {
                 layer: l.name.clone(),
-                units_kept,
-                units_total: units.len(),
+                units_kept: p.units.iter().filter(|u| u.is_kept(&l.matrix)).count(),
+                units_total: p.units.len(),
                 width: l.matrix.ncols(),
                 nonzero: l.matrix.iter().filter(|&&w| w != 0.0).count(),
                 weights: l.matrix.len(),
-                he_ops: packing.he_ops(l),
+                he_ops: p.he_ops,
             }
         })
-        .collect()
+        .collect())
 }
 
 /// HE ops of all linear layers under the packing.
-pub fn linear_he_ops(graph: &Graph, packing: &dyn Packing) -> u64 {
-    linear_layers(graph).iter().map(|l| packing.he_ops(l)).sum()
+pub fn linear_he_ops(graph: &Graph, packing: &dyn Packing) -> Result<u64, PassError> {
+    Ok(packing.layers(graph)?.iter().map(|p| p.he_ops).sum())
 }
 
 /// Parameters (weights and biases) of all linear layers, and how many are non-zero.
@@ -293,7 +373,7 @@ pub fn masks_for_budget(
         let mut g = graph.clone();
         apply_masks(&mut g, &masks)?;
         compress(&mut g)?;
-        Ok((masks, linear_he_ops(&g, packing)))
+        Ok((masks, linear_he_ops(&g, packing)?))
     };
     let (masks, ops) = cost(0.0)?;
     if ops <= budget {

@@ -12,6 +12,8 @@ use std::collections::{HashMap, HashSet};
 use hepack_ir::{Graph, LayerName, NodeId, Op};
 use ndarray::Array2;
 
+use crate::error::PassError;
+
 /// One linear layer as the pruner sees it.
 #[derive(Clone, Debug)]
 pub struct LayerWeights {
@@ -102,22 +104,43 @@ impl Unit {
     }
 }
 
+/// A linear layer with its units under a packing.
+#[derive(Clone, Debug)]
+pub struct PackedLayer {
+    /// The layer's weights.
+    pub weights: LayerWeights,
+    /// Its units: every cell of W̄ in exactly one.
+    pub units: Vec<Unit>,
+    /// HE ops the layer costs as its weights stand.
+    pub he_ops: u64,
+}
+
 /// A packing strategy, as far as pruning is concerned.
 pub trait Packing {
     /// The name used on the command line.
     fn name(&self) -> &'static str;
-    /// Partition the layer's weights into units (every cell in exactly one unit).
-    fn units(&self, layer: &LayerWeights) -> Vec<Unit>;
 
-    /// HE ops the layer costs as its weights stand: the units with any non-zero
-    /// weight. Packings where cost follows single weights override this.
-    fn he_ops(&self, layer: &LayerWeights) -> u64 {
-        self.units(layer)
-            .iter()
-            .filter(|u| u.is_kept(&layer.matrix))
-            .map(|u| u.he_ops)
-            .sum()
-    }
+    /// Every linear layer of `graph` ([`linear_layers`] order) with its units
+    /// and HE ops. A graph-wide call, because under a slot packing a
+    /// layer's units depend on where its inputs and outputs sit.
+    fn layers(&self, graph: &Graph) -> Result<Vec<PackedLayer>, PassError>;
+}
+
+/// [`Packing::layers`] for a packing whose units and ops follow from each
+/// layer's own weights.
+fn layer_by_layer(
+    graph: &Graph,
+    units: impl Fn(&LayerWeights) -> Vec<Unit>,
+    he_ops: impl Fn(&LayerWeights) -> u64,
+) -> Vec<PackedLayer> {
+    linear_layers(graph)
+        .into_iter()
+        .map(|weights| PackedLayer {
+            units: units(&weights),
+            he_ops: he_ops(&weights),
+            weights,
+        })
+        .collect()
 }
 
 /// The block shape for batch packing.
@@ -162,12 +185,9 @@ pub struct BatchPacking {
     pub block: Block,
 }
 
-impl Packing for BatchPacking {
-    fn name(&self) -> &'static str {
-        "batch"
-    }
-
-    fn units(&self, layer: &LayerWeights) -> Vec<Unit> {
+impl BatchPacking {
+    /// The layer's `h × w` blocks (whole columns for [`Block::Column`]).
+    pub fn units(&self, layer: &LayerWeights) -> Vec<Unit> {
         let (m, f) = layer.matrix.dim();
         let (h, w) = match self.block {
             Block::Column => (m, 1),
@@ -189,9 +209,23 @@ impl Packing for BatchPacking {
 
     /// Every non-zero weight is one multiply and one add per use, whatever the
     /// block shape: blocks decide what is pruned together, not what ops cost.
-    fn he_ops(&self, layer: &LayerWeights) -> u64 {
+    pub fn he_ops(layer: &LayerWeights) -> u64 {
         let nonzero = layer.matrix.iter().filter(|&&w| w != 0.0).count() as u64;
         2 * nonzero * layer.uses
+    }
+}
+
+impl Packing for BatchPacking {
+    fn name(&self) -> &'static str {
+        "batch"
+    }
+
+    fn layers(&self, graph: &Graph) -> Result<Vec<PackedLayer>, PassError> {
+        Ok(layer_by_layer(
+            graph,
+            |l| self.units(l),
+            BatchPacking::he_ops,
+        ))
     }
 }
 
@@ -199,22 +233,26 @@ impl Packing for BatchPacking {
 #[derive(Clone, Copy, Debug)]
 pub struct SingleWeights;
 
-impl Packing for SingleWeights {
-    fn name(&self) -> &'static str {
-        "unstructured"
-    }
-
-    fn units(&self, layer: &LayerWeights) -> Vec<Unit> {
+impl SingleWeights {
+    /// One unit per weight.
+    pub fn units(&self, layer: &LayerWeights) -> Vec<Unit> {
         BatchPacking {
             block: Block::Rect { h: 1, w: 1 },
         }
         .units(layer)
     }
+}
 
-    fn he_ops(&self, layer: &LayerWeights) -> u64 {
-        BatchPacking {
-            block: Block::Column,
-        }
-        .he_ops(layer)
+impl Packing for SingleWeights {
+    fn name(&self) -> &'static str {
+        "unstructured"
+    }
+
+    fn layers(&self, graph: &Graph) -> Result<Vec<PackedLayer>, PassError> {
+        Ok(layer_by_layer(
+            graph,
+            |l| self.units(l),
+            BatchPacking::he_ops,
+        ))
     }
 }

@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use hepack_ir::{Graph, NodeId, Op, Shape};
-use hepack_passes::prune::{LayerWeights, Packing, SingleWeights, Unit};
+use hepack_passes::prune::{PackedLayer, Packing};
 use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::builder::{compose, Builder, Ct, Enc};
@@ -36,24 +36,25 @@ use crate::error::BackendError;
 use crate::program::{OutputElement, SlotLayout, SlotRef};
 use crate::{Lowered, Lowering};
 
+pub mod units;
+
+pub use units::DiagonalUnit;
+
 /// One sample's activations in the slots of a ciphertext, linear layers as
 /// slot diagonals with baby-step giant-step rotations.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DiagonalPacking;
+pub struct DiagonalPacking {
+    /// The pruning unit ([`units`]); lowering does not depend on it.
+    pub unit: DiagonalUnit,
+}
 
 impl Packing for DiagonalPacking {
     fn name(&self) -> &'static str {
         "diagonal"
     }
 
-    /// Single weights until the diagonal groups (Hunter's and Artemis's
-    /// units) are listed here.
-    fn units(&self, layer: &LayerWeights) -> Vec<Unit> {
-        SingleWeights.units(layer)
-    }
-
-    fn he_ops(&self, layer: &LayerWeights) -> u64 {
-        SingleWeights.he_ops(layer)
+    fn layers(&self, graph: &Graph) -> Result<Vec<PackedLayer>, hepack_passes::PassError> {
+        units::packed_layers(graph, self.unit)
     }
 }
 
@@ -637,6 +638,61 @@ fn run_affine(graph: &Graph, run: &[NodeId], naive: bool) -> Affine {
     Affine { rows, bias }
 }
 
+/// The baby-step count `n₁` (a power of two) whose rotations take the
+/// least time at `times` for the diagonals `keys` (output ciphertext,
+/// input ciphertext, offset): the distinct non-zero baby steps of each
+/// input ciphertext, hoisted when there are two or more (one
+/// decomposition, then each at the hoisted price), and the distinct
+/// non-zero giant steps of each output ciphertext at SEAL's. Products do
+/// not depend on `n₁` (one per diagonal). Ties go to fewer distinct steps,
+/// which is fewer Galois keys.
+fn baby_step_count(
+    times: &crate::cost::OpTimes,
+    block: usize,
+    keys: impl Iterator<Item = (u32, u32, i64)> + Clone,
+) -> i64 {
+    let t = times;
+    let rotate = t.seconds[crate::program::kind_index("rotate").expect("a kind")];
+    let mut best: Option<((f64, usize), i64)> = None;
+    let mut n1 = 1i64;
+    while n1 <= block as i64 * 2 {
+        let mut babies: BTreeSet<(u32, i64)> = BTreeSet::new();
+        let mut giants: BTreeSet<(u32, i64)> = BTreeSet::new();
+        for (to, from, k) in keys.clone() {
+            let (g, b) = (k.div_euclid(n1), k.rem_euclid(n1));
+            if b != 0 {
+                babies.insert((from, b));
+            }
+            if g != 0 {
+                giants.insert((to, g));
+            }
+        }
+        let mut per_input: BTreeMap<u32, usize> = BTreeMap::new();
+        for &(from, _) in &babies {
+            *per_input.entry(from).or_default() += 1;
+        }
+        let baby_time: f64 = per_input
+            .values()
+            .map(|&n| match n {
+                1 => rotate,
+                n => t.decompose + n as f64 * t.hoisted_rotate,
+            })
+            .sum();
+        let time = baby_time + giants.len() as f64 * rotate;
+        let steps: BTreeSet<i64> = babies
+            .iter()
+            .map(|&(_, b)| b)
+            .chain(giants.iter().map(|&(_, g)| g * n1))
+            .collect();
+        let key = (time, steps.len());
+        if best.is_none_or(|(b, _)| key.0 < b.0 || (key.0 == b.0 && key.1 < b.1)) {
+            best = Some((key, n1));
+        }
+        n1 *= 2;
+    }
+    best.map_or(1, |(_, n1)| n1)
+}
+
 /// A linear map's non-zero generalised diagonals: (output ciphertext, input
 /// ciphertext, slot offset k) → the (output slot, weight) pairs on it.
 type Diagonals = BTreeMap<(u32, u32, i64), Vec<(u32, f64)>>;
@@ -835,54 +891,9 @@ impl Lowerer<'_> {
         v
     }
 
-    /// The baby-step count `n₁` (a power of two) whose rotations take the
-    /// least time at the builder's op times: the distinct non-zero baby
-    /// steps of each input ciphertext, hoisted when there are two or more
-    /// (one decomposition, then each at the hoisted price), and the distinct
-    /// non-zero giant steps of each output ciphertext at SEAL's. Products
-    /// do not depend on `n₁` (one per diagonal). Ties go to fewer distinct
-    /// steps, which is fewer Galois keys.
+    /// The baby-step count `n₁` for `diagonals` ([`baby_step_count`]).
     fn baby_steps(&self, diagonals: &Diagonals) -> i64 {
-        let t = &self.b.times;
-        let rotate = t.seconds[crate::program::kind_index("rotate").expect("a kind")];
-        let mut best: Option<((f64, usize), i64)> = None;
-        let mut n1 = 1i64;
-        while n1 <= self.block as i64 * 2 {
-            let mut babies: BTreeSet<(u32, i64)> = BTreeSet::new();
-            let mut giants: BTreeSet<(u32, i64)> = BTreeSet::new();
-            for &(to, from, k) in diagonals.keys() {
-                let (g, b) = (k.div_euclid(n1), k.rem_euclid(n1));
-                if b != 0 {
-                    babies.insert((from, b));
-                }
-                if g != 0 {
-                    giants.insert((to, g));
-                }
-            }
-            let mut per_input: BTreeMap<u32, usize> = BTreeMap::new();
-            for &(from, _) in &babies {
-                *per_input.entry(from).or_default() += 1;
-            }
-            let baby_time: f64 = per_input
-                .values()
-                .map(|&n| match n {
-                    1 => rotate,
-                    n => t.decompose + n as f64 * t.hoisted_rotate,
-                })
-                .sum();
-            let time = baby_time + giants.len() as f64 * rotate;
-            let steps: BTreeSet<i64> = babies
-                .iter()
-                .map(|&(_, b)| b)
-                .chain(giants.iter().map(|&(_, g)| g * n1))
-                .collect();
-            let key = (time, steps.len());
-            if best.is_none_or(|(b, _)| key.0 < b.0 || (key.0 == b.0 && key.1 < b.1)) {
-                best = Some((key, n1));
-            }
-            n1 *= 2;
-        }
-        best.map_or(1, |(_, n1)| n1)
+        baby_step_count(&self.b.times, self.block, diagonals.keys().copied())
     }
 
     /// A stand-in ciphertext for a naive count's "every value encrypted".

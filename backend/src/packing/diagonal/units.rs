@@ -1,0 +1,364 @@
+//! The pruning units of diagonal packing: groups of generalised diagonals
+//! (`../shared/PACKINGS.md` §1, table). A weight of W̄ lands on the
+//! diagonals its entries of the run's matrix `M` fall on; a unit is a set
+//! of weights that together own whole diagonals, so zeroing it removes
+//! their `mul_plain`s and adds, and the rotations no other diagonal needs:
+//!
+//! - [`DiagonalUnit::Diagonal`] (Hunter's FC weight diagonal): one diagonal
+//!   `k` of one (output, input) ciphertext pair;
+//! - [`DiagonalUnit::Position`] (Hunter's internal structure, Artemis's
+//!   position pruning): every diagonal with one baby step `b = k mod n₁` of
+//!   one input ciphertext — its baby rotation goes with it;
+//! - [`DiagonalUnit::ChannelDiagonal`] (Hunter's external structure,
+//!   Artemis's diagonal pruning): every diagonal with one giant step
+//!   `g = ⌊k / n₁⌋` of one output ciphertext — its giant rotation goes.
+//!
+//! Units are found from the layers' structure (which weights feed which
+//! slots), not their values, so they stay the same while training prunes;
+//! `n₁` is the split the lowering picks for the unpruned layer. A weight
+//! on diagonals of two groups joins them into one unit, so units always
+//! partition W̄.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use hepack_ir::{Graph, NodeId, Op};
+use hepack_passes::prune::{linear_layers, LayerWeights, PackedLayer, Unit};
+use hepack_passes::PassError;
+
+use super::{baby_step_count, plan, run_affine};
+use crate::cost::OpTimes;
+
+/// Slots the pruner lays a sample out in: N = 16384, the ring 128-bit
+/// parameters give the example models' depths. A model that compiles to a
+/// smaller ring keeps the same layouts when its sample fits (planning
+/// shrinks the block to the sample anyway).
+pub const PRUNING_SLOTS: usize = 8192;
+
+/// Which group of diagonals is one unit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DiagonalUnit {
+    /// One diagonal (Hunter's FC weight diagonal).
+    #[default]
+    Diagonal,
+    /// One baby step of one input ciphertext (Hunter internal, Artemis position).
+    Position,
+    /// One giant step of one output ciphertext (Hunter external, Artemis diagonal).
+    ChannelDiagonal,
+}
+
+impl DiagonalUnit {
+    /// The name used on the command line (`--block`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DiagonalUnit::Diagonal => "diagonal",
+            DiagonalUnit::Position => "position",
+            DiagonalUnit::ChannelDiagonal => "channel-diagonal",
+        }
+    }
+}
+
+/// A diagonal: (output ciphertext, input ciphertext, slot offset `k`).
+pub type DiagonalKey = (u32, u32, i64);
+
+/// One linear layer's diagonals as its weights place them.
+#[derive(Clone, Debug)]
+pub struct LayerDiagonals {
+    /// The layer's weights.
+    pub weights: LayerWeights,
+    /// Per cell of W̄ (row-major, `r · F + c`), the diagonals it is on.
+    pub cells: Vec<Vec<DiagonalKey>>,
+    /// The baby-step count of the unpruned layer's split.
+    pub n1: i64,
+    /// Rotations the layer makes whatever its weights (a hybrid's repeat
+    /// and rotate-and-sum steps).
+    pub fixed_rotations: u64,
+}
+
+impl LayerDiagonals {
+    /// The unit group a diagonal belongs to under `unit`.
+    fn group(&self, unit: DiagonalUnit, (to, from, k): DiagonalKey) -> DiagonalKey {
+        match unit {
+            DiagonalUnit::Diagonal => (to, from, k),
+            DiagonalUnit::Position => (u32::MAX, from, k.rem_euclid(self.n1)),
+            DiagonalUnit::ChannelDiagonal => (to, u32::MAX, k.div_euclid(self.n1)),
+        }
+    }
+
+    /// The diagonals with a non-zero weight on them.
+    pub fn kept(&self) -> BTreeSet<DiagonalKey> {
+        let f = self.weights.matrix.ncols();
+        self.cells
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.weights.matrix[[i / f, i % f]] != 0.0)
+            .flat_map(|(_, keys)| keys.iter().copied())
+            .collect()
+    }
+
+    /// Rotations, `mul_plain`s and additions of the diagonals `kept`, split
+    /// with the baby-step count the lowering would pick for them.
+    pub fn ops(&self, kept: &BTreeSet<DiagonalKey>, times: &OpTimes, block: usize) -> DiagonalOps {
+        if kept.is_empty() {
+            return DiagonalOps::default();
+        }
+        let n1 = baby_step_count(times, block, kept.iter().copied());
+        DiagonalOps {
+            rotations: split_rotations(kept, n1) + self.fixed_rotations,
+            products: kept.len() as u64,
+        }
+    }
+
+    /// The layer's weights grouped into units of kind `unit`.
+    pub fn units(&self, unit: DiagonalUnit) -> Vec<Unit> {
+        let f = self.weights.matrix.ncols();
+        let mut parent: Vec<usize> = (0..self.cells.len()).collect();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        let mut first: HashMap<DiagonalKey, usize> = HashMap::new();
+        for (cell, keys) in self.cells.iter().enumerate() {
+            for &key in keys {
+                let owner = *first.entry(self.group(unit, key)).or_insert(cell);
+                let (a, b) = (root(&mut parent, owner), root(&mut parent, cell));
+                if a != b {
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+        let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for cell in 0..self.cells.len() {
+            let r = root(&mut parent, cell);
+            members.entry(r).or_default().push(cell);
+        }
+        // What a unit owns: its diagonals, and the baby and giant steps of
+        // the unpruned split that no diagonal outside it uses.
+        let mut unit_of_key: HashMap<DiagonalKey, usize> = HashMap::new();
+        for (u, cells) in members.values().enumerate() {
+            for &c in cells {
+                for &key in &self.cells[c] {
+                    unit_of_key.insert(key, u);
+                }
+            }
+        }
+        let mut step_owner: HashMap<(bool, u32, i64), Option<usize>> = HashMap::new();
+        for (&(to, from, k), &u) in &unit_of_key {
+            let (g, b) = (k.div_euclid(self.n1), k.rem_euclid(self.n1));
+            for step in [(true, from, b), (false, to, g)] {
+                if step.2 != 0 {
+                    let owner = step_owner.entry(step).or_insert(Some(u));
+                    if *owner != Some(u) {
+                        *owner = None;
+                    }
+                }
+            }
+        }
+        let mut owned_steps = vec![0u64; members.len()];
+        for u in step_owner.into_values().flatten() {
+            owned_steps[u] += 1;
+        }
+        let mut diagonals = vec![0u64; members.len()];
+        for &u in unit_of_key.values() {
+            diagonals[u] += 1;
+        }
+        members
+            .into_values()
+            .enumerate()
+            .map(|(u, cells)| Unit {
+                cells: cells.into_iter().map(|c| [c / f, c % f]).collect(),
+                he_ops: 2 * diagonals[u] + owned_steps[u],
+            })
+            .collect()
+    }
+}
+
+/// Rotations, products and additions of a diagonal layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiagonalOps {
+    /// Baby, giant and fixed rotations.
+    pub rotations: u64,
+    /// One `mul_plain` (and one addition) per diagonal.
+    pub products: u64,
+}
+
+impl DiagonalOps {
+    /// The pruner's count: a product and an addition per diagonal, and the
+    /// rotations.
+    pub fn he_ops(self) -> u64 {
+        2 * self.products + self.rotations
+    }
+}
+
+/// Distinct non-zero baby steps per input ciphertext and giant steps per
+/// output ciphertext of `keys` under the split `n1`.
+fn split_rotations(keys: &BTreeSet<DiagonalKey>, n1: i64) -> u64 {
+    let mut babies = BTreeSet::new();
+    let mut giants = BTreeSet::new();
+    for &(to, from, k) in keys {
+        let (g, b) = (k.div_euclid(n1), k.rem_euclid(n1));
+        if b != 0 {
+            babies.insert((from, b));
+        }
+        if g != 0 {
+            giants.insert((to, g));
+        }
+    }
+    (babies.len() + giants.len()) as u64
+}
+
+/// Every linear layer's diagonals under diagonal packing with `slots`
+/// slots, in [`linear_layers`] order, and the block a sample takes.
+pub fn layer_diagonals(
+    graph: &Graph,
+    slots: usize,
+) -> Result<(Vec<LayerDiagonals>, usize), PassError> {
+    let plan = plan(graph, slots).map_err(|e| {
+        PassError::Prune(format!(
+            "diagonal packing's units need the model's slot layout, which cannot be planned: {e}"
+        ))
+    })?;
+    let run_of: HashMap<NodeId, NodeId> = plan
+        .runs
+        .iter()
+        .flat_map(|(&end, run)| run.iter().map(move |&n| (n, end)))
+        .collect();
+    let mut out = Vec::new();
+    for weights in linear_layers(graph) {
+        let end = run_of[&weights.id];
+        let run = &plan.runs[&end];
+        let w = run
+            .iter()
+            .position(|&n| n == weights.id)
+            .expect("the layer is in its run");
+        let source = graph.operands(run[0])[0];
+        let (in_l, out_l) = (&plan.layouts[&source], &plan.layouts[&end]);
+        let pre = (w > 0).then(|| run_affine(graph, &run[..w], false));
+        let post = (w + 1 < run.len()).then(|| run_affine(graph, &run[w + 1..], false));
+        let mut readers: Vec<Vec<usize>> = Vec::new();
+        if let Some(post) = &post {
+            readers = vec![Vec::new(); graph.node(weights.id).shape.numel()];
+            for (o, row) in post.rows.iter().enumerate() {
+                for &(a, _) in row {
+                    readers[a].push(o);
+                }
+            }
+        }
+        let hybrid = plan.hybrid.get(&end).copied();
+        let key = |o: usize, i: usize| -> DiagonalKey {
+            match hybrid {
+                Some((span, p)) => {
+                    let d = (i as i64 - o as i64).rem_euclid(span as i64);
+                    (0, 0, d % p as i64)
+                }
+                None => {
+                    let (from, to) = (in_l.at[i], out_l.at[o]);
+                    (to.ct, from.ct, i64::from(from.slot) - i64::from(to.slot))
+                }
+            }
+        };
+        let f = weights.matrix.ncols();
+        let mut cells: Vec<BTreeSet<DiagonalKey>> = vec![BTreeSet::new(); weights.matrix.len()];
+        for_each_use(graph, weights.id, |[r, c], a, b| {
+            let outs: &[usize] = match &post {
+                Some(_) => &readers[a],
+                None => std::slice::from_ref(&a),
+            };
+            let ins: Vec<usize> = match &pre {
+                Some(pre) => pre.rows[b].iter().map(|&(i, _)| i).collect(),
+                None => vec![b],
+            };
+            for &o in outs {
+                for &i in &ins {
+                    cells[r * f + c].insert(key(o, i));
+                }
+            }
+        });
+        let cells: Vec<Vec<DiagonalKey>> =
+            cells.into_iter().map(|s| s.into_iter().collect()).collect();
+        let all: BTreeSet<DiagonalKey> = cells.iter().flatten().copied().collect();
+        let n1 = baby_step_count(&OpTimes::default(), plan.block, all.iter().copied());
+        let fixed_rotations = match hybrid {
+            Some((span, p)) => 1 + (span / p).trailing_zeros() as u64,
+            None => 0,
+        };
+        out.push(LayerDiagonals {
+            weights,
+            cells,
+            n1,
+            fixed_rotations,
+        });
+    }
+    Ok((out, plan.block))
+}
+
+/// Calls `f(cell, a, b)` for every use of every weight of layer `id`: cell
+/// `[r, c]` of W̄ multiplies the layer's input element `b` into its output
+/// element `a`.
+fn for_each_use(graph: &Graph, id: NodeId, mut f: impl FnMut([usize; 2], usize, usize)) {
+    let input = &graph.node(graph.operands(id)[0]).shape;
+    match &graph.node(id).op {
+        Op::Conv(conv) => {
+            let (filters, channels, kh, kw) = conv.weight.dim();
+            let (h, w) = (input.dims()[1], input.dims()[2]);
+            let out = graph.node(id).shape.dims();
+            let (oh, ow) = (out[1], out[2]);
+            for fi in 0..filters {
+                for ch in 0..channels {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let row = (ch * kh + ky) * kw + kx;
+                            for oy in 0..oh {
+                                let iy = (oy * conv.strides[0] + ky * conv.dilations[0])
+                                    .checked_sub(conv.pads[0]);
+                                let Some(iy) = iy.filter(|&y| y < h) else {
+                                    continue;
+                                };
+                                for ox in 0..ow {
+                                    let ix = (ox * conv.strides[1] + kx * conv.dilations[1])
+                                        .checked_sub(conv.pads[1]);
+                                    let Some(ix) = ix.filter(|&x| x < w) else {
+                                        continue;
+                                    };
+                                    let a = (fi * oh + oy) * ow + ox;
+                                    let b = (ch * h + iy) * w + ix;
+                                    f([row, fi], a, b);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Op::Dense(d) => {
+            let (k, n) = d.weight.dim();
+            for r in 0..input.numel() / k {
+                for i in 0..k {
+                    for o in 0..n {
+                        f([i, o], r * n + o, r * k + i);
+                    }
+                }
+            }
+        }
+        _ => unreachable!("linear_layers returns conv and dense layers only"),
+    }
+}
+
+/// [`hepack_passes::prune::Packing::layers`] for diagonal packing with units `unit`.
+pub fn packed_layers(graph: &Graph, unit: DiagonalUnit) -> Result<Vec<PackedLayer>, PassError> {
+    let (layers, block) = layer_diagonals(graph, PRUNING_SLOTS)?;
+    let times = OpTimes::default();
+    Ok(layers
+        .into_iter()
+        .map(|l| {
+            let he_ops = l.ops(&l.kept(), &times, block).he_ops();
+            PackedLayer {
+                units: l.units(unit),
+                he_ops,
+                weights: l.weights,
+            }
+        })
+        .collect())
+}
