@@ -72,6 +72,11 @@ pub struct LayerDiagonals {
     /// Rotations the layer makes whatever its weights (a hybrid's repeat
     /// and rotate-and-sum steps).
     pub fixed_rotations: u64,
+    /// Slots of a ciphertext: a step that is a multiple of it rotates
+    /// nothing.
+    pub slots: usize,
+    /// Slots a sample takes.
+    pub block: usize,
 }
 
 impl LayerDiagonals {
@@ -95,17 +100,48 @@ impl LayerDiagonals {
             .collect()
     }
 
-    /// Rotations, `mul_plain`s and additions of the diagonals `kept`, split
-    /// with the baby-step count the lowering would pick for them.
-    pub fn ops(&self, kept: &BTreeSet<DiagonalKey>, times: &OpTimes, block: usize) -> DiagonalOps {
+    /// The baby-step count the lowering picks for the diagonals `kept`.
+    pub fn split(&self, kept: &BTreeSet<DiagonalKey>, times: &OpTimes) -> i64 {
+        baby_step_count(times, self.block, kept.iter().copied())
+    }
+
+    /// Rotations and `mul_plain`s of the diagonals `kept` under the split
+    /// `n1`.
+    pub fn ops_at(&self, kept: &BTreeSet<DiagonalKey>, n1: i64) -> DiagonalOps {
         if kept.is_empty() {
             return DiagonalOps::default();
         }
-        let n1 = baby_step_count(times, block, kept.iter().copied());
+        let rotates = |k: i64| k.rem_euclid(self.slots as i64) != 0;
+        let mut babies = BTreeSet::new();
+        let mut giants = BTreeSet::new();
+        for &(to, from, k) in kept {
+            let (g, b) = (k.div_euclid(n1), k.rem_euclid(n1));
+            if rotates(b) {
+                babies.insert((from, b));
+            }
+            if rotates(g * n1) {
+                giants.insert((to, g));
+            }
+        }
         DiagonalOps {
-            rotations: split_rotations(kept, n1) + self.fixed_rotations,
+            rotations: (babies.len() + giants.len()) as u64 + self.fixed_rotations,
             products: kept.len() as u64,
         }
+    }
+
+    /// Rotations and `mul_plain`s of the diagonals `kept`, split as the
+    /// lowering would split them.
+    pub fn ops(&self, kept: &BTreeSet<DiagonalKey>, times: &OpTimes) -> DiagonalOps {
+        self.ops_at(kept, self.split(kept, times))
+    }
+
+    /// The diagonals of a unit's cells.
+    pub fn diagonals_of(&self, unit: &Unit) -> BTreeSet<DiagonalKey> {
+        let f = self.weights.matrix.ncols();
+        unit.cells
+            .iter()
+            .flat_map(|&[r, c]| self.cells[r * f + c].iter().copied())
+            .collect()
     }
 
     /// The layer's weights grouped into units of kind `unit`.
@@ -145,10 +181,14 @@ impl LayerDiagonals {
             }
         }
         let mut step_owner: HashMap<(bool, u32, i64), Option<usize>> = HashMap::new();
+        let slots = self.slots as i64;
         for (&(to, from, k), &u) in &unit_of_key {
             let (g, b) = (k.div_euclid(self.n1), k.rem_euclid(self.n1));
-            for step in [(true, from, b), (false, to, g)] {
-                if step.2 != 0 {
+            for (step, rotates) in [
+                ((true, from, b), b % slots != 0),
+                ((false, to, g), (g * self.n1) % slots != 0),
+            ] {
+                if rotates {
                     let owner = step_owner.entry(step).or_insert(Some(u));
                     if *owner != Some(u) {
                         *owner = None;
@@ -192,29 +232,9 @@ impl DiagonalOps {
     }
 }
 
-/// Distinct non-zero baby steps per input ciphertext and giant steps per
-/// output ciphertext of `keys` under the split `n1`.
-fn split_rotations(keys: &BTreeSet<DiagonalKey>, n1: i64) -> u64 {
-    let mut babies = BTreeSet::new();
-    let mut giants = BTreeSet::new();
-    for &(to, from, k) in keys {
-        let (g, b) = (k.div_euclid(n1), k.rem_euclid(n1));
-        if b != 0 {
-            babies.insert((from, b));
-        }
-        if g != 0 {
-            giants.insert((to, g));
-        }
-    }
-    (babies.len() + giants.len()) as u64
-}
-
 /// Every linear layer's diagonals under diagonal packing with `slots`
-/// slots, in [`linear_layers`] order, and the block a sample takes.
-pub fn layer_diagonals(
-    graph: &Graph,
-    slots: usize,
-) -> Result<(Vec<LayerDiagonals>, usize), PassError> {
+/// slots, in [`linear_layers`] order.
+pub fn layer_diagonals(graph: &Graph, slots: usize) -> Result<Vec<LayerDiagonals>, PassError> {
     let plan = plan(graph, slots).map_err(|e| {
         PassError::Prune(format!(
             "diagonal packing's units need the model's slot layout, which cannot be planned: {e}"
@@ -289,9 +309,11 @@ pub fn layer_diagonals(
             cells,
             n1,
             fixed_rotations,
+            slots,
+            block: plan.block,
         });
     }
-    Ok((out, plan.block))
+    Ok(out)
 }
 
 /// Calls `f(cell, a, b)` for every use of every weight of layer `id`: cell
@@ -348,12 +370,11 @@ fn for_each_use(graph: &Graph, id: NodeId, mut f: impl FnMut([usize; 2], usize, 
 
 /// [`hepack_passes::prune::Packing::layers`] for diagonal packing with units `unit`.
 pub fn packed_layers(graph: &Graph, unit: DiagonalUnit) -> Result<Vec<PackedLayer>, PassError> {
-    let (layers, block) = layer_diagonals(graph, PRUNING_SLOTS)?;
     let times = OpTimes::default();
-    Ok(layers
+    Ok(layer_diagonals(graph, PRUNING_SLOTS)?
         .into_iter()
         .map(|l| {
-            let he_ops = l.ops(&l.kept(), &times, block).he_ops();
+            let he_ops = l.ops(&l.kept(), &times).he_ops();
             PackedLayer {
                 units: l.units(unit),
                 he_ops,
