@@ -66,6 +66,13 @@ enum Command {
         /// sample per ciphertext, rotations).
         #[arg(long, value_enum, default_value_t = commands::prune_args::PackingArg::Batch)]
         packing: commands::prune_args::PackingArg,
+        /// With --he --packing diagonal: beside hepack's counts, per linear
+        /// layer the Perm / Mult / Add that Hunter's Table 4 formulas give
+        /// under GAZELLE's packing (c_n = 1 for the first conv, 2 after it;
+        /// dense sizes padded to powers of two; all-zero groups cost nothing)
+        /// and Artemis's Eq. (6) rotations from the kept fractions α, β.
+        #[arg(long, value_enum, value_name = "PAPER")]
+        paper_counts: Option<commands::inspect::PaperArg>,
     },
     /// Print the model's IR, one line per layer (or Graphviz dot with --dot).
     Dump {
@@ -451,6 +458,7 @@ fn main() -> ExitCode {
             reference,
             he,
             packing,
+            paper_counts,
         } => {
             let units = match (packing, block) {
                 (commands::prune_args::PackingArg::Batch, None) => {
@@ -477,6 +485,7 @@ fn main() -> ExitCode {
                         units,
                         reference.as_deref(),
                         he,
+                        paper_counts,
                     )
                 })
             }

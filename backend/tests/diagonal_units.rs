@@ -190,7 +190,11 @@ fn zeroing_a_unit_removes_exactly_its_ops() {
                 let at_split = |k: &BTreeSet<_>| layer.ops_at(k, layer.n1);
                 let owned = at_split(&kept).rotations - at_split(&left).rotations;
                 // The unit's diagonals and the steps only it uses, as listed.
-                assert_eq!(unit.he_ops, 2 * gone.len() as u64 + owned, "{name} {kind:?}");
+                assert_eq!(
+                    unit.he_ops,
+                    2 * gone.len() as u64 + owned,
+                    "{name} {kind:?}"
+                );
                 if kind != DiagonalUnit::Diagonal {
                     // A position or channel diagonal is one baby or giant step.
                     let steps: BTreeSet<i64> = gone
@@ -200,7 +204,10 @@ fn zeroing_a_unit_removes_exactly_its_ops() {
                             _ => k.div_euclid(layer.n1),
                         })
                         .collect();
-                    assert!(owned >= 1 || steps.contains(&0), "{name} {kind:?} {steps:?}");
+                    assert!(
+                        owned >= 1 || steps.contains(&0),
+                        "{name} {kind:?} {steps:?}"
+                    );
                 }
                 // The program without the unit has exactly what is left.
                 let after = layer.ops(&left, &times);

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use hepack_backend::diagonal::gazelle::{paper_counts, LayerPaperCounts};
 use hepack_frontend::{BatchDim, Model};
 use hepack_ir::{Shape, Summary};
 use hepack_passes::prune::{layer_stats, linear_params, model_sparsity, LayerStats};
@@ -17,11 +19,24 @@ struct Report<'a> {
     #[serde(flatten)]
     summary: Summary,
     pruning: Pruning,
+    /// The HE cost, layers with the papers' counts added when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
-    he: Option<&'a hepack_backend::Cost>,
+    he: Option<serde_json::Value>,
+    #[serde(skip)]
+    cost: Option<&'a hepack_backend::Cost>,
+    #[serde(skip)]
+    papers: Option<Vec<(LayerPaperCounts, String)>>,
     /// The packing the HE costs are for.
     #[serde(skip)]
     packing: &'a str,
+}
+
+/// Published counts `--paper-counts` puts beside hepack's.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PaperArg {
+    /// Hunter's Table 4 formulas under GAZELLE's packing, and Artemis's
+    /// Eq. (6) rotations.
+    Gazelle,
 }
 
 /// Pruning state: units with a non-zero weight per layer, and sparsity.
@@ -63,7 +78,11 @@ pub fn run(
     units: String,
     reference: Option<&Path>,
     he: bool,
+    paper: Option<PaperArg>,
 ) -> Result<()> {
+    if paper.is_some() && !(he && packing.name() == "diagonal") {
+        bail!("--paper-counts compares with hepack's program under single-sample packing: add --he --packing diagonal");
+    }
     let model: Model = super::load_model(path)?;
     let he = if he {
         Some(
@@ -91,7 +110,7 @@ pub fn run(
         model_sparsity: model_sparsity(reference_params, &model.graph),
         reference: reference.map(|r| r.display().to_string()),
     };
-    let report = Report {
+    let mut report = Report {
         model: path.display().to_string(),
         opset: model.opset,
         producer: &model.producer,
@@ -102,9 +121,41 @@ pub fn run(
         },
         summary: Summary::of(&model.graph),
         pruning,
-        he: he.as_ref(),
+        he: None,
+        cost: he.as_ref(),
+        papers: None,
         packing: packing.name(),
     };
+    if let Some(cost) = &he {
+        let mut value = serde_json::to_value(cost)?;
+        if paper.is_some() {
+            let rows = hepack_backend::diagonal::op_rows(&model.graph);
+            let papers: Vec<(LayerPaperCounts, String)> = paper_counts(&model.graph)
+                .into_iter()
+                .map(|p| {
+                    let row = rows
+                        .get(p.layer.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| p.layer.to_string());
+                    (p, row)
+                })
+                .collect();
+            if let Some(layers) = value["layers"].as_array_mut() {
+                for layer in layers {
+                    let name = layer["layer"].as_str().unwrap_or_default().to_string();
+                    if let Some((p, _)) = papers.iter().find(|(_, row)| *row == name) {
+                        layer["gazelle"] = serde_json::to_value(p.gazelle)?;
+                        layer["channels_per_ct"] = p.per_ct.into();
+                        if let Some(a) = &p.artemis {
+                            layer["artemis"] = serde_json::to_value(a)?;
+                        }
+                    }
+                }
+            }
+            report.papers = Some(papers);
+        }
+        report.he = Some(value);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -163,11 +214,89 @@ fn table(r: &Report<'_>) -> String {
         &[false, false, false, false, true, true],
     ));
     out.push_str(&pruning_table(&r.pruning));
-    if let Some(cost) = r.he {
+    if let Some(cost) = r.cost {
         out.push('\n');
         out.push_str(&super::he_report::table(r.packing, cost));
+        if let Some(papers) = &r.papers {
+            out.push_str(&papers_table(papers, cost));
+        }
     }
     out
+}
+
+/// Hunter's GAZELLE counts and Artemis's Eq. (6) beside hepack's program.
+fn papers_table(papers: &[(LayerPaperCounts, String)], cost: &hepack_backend::Cost) -> String {
+    let kind = |k: &str| hepack_backend::program::kind_index(k).expect("a kind");
+    let mut rows = vec![[
+        "layer",
+        "c_n",
+        "Perm",
+        "Mult",
+        "Add",
+        "Eq.6 rot",
+        "alpha",
+        "beta",
+        "rotate",
+        "mul_plain",
+        "add",
+    ]
+    .map(String::from)];
+    let mut totals = [0u64; 7];
+    for (p, row) in papers {
+        let ops = cost
+            .layers
+            .iter()
+            .find(|l| l.layer == *row)
+            .map(|l| l.ops.0);
+        let mine = ops.map_or([0; 3], |o| {
+            [o[kind("rotate")], o[kind("mul_plain")], o[kind("add")]]
+        });
+        let eq6 = p.artemis.map(|a| a.rotations);
+        for (t, v) in totals.iter_mut().zip([
+            p.gazelle.perm,
+            p.gazelle.mult,
+            p.gazelle.add,
+            eq6.unwrap_or(p.gazelle.perm),
+            mine[0],
+            mine[1],
+            mine[2],
+        ]) {
+            *t += v;
+        }
+        let frac = |f: Option<f64>| f.map_or("-".to_string(), |f| format!("{f:.2}"));
+        rows.push([
+            p.layer.to_string(),
+            p.per_ct.to_string(),
+            p.gazelle.perm.to_string(),
+            p.gazelle.mult.to_string(),
+            p.gazelle.add.to_string(),
+            eq6.map_or("-".to_string(), |r| r.to_string()),
+            frac(p.artemis.map(|a| a.alpha)),
+            frac(p.artemis.map(|a| a.beta)),
+            mine[0].to_string(),
+            mine[1].to_string(),
+            mine[2].to_string(),
+        ]);
+    }
+    let t = totals.map(|v| v.to_string());
+    rows.push([
+        "total".to_string(),
+        String::new(),
+        t[0].clone(),
+        t[1].clone(),
+        t[2].clone(),
+        t[3].clone(),
+        String::new(),
+        String::new(),
+        t[4].clone(),
+        t[5].clone(),
+        t[6].clone(),
+    ]);
+    let right: Vec<bool> = (0..rows[0].len()).map(|i| i > 0).collect();
+    format!(
+        "\npaper counts (Hunter Table 4 under GAZELLE: Perm / Mult / Add; Artemis Eq. 6 rotations from the kept fractions alpha, beta; dense layers count Perm there) beside hepack's program (rotate / mul_plain / add):\n{}",
+        super::table(&rows, &right)
+    )
 }
 
 fn pruning_table(p: &Pruning) -> String {
@@ -195,8 +324,13 @@ fn pruning_table(p: &Pruning) -> String {
         p.layers.iter().map(|l| l.he_ops).sum::<u64>().to_string(),
     ]);
     let mut out = format!(
-        "\npruning ({}; HE ops: one multiply and one add per non-zero weight and use):\n",
-        p.units
+        "\npruning ({}; HE ops: {}):\n",
+        p.units,
+        if p.units.starts_with("diagonal") {
+            "a product and an add per non-zero diagonal, a rotation per baby and giant step"
+        } else {
+            "one multiply and one add per non-zero weight and use"
+        }
     );
     out.push_str(&super::table(&rows, &[false, true, true, true]));
     out.push_str(&match &p.reference {

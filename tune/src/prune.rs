@@ -90,11 +90,7 @@ impl<'a> BlockPruning<'a> {
 
     /// `packing`'s units of every layer with a target above zero, as
     /// indices into the layer's weight tensor.
-    fn groups(
-        &self,
-        graph: &Graph,
-        packing: &dyn Packing,
-    ) -> Result<Vec<LayerGroups>, TuneError> {
+    fn groups(&self, graph: &Graph, packing: &dyn Packing) -> Result<Vec<LayerGroups>, TuneError> {
         let outputs = output_layers(graph);
         Ok(packing
             .layers(graph)?

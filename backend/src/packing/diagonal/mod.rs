@@ -36,6 +36,7 @@ use crate::error::BackendError;
 use crate::program::{OutputElement, SlotLayout, SlotRef};
 use crate::{Lowered, Lowering};
 
+pub mod gazelle;
 pub mod units;
 
 pub use units::DiagonalUnit;
@@ -121,6 +122,20 @@ fn runs(graph: &Graph) -> HashMap<NodeId, Vec<NodeId>> {
         runs.insert(cur, run);
     }
     runs
+}
+
+/// Where each weight layer's ops are counted: the name of its run's last
+/// node (a run's ops are emitted as that node's), by the layer's name.
+pub fn op_rows(graph: &Graph) -> HashMap<String, String> {
+    runs(graph)
+        .into_iter()
+        .flat_map(|(end, run)| {
+            let row = graph.node(end).name.to_string();
+            run.into_iter()
+                .filter(|&n| graph.node(n).op.is_linear_layer())
+                .map(move |n| (graph.node(n).name.to_string(), row.clone()))
+        })
+        .collect()
 }
 
 /// A regular grid of `[C, H, W]` values. Channels come in groups of
