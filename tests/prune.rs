@@ -671,3 +671,124 @@ fn cli_sweep_prints_and_writes_the_curve() {
     ]);
     assert!(!ok && err.contains("the start is after the stop"), "{err}");
 }
+
+/// `prune --packing diagonal` with each of Hunter's and Artemis's units:
+/// whole units go, the mask file drives the same pruning again, and
+/// compression keeps the masked model's function.
+#[test]
+fn cli_prune_diagonal_units_round_trip_through_the_mask_file() {
+    use hepack_backend::diagonal::{DiagonalPacking, DiagonalUnit};
+    use hepack_passes::prune::Packing;
+    let dir = tempfile::tempdir().unwrap();
+    let lenet = model("lenet5");
+    let original = load(&lenet).unwrap().graph;
+    let x = samples(&original);
+    for (block, unit) in [
+        ("diagonal", Some(DiagonalUnit::Diagonal)),
+        ("position", Some(DiagonalUnit::Position)),
+        ("channel-diagonal", Some(DiagonalUnit::ChannelDiagonal)),
+        ("hunter", None),
+    ] {
+        let onnx = dir.path().join(format!("{block}.onnx"));
+        let masks = dir.path().join(format!("{block}.json"));
+        let (ok, out, err) = common::hepack(&[
+            "prune",
+            path_str(&lenet),
+            "--packing",
+            "diagonal",
+            "--block",
+            block,
+            "--sparsity",
+            "0.5",
+            "--f64",
+            "--masks-out",
+            path_str(&masks),
+            "-o",
+            path_str(&onnx),
+        ]);
+        assert!(ok, "{block}: {err}");
+        assert!(
+            out.contains(&format!("diagonal packing, {block} units")),
+            "{out}"
+        );
+        let mask_set =
+            mask_file::from_json(&std::fs::read_to_string(&masks).unwrap(), "m").unwrap();
+        let mut masked = original.clone();
+        apply_masks(&mut masked, &mask_set).unwrap();
+        let written = load(&onnx).unwrap().graph;
+        assert_close(
+            &interp::run(&masked, x.view()).unwrap(),
+            &interp::run(&written, x.view()).unwrap(),
+            block,
+        );
+        if let Some(unit) = unit {
+            // Every unit is whole or gone, and half of each pruned layer's go.
+            let layers = DiagonalPacking { unit }.layers(&original).unwrap();
+            for l in layers.iter().take(layers.len() - 1) {
+                let mask = &mask_set[l.weights.name.as_str()];
+                let gone = l
+                    .units
+                    .iter()
+                    .filter(|u| u.cells.iter().all(|&[r, c]| !mask[[r, c]]))
+                    .count();
+                assert!(l
+                    .units
+                    .iter()
+                    .all(|u| u.cells.iter().all(|&[r, c]| mask[[r, c]])
+                        || u.cells.iter().all(|&[r, c]| !mask[[r, c]])));
+                assert_eq!(
+                    gone,
+                    units_to_prune(0.5, l.units.len()),
+                    "{block} {}",
+                    l.weights.name
+                );
+            }
+        }
+        let again = dir.path().join("again.onnx");
+        let (ok, _, err) = common::hepack(&[
+            "prune",
+            path_str(&lenet),
+            "--masks-in",
+            path_str(&masks),
+            "--packing",
+            "diagonal",
+            "--block",
+            block,
+            "--f64",
+            "-o",
+            path_str(&again),
+        ]);
+        assert!(ok, "{block}: {err}");
+        assert_eq!(
+            std::fs::read(&again).unwrap(),
+            std::fs::read(&onnx).unwrap(),
+            "{block}"
+        );
+    }
+    // A budget cannot search Hunter's three stages at once.
+    let (ok, _, err) = common::hepack(&[
+        "prune",
+        path_str(&lenet),
+        "--packing",
+        "diagonal",
+        "--block",
+        "hunter",
+        "--he-budget",
+        "1000",
+        "--masks-out",
+        path_str(&dir.path().join("no.json")),
+    ]);
+    assert!(!ok && err.contains("--block hunter"), "{err}");
+    // Units name their packing.
+    let (ok, _, err) = common::hepack(&[
+        "prune",
+        path_str(&lenet),
+        "--block",
+        "position",
+        "--sparsity",
+        "0.5",
+        "--masks-out",
+        path_str(&dir.path().join("no.json")),
+    ]);
+    assert!(!ok && err.contains("--packing diagonal"), "{err}");
+}

@@ -215,3 +215,99 @@ fn the_bundled_tuned_lenet_reproduces_its_recorded_accuracy() {
         m["hepack_correct"].as_u64().unwrap()
     );
 }
+
+/// `tune --packing diagonal` with each of Hunter's and Artemis's units on
+/// the MLP: the pruned units stay zero through fine-tuning, the program
+/// rotates less, and it runs encrypted like plaintext.
+#[test]
+fn tune_prunes_diagonal_units_and_the_program_runs_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x.npy");
+    let digits = common::read_f32(&common::mnist("mnist_test_x_flat.npy"));
+    let digits = digits
+        .slice_axis(ndarray::Axis(0), (0..4).into())
+        .mapv(|v| v as f32);
+    ndarray_npy::write_npy(&x, &digits).unwrap();
+    for block in ["diagonal", "position", "channel-diagonal", "hunter"] {
+        let out = dir.path().join(format!("{block}.onnx"));
+        let mut args = FLOW.to_vec();
+        args.extend([
+            "--packing",
+            "diagonal",
+            "--block",
+            block,
+            "--group-lasso-position",
+            "1e-4",
+            "--group-lasso-diagonal",
+            "1e-4",
+            "--json",
+        ]);
+        let (ok, stdout, err) = tune(&out, &args);
+        assert!(ok, "{block}: {err}");
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        let (hef, pruned) = (&report["checkpoints"][1], &report["checkpoints"][2]);
+        let rotations = |c: &Value| c["rotations"].as_u64().unwrap();
+        // A position or channel diagonal takes its rotation with it; single
+        // diagonals (Hunter's order on a model without convolutions) only
+        // free a step when all of its diagonals go.
+        let fewer = if block == "diagonal" || block == "hunter" {
+            rotations(pruned) <= rotations(hef)
+        } else {
+            rotations(pruned) < rotations(hef)
+        };
+        assert!(
+            fewer,
+            "{block}: {} -> {} rotations",
+            rotations(hef),
+            rotations(pruned)
+        );
+        assert!(
+            pruned["he_ops"].as_u64() < hef["he_ops"].as_u64(),
+            "{block}"
+        );
+
+        // Half the hidden layer's units are zero in the written model.
+        let unit = if block == "hunter" { "diagonal" } else { block };
+        let (ok, stdout, err) = common::hepack(&[
+            "inspect",
+            s(&out),
+            "--packing",
+            "diagonal",
+            "--block",
+            unit,
+            "--json",
+        ]);
+        assert!(ok, "{block}: {err}");
+        let inspect: Value = serde_json::from_str(&stdout).unwrap();
+        // The hidden layer (the output layer is kept whole).
+        let layer = &inspect["pruning"]["layers"][0];
+        let (kept, total) = (
+            layer["units_kept"].as_u64().unwrap(),
+            layer["units_total"].as_u64().unwrap(),
+        );
+        assert!(
+            total > 1 && kept <= total - total / 2,
+            "{block}: {kept}/{total}"
+        );
+
+        // The program runs encrypted within 1e-3 of plaintext.
+        let program = dir.path().join(format!("{block}.hep"));
+        let (ok, _, err) = common::hepack(&[
+            "compile",
+            s(&out),
+            "--packing",
+            "diagonal",
+            "-o",
+            s(&program),
+        ]);
+        assert!(ok, "{block}: {err}");
+        let (ok, stdout, err) = common::hepack(&["infer", s(&program), "--input", s(&x), "--json"]);
+        assert!(ok, "{block}: {err}");
+        let run: Value = serde_json::from_str(&stdout).unwrap();
+        assert!(
+            run["max_abs_error"].as_f64().unwrap() <= 1e-3,
+            "{block}: {stdout}"
+        );
+        assert_eq!(run["argmax_agreement"].as_f64().unwrap(), 1.0, "{block}");
+    }
+}

@@ -182,7 +182,10 @@ fn vgg16() -> Graph {
         ops.push((format!("pool{block}"), pool()));
     }
     ops.push(("flat".into(), Op::Flatten));
-    for (i, (k, n)) in [(512, 4096), (4096, 4096), (4096, 10)].into_iter().enumerate() {
+    for (i, (k, n)) in [(512, 4096), (4096, 4096), (4096, 10)]
+        .into_iter()
+        .enumerate()
+    {
         ops.push((
             format!("fc{i}"),
             Op::Dense(Dense {

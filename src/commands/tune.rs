@@ -10,11 +10,11 @@ use super::prune_args::PackingArg;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use hepack_backend::diagonal::{DiagonalPacking, DiagonalUnit};
+use hepack_backend::Lowering;
 use hepack_frontend::to_onnx;
 use hepack_ir::Graph;
 use hepack_passes::prune::{
-    find_masks, find_masks_staged, linear_params, model_sparsity, BatchPacking, Block, Packing,
-    SingleWeights, Targets,
+    find_masks, find_masks_staged, linear_params, model_sparsity, Packing, SingleWeights, Targets,
 };
 use hepack_passes::{pipeline, ActChoice, PassOptions};
 use hepack_tune::convert::needs_conversion;
@@ -162,10 +162,13 @@ struct Checkpoint {
     val_metric: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     test_metric: Option<f64>,
-    /// HE ops under batch packing, as `hepack compile` counts them (absent
-    /// while the model is not HE-friendly).
+    /// HE ops under the tuned packing (`--packing`), as `hepack compile`
+    /// counts them (absent while the model is not HE-friendly).
     #[serde(skip_serializing_if = "Option::is_none")]
     he_ops: Option<u64>,
+    /// Rotations of the same program (absent as `he_ops` is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotations: Option<u64>,
     /// Fraction of the original model's linear-layer parameters gone.
     model_sparsity: f64,
     /// Seconds since tuning started.
@@ -256,20 +259,19 @@ impl Set {
     }
 }
 
-/// HE ops of `graph` under batch packing, as `hepack compile` would count
-/// them (its he-friendly pipeline runs first; nothing is approximated there
-/// once the model is tuned).
-fn he_ops(graph: &Graph) -> Option<u64> {
+/// HE ops and rotations of `graph` under `packing`, as `hepack compile`
+/// would count them (its he-friendly pipeline runs first; nothing is
+/// approximated there once the model is tuned).
+fn he_ops(graph: &Graph, packing: &dyn Lowering) -> Option<(u64, u64)> {
     if needs_conversion(graph) {
         return None;
     }
-    let count = || -> Result<u64> {
+    let count = || -> Result<(u64, u64)> {
         let mut g = graph.clone();
         pipeline("he-friendly", &PassOptions::default())?.run(&mut g, |_, _| {})?;
-        let packing = BatchPacking {
-            block: Block::Column,
-        };
-        Ok(super::he_report::count(&g, &packing)?.he_ops)
+        let cost = super::he_report::count(&g, packing)?;
+        let rotate = hepack_backend::program::kind_index("rotate").expect("a kind");
+        Ok((cost.he_ops, cost.total.0[rotate]))
     };
     // The report shows "-" for a model that cannot be lowered; say why.
     count()
@@ -314,7 +316,9 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     }
 
     let (params_before, _) = linear_params(&graph);
+    let lowering = args.units.lowering()?;
     let checkpoint = |stage, graph: &Graph| -> Result<Checkpoint> {
+        let counted = he_ops(graph, lowering.as_ref());
         let (val_loss, val_metric) = evaluate(graph, &val_data)
             .context("cannot evaluate the model on the validation set")?;
         let test_metric = match &test_data {
@@ -330,7 +334,8 @@ pub fn run(args: &TuneArgs) -> Result<()> {
             val_loss,
             val_metric,
             test_metric,
-            he_ops: he_ops(graph),
+            he_ops: counted.map(|c| c.0),
+            rotations: counted.map(|c| c.1),
             model_sparsity: model_sparsity(params_before, graph),
             seconds: start.elapsed().as_secs_f64(),
         })
@@ -650,6 +655,7 @@ fn summary(report: &Report) -> String {
         format!("val {}", report.metric),
         format!("test {}", report.metric),
         "HE ops".into(),
+        "rotations".into(),
         "model sparsity".into(),
         "seconds".into(),
     ]];
@@ -659,6 +665,7 @@ fn summary(report: &Report) -> String {
             format!("{:.4}", c.val_metric),
             c.test_metric.map_or("-".into(), |m| format!("{m:.4}")),
             c.he_ops.map_or("-".into(), |o| o.to_string()),
+            c.rotations.map_or("-".into(), |o| o.to_string()),
             format!("{:.3}", c.model_sparsity),
             format!("{:.1}", c.seconds),
         ]);
@@ -668,6 +675,9 @@ fn summary(report: &Report) -> String {
         "{} training and {} validation samples:",
         report.train_samples, report.val_samples
     );
-    out.push_str(&super::table(&rows, &[false, true, true, true, true, true]));
+    out.push_str(&super::table(
+        &rows,
+        &[false, true, true, true, true, true, true],
+    ));
     out
 }

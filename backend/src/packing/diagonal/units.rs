@@ -368,10 +368,44 @@ fn for_each_use(graph: &Graph, id: NodeId, mut f: impl FnMut([usize; 2], usize, 
     }
 }
 
+/// The diagonals of `graph`'s layers as the compiler will lay them out: a
+/// graph that still holds ops CKKS cannot run (a softmax kept for
+/// training, ReLUs) is planned after the HE-friendly pipeline `hepack
+/// compile` runs, and its layers matched back by name and shape (the
+/// units are structural; the weights stay `graph`'s).
+fn compiled_diagonals(graph: &Graph) -> Result<Vec<LayerDiagonals>, PassError> {
+    if plan(graph, PRUNING_SLOTS).is_ok() {
+        return layer_diagonals(graph, PRUNING_SLOTS);
+    }
+    let mut g = graph.clone();
+    hepack_passes::pipeline("he-friendly", &hepack_passes::PassOptions::default())?
+        .run(&mut g, |_, _| {})?;
+    let mut planned = layer_diagonals(&g, PRUNING_SLOTS)?;
+    linear_layers(graph)
+        .into_iter()
+        .map(|weights| {
+            let at = planned
+                .iter()
+                .position(|p| {
+                    p.weights.name == weights.name && p.weights.matrix.dim() == weights.matrix.dim()
+                })
+                .ok_or_else(|| {
+                    PassError::Prune(format!(
+                        "diagonal units of '{}': the HE-friendly pipeline changes this layer, so its units cannot be read off the compiled layout; prune the exported model (`hepack export`)",
+                        weights.name
+                    ))
+                })?;
+            let mut l = planned.swap_remove(at);
+            l.weights = weights;
+            Ok(l)
+        })
+        .collect()
+}
+
 /// [`hepack_passes::prune::Packing::layers`] for diagonal packing with units `unit`.
 pub fn packed_layers(graph: &Graph, unit: DiagonalUnit) -> Result<Vec<PackedLayer>, PassError> {
     let times = OpTimes::default();
-    Ok(layer_diagonals(graph, PRUNING_SLOTS)?
+    Ok(compiled_diagonals(graph)?
         .into_iter()
         .map(|l| {
             let he_ops = l.ops(&l.kept(), &times).he_ops();
