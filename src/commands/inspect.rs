@@ -145,7 +145,7 @@ pub fn run(
                     let name = layer["layer"].as_str().unwrap_or_default().to_string();
                     if let Some((p, _)) = papers.iter().find(|(_, row)| *row == name) {
                         layer["gazelle"] = serde_json::to_value(p.gazelle)?;
-                        layer["channels_per_ct"] = p.per_ct.into();
+                        layer["gazelle_per_ct"] = p.per_ct.into();
                         if let Some(a) = &p.artemis {
                             layer["artemis"] = serde_json::to_value(a)?;
                         }
