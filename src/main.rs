@@ -470,6 +470,10 @@ fn main() -> ExitCode {
                 (commands::prune_args::PackingArg::Batch, Some(b)) => {
                     format!("batch packing, {b} units")
                 }
+                (
+                    commands::prune_args::PackingArg::Diagonal,
+                    Some(commands::prune_args::BlockArg::Hunter),
+                ) => "diagonal packing, diagonal units (Hunter's order prunes them in turn)".into(),
                 (commands::prune_args::PackingArg::Diagonal, Some(b)) => {
                     format!("diagonal packing, {b} units")
                 }

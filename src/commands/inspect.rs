@@ -99,12 +99,8 @@ pub fn run(
     let (params, nonzero_params) = linear_params(&model.graph);
     let pruning = Pruning {
         units,
-        layers: layer_stats(&model.graph, packing).with_context(|| {
-            format!(
-                "cannot count {}'s units (an ONNX model with ReLU or max pooling needs `hepack export` first for diagonal packing)",
-                path.display()
-            )
-        })?,
+        layers: layer_stats(&model.graph, packing)
+            .with_context(|| format!("cannot count {}'s units", path.display()))?,
         nonzero_params,
         params,
         model_sparsity: model_sparsity(reference_params, &model.graph),

@@ -9,8 +9,8 @@ use hepack_backend::diagonal::{DiagonalPacking, DiagonalUnit};
 use hepack_ir::Graph;
 use hepack_passes::prune::{
     apply_masks, compress, find_masks_staged, layer_stats, linear_params, mask_file,
-    masks_for_budget, model_sparsity, BatchPacking, Block, CompressReport, Criterion, LayerKind,
-    LayerStats, Masks, Packing, SingleWeights, Stage, Targets,
+    masks_for_budget, model_sparsity, units_to_prune, BatchPacking, Block, CompressReport,
+    Criterion, LayerKind, LayerStats, Masks, Packing, SingleWeights, Stage, Targets,
 };
 use serde::Serialize;
 
@@ -164,6 +164,9 @@ impl UnitArgs {
     /// What pruning zeroes: one stage of the packing's units, or Hunter's
     /// three.
     pub fn stages(&self) -> Result<Vec<Stage>> {
+        if self.criterion == CriterionArg::Unstructured && self.block.is_some() {
+            bail!("--criterion unstructured prunes single weights: leave out --block");
+        }
         if self.block == Some(BlockArg::Hunter) {
             if !matches!(self.packing, PackingArg::Diagonal) {
                 bail!("--block hunter is a unit of diagonal packing: add --packing diagonal");
@@ -333,6 +336,24 @@ impl PruneArgs {
             };
             (masks, source)
         };
+        if let (Some(s), None) = (self.sparsity, &self.masks_in) {
+            for l in before
+                .iter()
+                .filter(|l| units_to_prune(s, l.units_total) == 0)
+            {
+                if !self
+                    .layer
+                    .iter()
+                    .any(|o| o.starts_with(&format!("{}=", l.layer)))
+                {
+                    tracing::warn!(
+                        "{} has {} unit(s) of this kind: --sparsity {s} prunes none of them",
+                        l.layer,
+                        l.units_total
+                    );
+                }
+            }
+        }
         let (params_before, _) = linear_params(graph);
         apply_masks(graph, &masks)?;
         let masked = layer_stats(graph, packing)?;

@@ -14,7 +14,7 @@ use hepack_backend::Lowering;
 use hepack_frontend::to_onnx;
 use hepack_ir::Graph;
 use hepack_passes::prune::{
-    find_masks, find_masks_staged, linear_params, model_sparsity, Packing, SingleWeights, Targets,
+    find_masks_staged, linear_params, model_sparsity, LayerKind, Packing, Targets,
 };
 use hepack_passes::{pipeline, ActChoice, PassOptions};
 use hepack_tune::convert::needs_conversion;
@@ -101,8 +101,9 @@ pub struct TuneArgs {
     /// halfway through --prune-epochs.
     #[arg(long, value_name = "DT")]
     pub prune_every: Option<usize>,
-    /// Artemis-style group-lasso weight λ over the pruned units (`--block`),
-    /// added to the loss while pruning (0: off).
+    /// Artemis-style group-lasso weight λ over the pruned units (`--block`;
+    /// under `hunter`, each stage's units on its layers), added to the loss
+    /// while pruning (0: off).
     #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
     pub group_lasso: f64,
     /// Artemis's position regulariser λ_p: a group lasso over diagonal
@@ -362,17 +363,11 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         let targets: Targets = args
             .units
             .targets(args.sparsity.unwrap_or(0.0), &args.layer)?;
-        // Diagonal units need an HE-friendly graph's layout; before the
-        // conversion only the targets can be checked.
-        if needs_conversion(&graph) {
-            find_masks(&graph, &SingleWeights, criterion, &targets)?;
-        } else {
-            find_masks_staged(&graph, &stages, criterion, &targets)?;
-        }
+        // Diagonal units are read off the compiled layout, which a model
+        // not yet HE-friendly gets from the compiler's pipeline: a layer they
+        // cannot be found for fails here, before any training.
+        find_masks_staged(&graph, &stages, criterion, &targets)?;
         let mut lasso: Vec<(f64, Box<dyn Packing>)> = Vec::new();
-        if args.group_lasso != 0.0 {
-            lasso.push((args.group_lasso, args.units.packing()?));
-        }
         for (lambda, unit, flag) in [
             (
                 args.group_lasso_position,
@@ -391,6 +386,8 @@ pub fn run(args: &TuneArgs) -> Result<()> {
             if !matches!(args.units.packing, PackingArg::Diagonal) {
                 bail!("--group-lasso-{flag} regularises diagonal packing's groups: add --packing diagonal");
             }
+            let packing = DiagonalPacking { unit };
+            packing.layers(&graph)?;
             lasso.push((lambda, Box::new(DiagonalPacking { unit })));
         }
         let spe = steps_per_epoch(train.x.shape()[0], args.batch_size);
@@ -474,12 +471,21 @@ pub fn run(args: &TuneArgs) -> Result<()> {
 
     let pruning = match &prune {
         Some((stages, lasso, options)) => {
-            let lasso = lasso
+            // `--group-lasso` over each stage's units on its layers, then
+            // Artemis's two terms on every layer.
+            let lasso = stages
                 .iter()
-                .map(|(lambda, packing)| Lasso {
+                .filter(|_| args.group_lasso != 0.0)
+                .map(|st| Lasso {
+                    lambda: args.group_lasso,
+                    packing: st.packing.as_ref(),
+                    layers: st.layers,
+                })
+                .chain(lasso.iter().map(|(lambda, packing)| Lasso {
                     lambda: *lambda,
                     packing: packing.as_ref(),
-                })
+                    layers: LayerKind::All,
+                }))
                 .collect();
             let run = prune_while_training(
                 &mut graph,

@@ -9,8 +9,8 @@
 
 use hepack_ir::{Graph, NodeId, Op};
 use hepack_passes::prune::{
-    apply_masks, compress, find_masks_staged, output_layers, CompressReport, Criterion, Packing,
-    Stage, Targets,
+    apply_masks, compress, find_masks_staged, output_layers, CompressReport, Criterion, LayerKind,
+    Packing, Stage, Targets,
 };
 use ndarray::IxDyn;
 use serde::Serialize;
@@ -28,6 +28,8 @@ pub struct Lasso<'a> {
     pub lambda: f64,
     /// Whose units are the groups.
     pub packing: &'a dyn Packing,
+    /// The layers it regularises (of those with a pruning target).
+    pub layers: LayerKind,
 }
 
 /// A [`Hooks`] that prunes on a schedule and adds group-lasso gradients.
@@ -88,18 +90,21 @@ impl<'a> BlockPruning<'a> {
         })
     }
 
-    /// `packing`'s units of every layer with a target above zero, as
-    /// indices into the layer's weight tensor.
-    fn groups(&self, graph: &Graph, packing: &dyn Packing) -> Result<Vec<LayerGroups>, TuneError> {
+    /// The lasso term's units of every layer of its kind with a target
+    /// above zero, as indices into the layer's weight tensor.
+    fn groups(&self, graph: &Graph, term: &Lasso<'_>) -> Result<Vec<LayerGroups>, TuneError> {
         let outputs = output_layers(graph);
-        Ok(packing
+        Ok(term
+            .packing
             .layers(graph)?
             .into_iter()
             .filter(|p| {
                 let l = &p.weights;
-                self.targets
-                    .sparsity_for(l.name.as_str(), outputs.contains(&l.id))
-                    > 0.0
+                term.layers.holds(graph, l.id)
+                    && self
+                        .targets
+                        .sparsity_for(l.name.as_str(), outputs.contains(&l.id))
+                        > 0.0
             })
             .map(|p| {
                 let op = &graph.node(p.weights.id).op;
@@ -131,7 +136,7 @@ impl Hooks for BlockPruning<'_> {
         if self.groups.is_none() {
             let mut groups = Vec::new();
             for term in self.lasso.iter().filter(|t| t.lambda != 0.0) {
-                groups.push((term.lambda, self.groups(graph, term.packing)?));
+                groups.push((term.lambda, self.groups(graph, term)?));
             }
             self.groups = Some(groups);
         }

@@ -8,7 +8,7 @@ use hepack_ir::{Activation, Conv, Dense, Graph, Op, Pool, Shape};
 use hepack_passes::poly::ActToPoly;
 use hepack_passes::pool::MaxPoolToAvgPool;
 use hepack_passes::prune::{
-    linear_layers, units_to_prune, BatchPacking, Block, Criterion, Stage, Targets,
+    linear_layers, units_to_prune, BatchPacking, Block, Criterion, LayerKind, Stage, Targets,
 };
 use hepack_passes::{ActChoice, Pass};
 use hepack_tune::convert::needs_conversion;
@@ -307,6 +307,7 @@ fn pruning_while_training_compresses_and_keeps_accuracy() {
     let lasso = vec![Lasso {
         lambda: 1e-3,
         packing: &packing,
+        layers: LayerKind::All,
     }];
     let stages = [Stage::all(Box::new(packing))];
     let run = prune_while_training(
@@ -410,6 +411,7 @@ fn group_lasso_adds_the_gradient_of_its_penalty() {
     let lasso = vec![Lasso {
         lambda,
         packing: &packing,
+        layers: LayerKind::All,
     }];
     let mut hooks = BlockPruning::new(&stages, Criterion::MeanAbs, targets, schedule, lasso);
     // The groups are found before the first step (step 0 prunes nothing here).

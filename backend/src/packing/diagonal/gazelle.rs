@@ -5,7 +5,8 @@
 //!
 //! GAZELLE packs `c_n` channels of a convolution's input per ciphertext
 //! (hepack follows Hunter's LeNet: `c_n = 1` for the first convolution, 2
-//! after it) and a dense layer's padded input in one ciphertext. A
+//! after it) and a dense layer's padded vector (the longer of its input and
+//! output, padded to a power of two) in one ciphertext. A
 //! convolution rotates each input ciphertext to every kernel position but
 //! one (internal permutations), rotates for every non-zero channel
 //! diagonal of every (input, output) ciphertext pair (external
@@ -31,7 +32,9 @@ pub struct PaperCounts {
 
 /// Artemis Eq. (6) for one convolution: `(α(f² − 1) + β(c_n − 1)c_out/c_n)
 /// · c_in/c_n` rotations, with `α` the kept fraction of kernel positions
-/// (per input ciphertext, the centre aside) and `β` of channel diagonals.
+/// (per input ciphertext, the centre aside) and `β` of channel diagonals,
+/// as the paper writes it (`c_in/c_n` and `c_out/c_n` unrounded: with
+/// nothing pruned it is GAZELLE's Perm when `c_n` divides both).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ArtemisRotations {
     /// Kept fraction of kernel positions.
@@ -47,7 +50,8 @@ pub struct ArtemisRotations {
 pub struct LayerPaperCounts {
     /// The layer.
     pub layer: LayerName,
-    /// Channels per ciphertext (`c_n`; a dense layer's padded input size).
+    /// Channels per ciphertext (`c_n`; for a dense layer, the slots of its
+    /// one ciphertext: the longer side, padded).
     pub per_ct: usize,
     /// Hunter Table 4 under GAZELLE.
     pub gazelle: PaperCounts,
@@ -76,7 +80,8 @@ pub fn paper_counts(graph: &Graph) -> Vec<LayerPaperCounts> {
                 let (n_i, n_o) = d.weight.dim();
                 let (n_i, n_o) = (n_i.next_power_of_two(), n_o.next_power_of_two());
                 let (long, short) = (n_i.max(n_o), n_i.min(n_o));
-                // Diagonal k holds W[o, i] with ((i − o) mod long) mod short = k.
+                // Diagonal k holds the weight of input i into output o
+                // (`weight[[i, o]]`) with ((i − o) mod long) mod short = k.
                 let mut kept = vec![false; short];
                 for ((i, o), &w) in d.weight.indexed_iter() {
                     if w != 0.0 {
@@ -138,8 +143,11 @@ fn conv_counts(weight: &ndarray::Array4<f64>, cn: usize) -> (PaperCounts, Artemi
     };
     let mut external = 0u64;
     let mut mult = 0u64;
-    for i in 0..ins {
-        for o in 0..outs {
+    // Output ciphertexts with a product: each sums its products once.
+    let mut summed = 0u64;
+    for o in 0..outs {
+        let before = mult;
+        for i in 0..ins {
             for g in 0..cn {
                 if g > 0 && diagonal(i, o, g, None) {
                     external += 1;
@@ -147,6 +155,7 @@ fn conv_counts(weight: &ndarray::Array4<f64>, cn: usize) -> (PaperCounts, Artemi
                 mult += (0..taps).filter(|&p| diagonal(i, o, g, Some(p))).count() as u64;
             }
         }
+        summed += u64::from(mult > before);
     }
     let positions = (ins * (taps - 1)) as f64;
     let diagonals = (ins * outs * (cn - 1)) as f64;
@@ -166,7 +175,7 @@ fn conv_counts(weight: &ndarray::Array4<f64>, cn: usize) -> (PaperCounts, Artemi
         PaperCounts {
             perm: internal + external,
             mult,
-            add: mult.saturating_sub(outs as u64),
+            add: mult - summed,
         },
         ArtemisRotations {
             alpha,

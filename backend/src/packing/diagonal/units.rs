@@ -368,15 +368,12 @@ fn for_each_use(graph: &Graph, id: NodeId, mut f: impl FnMut([usize; 2], usize, 
     }
 }
 
-/// The diagonals of `graph`'s layers as the compiler will lay them out: a
-/// graph that still holds ops CKKS cannot run (a softmax kept for
-/// training, ReLUs) is planned after the HE-friendly pipeline `hepack
-/// compile` runs, and its layers matched back by name and shape (the
+/// The diagonals of `graph`'s layers as the compiler will lay them out:
+/// the graph is planned after the HE-friendly pipeline `hepack compile`
+/// runs (which drops a softmax kept for training, replaces ReLUs, may fuse
+/// linear layers), and its layers matched back by name and shape (the
 /// units are structural; the weights stay `graph`'s).
 fn compiled_diagonals(graph: &Graph) -> Result<Vec<LayerDiagonals>, PassError> {
-    if plan(graph, PRUNING_SLOTS).is_ok() {
-        return layer_diagonals(graph, PRUNING_SLOTS);
-    }
     let mut g = graph.clone();
     hepack_passes::pipeline("he-friendly", &hepack_passes::PassOptions::default())?
         .run(&mut g, |_, _| {})?;
@@ -391,7 +388,7 @@ fn compiled_diagonals(graph: &Graph) -> Result<Vec<LayerDiagonals>, PassError> {
                 })
                 .ok_or_else(|| {
                     PassError::Prune(format!(
-                        "diagonal units of '{}': the HE-friendly pipeline changes this layer, so its units cannot be read off the compiled layout; prune the exported model (`hepack export`)",
+                        "diagonal units of '{}': the HE-friendly pipeline `hepack compile` runs changes this layer (fuses it with another, or reshapes it), so its units cannot be read off the compiled layout; prune the model `hepack export` writes, whose layers are the compiled ones",
                         weights.name
                     ))
                 })?;
