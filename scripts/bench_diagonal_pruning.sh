@@ -27,23 +27,8 @@ MODELS=("$@")
 KINDS=(position channel-diagonal diagonal hunter)
 SPARSITIES=(0.5 0.75 0.9)
 
-# The first test digit as a one-sample .npy file, without numpy.
-python3 - "$D" "$T" <<'PY'
-import ast, sys
-d, t = sys.argv[1], sys.argv[2]
-def first(src, dst):
-    b = open(src, "rb").read()
-    n = int.from_bytes(b[8:10], "little")
-    h = ast.literal_eval(b[10:10 + n].decode())
-    shape = h["shape"]
-    per = (len(b) - 10 - n) // shape[0]
-    h["shape"] = (1,) + tuple(shape[1:])
-    text = repr(h)
-    text += " " * ((64 - (10 + len(text) + 1) % 64) % 64) + "\n"
-    open(dst, "wb").write(b[:8] + len(text).to_bytes(2, "little") + text.encode() + b[10 + n:10 + n + per])
-first(f"{d}/mnist_test_x.npy", f"{t}/x.npy")
-first(f"{d}/mnist_test_x_flat.npy", f"{t}/x_flat.npy")
-PY
+# The first test digit as a one-sample .npy file.
+python3 scripts/first_sample.py "$D/mnist_test_x.npy" "$T/x.npy" "$D/mnist_test_x_flat.npy" "$T/x_flat.npy"
 
 # model, tag: export, count, compile and run one digit.
 measure() {

@@ -17,25 +17,9 @@ export HEPACK_OP_TIMES="$T/op_times.json"
 MODELS=("$@")
 [ ${#MODELS[@]} -gt 0 ] || MODELS=(mlp lenet5)
 
-# The first test digit (and its label) as .npy files of one sample, without numpy.
-python3 - "$D" "$T" <<'PY'
-import ast, sys
-d, t = sys.argv[1], sys.argv[2]
-def first(src, dst):
-    b = open(src, "rb").read()
-    n = int.from_bytes(b[8:10], "little")
-    h = ast.literal_eval(b[10:10 + n].decode())
-    shape = h["shape"]
-    size = len(b) - 10 - n
-    per = size // shape[0]
-    h["shape"] = (1,) + tuple(shape[1:])
-    text = repr(h)
-    text += " " * ((64 - (10 + len(text) + 1) % 64) % 64) + "\n"
-    open(dst, "wb").write(b[:8] + len(text).to_bytes(2, "little") + text.encode() + b[10 + n:10 + n + per])
-first(f"{d}/mnist_test_x.npy", f"{t}/mnist_test_x_1.npy")
-first(f"{d}/mnist_test_x_flat.npy", f"{t}/mnist_test_x_flat_1.npy")
-first(f"{d}/mnist_test_y.npy", f"{t}/y_1.npy")
-PY
+# The first test digit (and its label) as .npy files of one sample.
+python3 scripts/first_sample.py "$D/mnist_test_x.npy" "$T/mnist_test_x_1.npy" \
+  "$D/mnist_test_x_flat.npy" "$T/mnist_test_x_flat_1.npy" "$D/mnist_test_y.npy" "$T/y_1.npy"
 
 for m in "${MODELS[@]}"; do
   case $m in
