@@ -1,14 +1,11 @@
 //! `hepack`: compile ONNX models into CKKS homomorphic-encryption programs.
 
-mod commands;
-mod npy;
-mod output;
-mod svg_chart;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hepack::{commands, error_line};
 use commands::passes::PassArgs;
 use commands::prune_args::{PruneArgs, UnitArgs};
 
@@ -538,7 +535,7 @@ fn main() -> ExitCode {
             output,
             f64,
             passes,
-        } => commands::export::run(&model, &passes, &output, export_type(f64)),
+        } => commands::export::run(&model, &passes, &output, hepack::export_type(f64)),
         Command::Prune {
             model,
             output,
@@ -551,7 +548,7 @@ fn main() -> ExitCode {
             &passes,
             &prune,
             output.as_deref(),
-            export_type(f64),
+            hepack::export_type(f64),
             json,
         ),
         Command::Sweep {
@@ -651,34 +648,6 @@ fn main() -> ExitCode {
             eprintln!("error: {}", error_line(&e));
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The error and its causes on one line, as `{:#}` prints them, but skipping
-/// a cause whose text its parent already ends with (library errors often
-/// print their source, which the chain would then repeat).
-fn error_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    let mut last = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if last.ends_with(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-        last = text;
-    }
-    line
-}
-
-fn export_type(f64: bool) -> hepack_frontend::ExportType {
-    if f64 {
-        hepack_frontend::ExportType::F64
-    } else {
-        hepack_frontend::ExportType::F32
     }
 }
 

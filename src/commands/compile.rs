@@ -50,19 +50,31 @@ pub struct Outputs<'a> {
     pub he: Option<&'a Path>,
 }
 
-/// Compile `model` with the pipeline in `args` (default: he-friendly).
-pub fn run(
-    path: &Path,
+/// What compiling a model made.
+pub struct Compiled {
+    /// The passes run.
+    pub reports: Vec<hepack_passes::PassReport>,
+    /// What pruning did, if asked.
+    pub pruning: Option<PruneOutcome>,
+    /// The program and its cost (`None` when the graph is not HE-friendly
+    /// and no program was asked for).
+    pub lowered: Option<(hepack_backend::Program, hepack_backend::Cost)>,
+    /// Largest magnitude measured on the calibration batch.
+    pub calibrated_max_abs: Option<f64>,
+}
+
+/// Run the pipeline in `args` (default: he-friendly) and the pruning in
+/// `prune` on `model`, then lower it with the parameters `params` ask for.
+/// `model_bytes` is the ONNX file the program records the hash of; with
+/// `need_program` a graph that cannot be lowered is an error.
+pub fn compile_model(
+    model: &mut hepack_frontend::Model,
+    model_bytes: &[u8],
     args: &PassArgs,
     prune: &PruneArgs,
     params: &ParamArgs,
-    outputs: &Outputs<'_>,
-    json: bool,
-) -> Result<()> {
-    let (emit_ir, emit_he) = (outputs.ir, outputs.he);
-    let model_bytes = hepack_frontend::input::read_regular(path, hepack_frontend::MAX_MODEL_BYTES)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut model = super::load_model(path)?;
+    need_program: bool,
+) -> Result<Compiled> {
     let reports = args.run(&mut model.graph, Some("he-friendly"))?;
     let pruning = prune.apply(&mut model.graph)?;
     if let Some(outcome) = &pruning {
@@ -82,9 +94,10 @@ pub fn run(
         let request = params.request(calibrated_max_abs.map(|m| 2.0 * m));
         let (mut program, cost) =
             super::he_report::compile(&model.graph, prune.units.lowering()?.as_ref(), &request)?;
-        program.model_sha256 = Some(hepack_backend::file::model_hash(&model_bytes));
+        program.model_sha256 = Some(hepack_backend::file::model_hash(model_bytes));
+        super::he_report::warn_if_insecure(&program.params);
         Some((program, cost))
-    } else if emit_he.is_some() || outputs.program.is_some() {
+    } else if need_program {
         bail!(
             "writing the HE program needs an HE-friendly graph, but {}; run the he-friendly passes",
             violations.join(", ")
@@ -92,9 +105,40 @@ pub fn run(
     } else {
         None
     };
-    if let Some((program, _)) = &lowered {
-        super::he_report::warn_if_insecure(&program.params);
-    }
+    Ok(Compiled {
+        reports,
+        pruning,
+        lowered,
+        calibrated_max_abs,
+    })
+}
+
+/// Compile `model` with the pipeline in `args` (default: he-friendly).
+pub fn run(
+    path: &Path,
+    args: &PassArgs,
+    prune: &PruneArgs,
+    params: &ParamArgs,
+    outputs: &Outputs<'_>,
+    json: bool,
+) -> Result<()> {
+    let (emit_ir, emit_he) = (outputs.ir, outputs.he);
+    let model_bytes = hepack_frontend::input::read_regular(path, hepack_frontend::MAX_MODEL_BYTES)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut model = super::load_model(path)?;
+    let Compiled {
+        reports,
+        pruning,
+        lowered,
+        calibrated_max_abs,
+    } = compile_model(
+        &mut model,
+        &model_bytes,
+        args,
+        prune,
+        params,
+        emit_he.is_some() || outputs.program.is_some(),
+    )?;
     let program_file = match (outputs.program, &lowered) {
         (Some(out), Some((program, _))) => {
             let bytes = hepack_backend::file::encode(program)?;

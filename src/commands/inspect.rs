@@ -80,34 +80,99 @@ pub fn run(
     he: bool,
     paper: Option<PaperArg>,
 ) -> Result<()> {
+    let model: Model = super::load_model(path)?;
+    let reference = match reference {
+        Some(r) => Some((
+            r.display().to_string(),
+            linear_params(&super::load_model(r)?.graph).0,
+        )),
+        None => None,
+    };
+    let cost = he_cost(&model, &path.display().to_string(), packing, he, paper)?;
+    let report = build(
+        &model,
+        path.display().to_string(),
+        packing,
+        units,
+        reference,
+        cost.as_ref(),
+        paper,
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(())
+}
+
+/// What `inspect --json` prints for `model` (called `label` in messages).
+pub fn report_json(
+    model: &Model,
+    label: &str,
+    packing: &dyn hepack_backend::Lowering,
+    units: String,
+    he: bool,
+    paper: Option<PaperArg>,
+) -> Result<serde_json::Value> {
+    let cost = he_cost(model, label, packing, he, paper)?;
+    let report = build(
+        model,
+        label.to_string(),
+        packing,
+        units,
+        None,
+        cost.as_ref(),
+        paper,
+    )?;
+    Ok(serde_json::to_value(&report)?)
+}
+
+fn he_cost(
+    model: &Model,
+    label: &str,
+    packing: &dyn hepack_backend::Lowering,
+    he: bool,
+    paper: Option<PaperArg>,
+) -> Result<Option<hepack_backend::Cost>> {
     if paper.is_some() && !(he && packing.name() == "diagonal") {
         bail!("--paper-counts compares with hepack's program under single-sample packing: add --he --packing diagonal");
     }
-    let model: Model = super::load_model(path)?;
-    let he = if he {
-        Some(
-            super::he_report::count(&model.graph, packing)
-                .with_context(|| format!("cannot lower {}", path.display()))?,
-        )
-    } else {
-        None
-    };
-    let reference_params = match reference {
-        Some(r) => linear_params(&super::load_model(r)?.graph).0,
-        None => linear_params(&model.graph).0,
-    };
+    if !he {
+        return Ok(None);
+    }
+    Ok(Some(
+        super::he_report::count(&model.graph, packing)
+            .with_context(|| format!("cannot lower {label}"))?,
+    ))
+}
+
+/// The report on `model`; `reference` is the unpruned model's name and
+/// linear-layer parameter count.
+fn build<'a>(
+    model: &'a Model,
+    label: String,
+    packing: &'a dyn hepack_backend::Lowering,
+    units: String,
+    reference: Option<(String, usize)>,
+    cost: Option<&'a hepack_backend::Cost>,
+    paper: Option<PaperArg>,
+) -> Result<Report<'a>> {
+    let reference_params = reference
+        .as_ref()
+        .map_or_else(|| linear_params(&model.graph).0, |r| r.1);
     let (params, nonzero_params) = linear_params(&model.graph);
     let pruning = Pruning {
         units,
         layers: layer_stats(&model.graph, packing)
-            .with_context(|| format!("cannot count {}'s units", path.display()))?,
+            .with_context(|| format!("cannot count {label}'s units"))?,
         nonzero_params,
         params,
         model_sparsity: model_sparsity(reference_params, &model.graph),
-        reference: reference.map(|r| r.display().to_string()),
+        reference: reference.map(|r| r.0),
     };
     let mut report = Report {
-        model: path.display().to_string(),
+        model: label,
         opset: model.opset,
         producer: &model.producer,
         input: InputInfo {
@@ -118,11 +183,11 @@ pub fn run(
         summary: Summary::of(&model.graph),
         pruning,
         he: None,
-        cost: he.as_ref(),
+        cost,
         papers: None,
         packing: packing.name(),
     };
-    if let Some(cost) = &he {
+    if let Some(cost) = cost {
         let mut value = serde_json::to_value(cost)?;
         if paper.is_some() {
             let rows = hepack_backend::diagonal::op_rows(&model.graph);
@@ -152,12 +217,7 @@ pub fn run(
         }
         report.he = Some(value);
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", table(&report));
-    }
-    Ok(())
+    Ok(report)
 }
 
 fn table(r: &Report<'_>) -> String {

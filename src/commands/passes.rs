@@ -30,6 +30,10 @@ pub struct PassArgs {
     /// activation to the inputs it sees when this batch runs through the model.
     #[arg(long, value_name = "X.npy")]
     pub calib: Option<PathBuf>,
+    /// The calibration batch itself, when it comes from memory (Python's
+    /// `calib=` array) rather than from `--calib`'s file.
+    #[arg(skip)]
+    pub calib_batch: Option<ndarray::ArrayD<f64>>,
     /// Print the IR after this pass (a name from --passes, or `all`).
     #[arg(long, value_name = "PASS|all")]
     pub print_after: Option<String>,
@@ -54,15 +58,18 @@ impl PassArgs {
                 .act_layers
                 .insert(layer.to_string(), choice.parse::<ActChoice>()?);
         }
-        if let Some(path) = &self.calib {
-            let x = npy::read_batch(path).context("calibration batch (--calib)")?;
-            options.calib = Some(x);
-        }
+        options.calib = self.calibration()?;
         Ok(options)
     }
 
     /// The calibration batch, if `--calib` names one.
     pub fn calibration(&self) -> Result<Option<ndarray::ArrayD<f64>>> {
+        if let Some(x) = &self.calib_batch {
+            if x.ndim() == 0 || x.shape()[0] == 0 {
+                bail!("the calibration batch holds no samples");
+            }
+            return Ok(Some(x.clone()));
+        }
         self.calib
             .as_ref()
             .map(|path| npy::read_batch(path).context("calibration batch (--calib)"))
@@ -75,6 +82,7 @@ impl PassArgs {
         let Some(spec) = self.spec(default) else {
             let tuned = self.print_after.is_some()
                 || self.calib.is_some()
+                || self.calib_batch.is_some()
                 || self.act.is_some()
                 || !self.act_layer.is_empty();
             if tuned {

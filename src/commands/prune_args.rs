@@ -249,6 +249,10 @@ pub struct PruneArgs {
     /// Apply the masks in this file (JSON, see docs/masks.md) instead of finding them.
     #[arg(long, value_name = "M.json", conflicts_with_all = ["sparsity", "layer", "he_budget"])]
     pub masks_in: Option<PathBuf>,
+    /// A mask file's text, when it comes from memory (Python's `masks=`)
+    /// rather than from `--masks-in`.
+    #[arg(skip)]
+    pub masks_text: Option<String>,
     /// Write the masks used to this file (JSON, see docs/masks.md).
     #[arg(long, value_name = "M.json")]
     pub masks_out: Option<PathBuf>,
@@ -294,6 +298,7 @@ impl PruneArgs {
             || !self.layer.is_empty()
             || self.he_budget.is_some()
             || self.masks_in.is_some()
+            || self.masks_text.is_some()
     }
 
     /// Prune `graph` as asked (nothing when no target is given).
@@ -307,7 +312,12 @@ impl PruneArgs {
         let (packing, stages) = (self.units.packing()?, self.units.stages()?);
         let (packing, criterion) = (packing.as_ref(), self.units.criterion());
         let before = layer_stats(graph, packing)?;
-        let (masks, source): (Masks, String) = if let Some(path) = &self.masks_in {
+        let (masks, source): (Masks, String) = if let Some(text) = &self.masks_text {
+            if self.sparsity.is_some() || !self.layer.is_empty() || self.he_budget.is_some() {
+                bail!("masks are applied as given: leave out sparsity, layer and he_budget");
+            }
+            (mask_file::from_json(text, "the masks")?, "given".to_string())
+        } else if let Some(path) = &self.masks_in {
             let bytes = hepack_frontend::input::read_regular(path, 1 << 30)
                 .with_context(|| format!("cannot read mask file {}", path.display()))?;
             let text = String::from_utf8(bytes)
@@ -336,7 +346,7 @@ impl PruneArgs {
             };
             (masks, source)
         };
-        if let (Some(s), None) = (self.sparsity, &self.masks_in) {
+        if let (Some(s), None, None) = (self.sparsity, &self.masks_in, &self.masks_text) {
             for l in before
                 .iter()
                 .filter(|l| units_to_prune(s, l.units_total) == 0)

@@ -70,6 +70,25 @@ pub struct TuneArgs {
     #[arg(long, value_name = "Y.npy", requires = "test_data")]
     pub test_labels: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub options: TuneOptions,
+
+    /// Write every epoch (phase, losses, validation metric, step size,
+    /// sparsity, seconds) to this CSV file.
+    #[arg(long, value_name = "LOG.csv")]
+    pub log: Option<PathBuf>,
+    /// Write float64 tensors instead of float32.
+    #[arg(long)]
+    pub f64: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `tune` does to a model, apart from where its data and results live
+/// (the Python package's `Model.tune` takes these as keyword arguments).
+#[derive(Args, Debug)]
+pub struct TuneOptions {
     /// What replaces each activation (step 1): square (fine-tuned) or
     /// poly:D / cheb:D (fitted to the activation, then its coefficients are
     /// trained, then the whole model).
@@ -142,16 +161,6 @@ pub struct TuneArgs {
     #[arg(long, value_name = "E", default_value_t = 3)]
     pub patience: usize,
 
-    /// Write every epoch (phase, losses, validation metric, step size,
-    /// sparsity, seconds) to this CSV file.
-    #[arg(long, value_name = "LOG.csv")]
-    pub log: Option<PathBuf>,
-    /// Write float64 tensors instead of float32.
-    #[arg(long)]
-    pub f64: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The model's numbers at one point of the flow.
@@ -185,8 +194,9 @@ struct LogLine {
     seconds: f64,
 }
 
+/// What tuning did, stage by stage (`tune --json`).
 #[derive(Serialize)]
-struct Report {
+pub struct TuneReport {
     metric: &'static str,
     train_samples: usize,
     val_samples: usize,
@@ -198,28 +208,27 @@ struct Report {
 }
 
 /// Owned inputs and targets.
-struct Set {
+pub struct Set {
     x: ArrayD<f64>,
     y: Labels,
 }
 
 impl Set {
     fn read(x: &Path, y: &Path) -> Result<Set> {
-        let set = Set {
-            x: npy::read_batch(x)?,
-            y: npy::read_labels(y)?,
-        };
+        Set::new(npy::read_batch(x)?, npy::read_labels(y)?)
+            .with_context(|| format!("{} and {}", x.display(), y.display()))
+    }
+
+    /// Inputs `[N, ...]` and their targets, which must count `N` too.
+    pub fn new(x: ArrayD<f64>, y: Labels) -> Result<Set> {
+        let set = Set { x, y };
         let n = set.x.shape()[0];
         let m = match &set.y {
             Labels::Classes(ids) => ids.len(),
             Labels::Values(v) => v.shape().first().copied().unwrap_or(0),
         };
         if n != m {
-            bail!(
-                "{} holds {n} samples but {} holds targets for {m}",
-                x.display(),
-                y.display()
-            );
+            bail!("the input holds {n} samples but the labels hold targets for {m}");
         }
         Ok(set)
     }
@@ -282,32 +291,68 @@ fn he_ops(graph: &Graph, packing: &dyn Lowering) -> Option<(u64, u64)> {
 
 /// Run the flow and write the tuned model.
 pub fn run(args: &TuneArgs) -> Result<()> {
-    let start = Instant::now();
-    let mut graph = super::load_model(&args.model)?.graph;
+    let graph = super::load_model(&args.model)?.graph;
     let all = Set::read(&args.data, &args.labels)?;
-    let (train, val) = match (&args.val_data, &args.val_labels) {
-        (Some(x), Some(y)) => (all, Set::read(x, y)?),
-        _ => {
-            if !(0.0..1.0).contains(&args.val) || args.val == 0.0 {
-                bail!(
-                    "--val {}: the validation fraction must be in (0, 1)",
-                    args.val
-                );
-            }
-            let n = all.x.shape()[0];
-            if n < 2 {
-                bail!("{} holds {n} sample: --val needs at least 2 to hold some out (or give --val-data)", args.data.display());
-            }
-            let keep = n - ((n as f64 * args.val).round() as usize).clamp(1, n - 1);
-            all.split(keep)
-        }
+    let val = match (&args.val_data, &args.val_labels) {
+        (Some(x), Some(y)) => Some(Set::read(x, y)?),
+        _ => None,
     };
+    let (train, val) = split(all, val, args.val, &args.data.display().to_string())?;
     let test = match (&args.test_data, &args.test_labels) {
         (Some(x), Some(y)) => Some(Set::read(x, y)?),
         _ => None,
     };
+    let (graph, report) = tune(graph, &train, &val, test.as_ref(), &args.options)?;
+    // Encode everything before writing, so a failure leaves no files behind.
+    let onnx = to_onnx(&graph, crate::export_type(args.f64))?
+        .write_to_bytes()
+        .context("cannot encode the ONNX model")?;
+    let csv = args.log.as_ref().map(|_| csv_log(&report.epochs));
+    write_atomic(&args.output, &onnx)?;
+    if let (Some(path), Some(text)) = (&args.log, csv) {
+        write_atomic(path, text.as_bytes())?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", summary(&report));
+        println!("tuned model written to {}", args.output.display());
+        if let Some(path) = &args.log {
+            println!("epoch log written to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The training and validation sets: `val` when given, else the last
+/// `fraction` of `all` (named `what` in errors).
+pub fn split(all: Set, val: Option<Set>, fraction: f64, what: &str) -> Result<(Set, Set)> {
+    if let Some(val) = val {
+        return Ok((all, val));
+    }
+    if !(0.0..1.0).contains(&fraction) || fraction == 0.0 {
+        bail!("--val {fraction}: the validation fraction must be in (0, 1)");
+    }
+    let n = all.x.shape()[0];
+    if n < 2 {
+        bail!("{what} holds {n} sample: --val needs at least 2 to hold some out (or give --val-data)");
+    }
+    let keep = n - ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
+    Ok(all.split(keep))
+}
+
+/// MOFHEI's flow on `graph`: HE-friendly conversion, then pruning while
+/// training, as `options` ask. Returns the tuned graph and the report.
+pub fn tune(
+    mut graph: Graph,
+    train: &Set,
+    val: &Set,
+    test: Option<&Set>,
+    args: &TuneOptions,
+) -> Result<(Graph, TuneReport)> {
+    let start = Instant::now();
     let (train_data, val_data) = (train.data(), val.data());
-    let test_data = test.as_ref().map(Set::data);
+    let test_data = test.map(Set::data);
     let metric = match train.y {
         Labels::Classes(_) => "accuracy",
         Labels::Values(_) => "mse",
@@ -514,17 +559,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     }
     bar.finish_and_clear();
 
-    // Encode everything before writing, so a failure leaves no files behind.
-    let onnx = to_onnx(&graph, crate::export_type(args.f64))?
-        .write_to_bytes()
-        .context("cannot encode the ONNX model")?;
-    let csv = args.log.as_ref().map(|_| csv_log(&log));
-    write_atomic(&args.output, &onnx)?;
-    if let (Some(path), Some(text)) = (&args.log, csv) {
-        write_atomic(path, text.as_bytes())?;
-    }
-
-    let report = Report {
+    let report = TuneReport {
         metric,
         train_samples: train.x.shape()[0],
         val_samples: val.x.shape()[0],
@@ -533,16 +568,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         pruning,
         epochs: log,
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", summary(&report));
-        println!("tuned model written to {}", args.output.display());
-        if let Some(path) = &args.log {
-            println!("epoch log written to {}", path.display());
-        }
-    }
-    Ok(())
+    Ok((graph, report))
 }
 
 /// Planned epochs per phase, for the progress bar: a phase that stops
@@ -558,7 +584,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(graph: &Graph, args: &TuneArgs) -> Plan {
+    fn new(graph: &Graph, args: &TuneOptions) -> Plan {
         use hepack_ir::{Activation, Op};
         let mut total = 0;
         let trained_coeffs = args.act != ActChoice::Square;
@@ -629,7 +655,7 @@ fn csv_log(log: &[LogLine]) -> String {
     out
 }
 
-fn summary(report: &Report) -> String {
+fn summary(report: &TuneReport) -> String {
     let mut out = String::new();
     for r in &report.replacements {
         let _ = writeln!(
