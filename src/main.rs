@@ -457,24 +457,7 @@ fn main() -> ExitCode {
             packing,
             paper_counts,
         } => {
-            let units = match (packing, block) {
-                (commands::prune_args::PackingArg::Batch, None) => {
-                    "batch packing, cols units".to_string()
-                }
-                (commands::prune_args::PackingArg::Diagonal, None) => {
-                    "diagonal packing, diagonal units".to_string()
-                }
-                (commands::prune_args::PackingArg::Batch, Some(b)) => {
-                    format!("batch packing, {b} units")
-                }
-                (
-                    commands::prune_args::PackingArg::Diagonal,
-                    Some(commands::prune_args::BlockArg::Hunter),
-                ) => "diagonal packing, diagonal units (Hunter's order prunes them in turn)".into(),
-                (commands::prune_args::PackingArg::Diagonal, Some(b)) => {
-                    format!("diagonal packing, {b} units")
-                }
-            };
+            let units = commands::prune_args::units_label(packing, block);
             if commands::is_program_file(&model) {
                 commands::inspect_program::run(&model, json)
             } else {

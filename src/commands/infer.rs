@@ -39,11 +39,13 @@ pub struct InferReport {
 }
 
 /// Runs `x` encrypted through `program`; returns the decrypted outputs, one
-/// tensor per model output.
+/// tensor per model output. `progress` gets the server's ops done so far
+/// and their total.
 pub fn infer(
     program: &Program,
     x: &ArrayD<f64>,
     options: &Options,
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<(Vec<ArrayD<f64>>, InferReport)> {
     let t = std::time::Instant::now();
     let context = hepack_runtime::keys::context(&program.params)?;
@@ -53,11 +55,10 @@ pub fn infer(
     let inputs = hepack_runtime::client::encrypt(&context, program, &secret, x.view(), false)?;
     let encrypt_seconds = t.elapsed().as_secs_f64();
     let times = op_times(program)?;
-    let bar = progress((inputs.batches.len() * program.instrs.len()) as u64);
+    let total = (inputs.batches.len() * program.instrs.len()) as u64;
     let (outputs, run) = executor::run(&context, program, &eval, inputs, options, &times, &|n| {
-        bar.set_position(n)
+        progress(n, total)
     })?;
-    bar.finish_and_clear();
     let t = std::time::Instant::now();
     let ys = hepack_runtime::client::decrypt(&context, program, &secret, &outputs)?;
     let decrypt_seconds = t.elapsed().as_secs_f64();
@@ -145,7 +146,12 @@ pub fn run(
     }
     let x = crate::npy::read_batch(input)?;
     let labels = labels.map(crate::npy::read_labels).transpose()?;
-    let (ys, mut report) = infer(&program, &x, options)?;
+    let bar = progress(0);
+    let (ys, mut report) = infer(&program, &x, options, &|n, total| {
+        bar.set_length(total);
+        bar.set_position(n)
+    })?;
+    bar.finish_and_clear();
     match labels
         .as_ref()
         .map(|l| super::eval::score(&ys[0], l))

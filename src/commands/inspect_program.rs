@@ -51,6 +51,23 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
     let program = super::load_program(path)?;
     he_report::warn_if_insecure(&program.params);
     let cost = cost::cost(&program, &super::runtime_io::op_times(&program)?);
+    let report = build(&program, path.display().to_string(), &cost)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&report, &program));
+    }
+    Ok(())
+}
+
+/// What `inspect PROGRAM.hep --json` prints for `program`, costed with
+/// this machine's calibrated op times where `hepack calibrate` made them.
+pub fn report_json(program: &Program, label: &str) -> Result<serde_json::Value> {
+    let cost = cost::cost(program, &super::runtime_io::op_times(program)?);
+    Ok(serde_json::to_value(build(program, label.to_string(), &cost)?)?)
+}
+
+fn build<'a>(program: &'a Program, label: String, cost: &'a Cost) -> Result<Report<'a>> {
     let p = &program.params;
     let outputs: Vec<OutputInfo<'_>> = program
         .outputs
@@ -69,8 +86,8 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
             }
         })
         .collect();
-    let report = Report {
-        program: path.display().to_string(),
+    Ok(Report {
+        program: label,
         format_version: file::FORMAT_VERSION,
         model_sha256: program.model_sha256.map(|h| file::hex(&h)),
         packing: &program.packing,
@@ -85,17 +102,11 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
         samples_per_ciphertext: program.samples_per_ct(),
         eval_key_bytes: hepack_runtime::keys::eval_bytes(
             &hepack_runtime::keys::context(&program.params)?,
-            &program,
+            program,
         ),
         ciphertext_bytes: p.ciphertext_bytes(0, 2),
-        he: &cost,
-    };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", text(&report, &program));
-    }
-    Ok(())
+        he: cost,
+    })
 }
 
 fn text(r: &Report<'_>, program: &Program) -> String {

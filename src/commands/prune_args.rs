@@ -95,6 +95,19 @@ impl PackingArg {
     }
 }
 
+/// How `inspect` names the units it counts under `packing` and `block`.
+pub fn units_label(packing: PackingArg, block: Option<BlockArg>) -> String {
+    match (packing, block) {
+        (PackingArg::Batch, None) => "batch packing, cols units".to_string(),
+        (PackingArg::Diagonal, None) => "diagonal packing, diagonal units".to_string(),
+        (PackingArg::Batch, Some(b)) => format!("batch packing, {b} units"),
+        (PackingArg::Diagonal, Some(BlockArg::Hunter)) => {
+            "diagonal packing, diagonal units (Hunter's order prunes them in turn)".into()
+        }
+        (PackingArg::Diagonal, Some(b)) => format!("diagonal packing, {b} units"),
+    }
+}
+
 /// How units are ranked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CriterionArg {

@@ -4,8 +4,11 @@
 use std::path::Path;
 
 use anyhow::Result;
-use hepack_runtime::ciphertexts::Role;
-use hepack_runtime::executor::{self, Options};
+use hepack_backend::Program;
+use hepack_runtime::ciphertexts::{Ciphertexts, Role};
+use hepack_runtime::executor::{self, Options, Report};
+use hepack_runtime::keys::EvalKeys;
+use hepack_runtime::seal::Context as SealContext;
 use hepack_runtime::limits::Limits;
 
 use super::runtime_io::{op_times, progress, read_ciphertexts, read_eval, report_text};
@@ -26,26 +29,16 @@ pub fn run(
     let context = hepack_runtime::keys::context(&program.params)?;
     let inputs = read_ciphertexts(&context, &program, Role::Input, input)?;
     let samples = inputs.samples;
-    let times = op_times(&program)?;
-    let cost = hepack_backend::cost::cost(&program, &times);
-    // Before the keys are read: they are part of the memory budgeted.
-    limits.check(
-        &program,
-        &cost,
-        inputs.batches.len(),
-        options.threads,
-        options.plain_cache_bytes + hepack_runtime::keys::eval_bytes(&context, &program),
-    )?;
-    let keys = read_eval(&context, &program, eval_keys)?;
-    let options = &Options {
-        max_seconds: Some(limits.max_seconds),
-        ..options.clone()
-    };
     let bar = progress((inputs.batches.len() * program.instrs.len()) as u64);
-    let (outputs, report) =
-        executor::run(&context, &program, &keys, inputs, options, &times, &|n| {
-            bar.set_position(n)
-        })?;
+    let (outputs, report) = serve(
+        &context,
+        &program,
+        inputs,
+        || read_eval(&context, &program, eval_keys),
+        options,
+        limits,
+        &|n| bar.set_position(n),
+    )?;
     bar.finish_and_clear();
     write_atomic_with(output, false, |w| Ok(outputs.write(&program.params, w)?))?;
     if json {
@@ -55,4 +48,35 @@ pub fn run(
         println!("wrote {}", output.display());
     }
     Ok(())
+}
+
+/// The server's work on `inputs`: check the run against `limits` (before
+/// `read_keys` loads the evaluation keys, which count in the memory
+/// budget), then execute the program. `progress` gets the ops done so far.
+pub fn serve(
+    context: &SealContext,
+    program: &Program,
+    inputs: Ciphertexts,
+    read_keys: impl FnOnce() -> Result<EvalKeys>,
+    options: &Options,
+    limits: &Limits,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Ciphertexts, Report)> {
+    let times = op_times(program)?;
+    let cost = hepack_backend::cost::cost(program, &times);
+    limits.check(
+        program,
+        &cost,
+        inputs.batches.len(),
+        options.threads,
+        options.plain_cache_bytes + hepack_runtime::keys::eval_bytes(context, program),
+    )?;
+    let keys = read_keys()?;
+    let options = &Options {
+        max_seconds: Some(limits.max_seconds),
+        ..options.clone()
+    };
+    Ok(executor::run(
+        context, program, &keys, inputs, options, &times, progress,
+    )?)
 }

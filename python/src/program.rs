@@ -1,0 +1,313 @@
+//! `Program`: a compiled CKKS program, and the client's and the server's
+//! steps on it (keygen, encrypt, run, decrypt; infer does all four).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hepack::commands::{he_report, infer, inspect_program, run};
+use hepack_backend::file;
+use hepack_runtime::ciphertexts::{Ciphertexts, Role};
+use hepack_runtime::error::RuntimeError;
+use hepack_runtime::executor::Options;
+use hepack_runtime::keys;
+use hepack_runtime::limits::Limits;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::arrays::{array, outputs};
+use crate::errors::{message, raise, Kind, OrRaise};
+use crate::options::Progress;
+
+/// A compiled program: what `Model.compile` returns and program files hold.
+#[pyclass(frozen, module = "hepack._native")]
+pub struct Program {
+    program: hepack_backend::Program,
+}
+
+impl Program {
+    pub fn new(program: hepack_backend::Program) -> Program {
+        Program { program }
+    }
+
+    fn context(&self) -> PyResult<hepack_runtime::seal::Context> {
+        keys::context(&self.program.params).or_raise(Kind::Program)
+    }
+
+    /// Clients refuse insecure parameters unless told otherwise, as the CLI's
+    /// `--insecure` does.
+    fn check_client(&self, insecure: bool) -> PyResult<()> {
+        he_report::check_client_params(&self.program.params, insecure).or_raise(Kind::Security)
+    }
+
+    fn secret(
+        &self,
+        context: &hepack_runtime::seal::Context,
+        secret: &[u8],
+    ) -> PyResult<keys::ClientKey> {
+        keys::read_secret(context, &self.program.params, secret)
+            .map_err(|e| anyhow::Error::new(e).context("cannot load the secret key"))
+            .or_raise(Kind::Keys)
+    }
+
+    fn ciphertexts(
+        &self,
+        context: &hepack_runtime::seal::Context,
+        role: Role,
+        data: &[u8],
+    ) -> PyResult<Ciphertexts> {
+        Ciphertexts::read(context, &self.program, role, data)
+            .map_err(|e| anyhow::Error::new(e).context("cannot load the ciphertexts"))
+            .or_raise(Kind::Ciphertext)
+    }
+
+    fn options(threads: Option<usize>) -> PyResult<Options> {
+        let mut options = Options::default();
+        if let Some(t) = threads {
+            if t == 0 {
+                return Err(message(Kind::Option, "threads must be at least 1".into()));
+            }
+            options.threads = t;
+        }
+        Ok(options)
+    }
+}
+
+#[pymethods]
+impl Program {
+    /// Read a program from a program file's bytes.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Program> {
+        if data.len() as u64 > file::MAX_FILE_BYTES {
+            return Err(message(
+                Kind::Program,
+                format!(
+                    "the program is {} bytes, over the {} a program file may hold",
+                    data.len(),
+                    file::MAX_FILE_BYTES
+                ),
+            ));
+        }
+        let program = file::decode(data)
+            .map_err(|e| anyhow::Error::new(e).context("cannot load the program"))
+            .or_raise(Kind::Program)?;
+        Ok(Program { program })
+    }
+
+    /// The program file's bytes (`hepack compile -o` writes the same).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = file::encode(&self.program).or_raise(Kind::Program)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// `hepack inspect PROGRAM.hep --json`'s report.
+    fn report(&self) -> PyResult<String> {
+        let value = inspect_program::report_json(&self.program, "<program>").or_raise(Kind::Program)?;
+        Ok(value.to_string())
+    }
+
+    /// The program's text form (`hepack compile --emit-he`).
+    fn text(&self) -> String {
+        self.program.to_text()
+    }
+
+    /// One sample's input shape.
+    #[getter]
+    fn input_shape(&self) -> Vec<usize> {
+        self.program.input_shape.dims().to_vec()
+    }
+
+    /// The outputs' names, in the model's order.
+    #[getter]
+    fn output_names(&self) -> Vec<String> {
+        self.program.output_names()
+    }
+
+    /// The packing it was compiled for.
+    #[getter]
+    fn packing(&self) -> String {
+        self.program.packing.clone()
+    }
+
+    /// Samples one ciphertext batch holds.
+    #[getter]
+    fn samples_per_ciphertext(&self) -> usize {
+        self.program.samples_per_ct()
+    }
+
+    /// A fresh key set: (secret key bytes, evaluation key bytes), as
+    /// `hepack keygen` writes `secret.key` and `eval.keys`.
+    #[pyo3(signature = (insecure = false))]
+    fn keygen<'py>(
+        &self,
+        py: Python<'py>,
+        insecure: bool,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        self.check_client(insecure)?;
+        let context = self.context()?;
+        let (secret, eval) = py
+            .detach(|| keys::generate_files(&context, &self.program))
+            .or_raise(Kind::Keys)?;
+        Ok((PyBytes::new(py, &secret), PyBytes::new(py, &eval)))
+    }
+
+    /// Encrypt a batch with the secret key; the bytes of a ciphertext file
+    /// (`hepack encrypt`'s).
+    #[pyo3(signature = (secret, data, shape, insecure = false))]
+    fn encrypt<'py>(
+        &self,
+        py: Python<'py>,
+        secret: &[u8],
+        data: &[u8],
+        shape: Vec<usize>,
+        insecure: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        self.check_client(insecure)?;
+        let x = array(data, shape, "the input")?;
+        let context = self.context()?;
+        let key = self.secret(&context, secret)?;
+        let bytes = py.detach(|| -> PyResult<Vec<u8>> {
+            let cts = hepack_runtime::client::encrypt(&context, &self.program, &key, x.view(), true)
+                .or_raise(Kind::Input)?;
+            let mut out = Vec::new();
+            cts.write(&self.program.params, &mut out)
+                .or_raise(Kind::Ciphertext)?;
+            Ok(out)
+        })?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The server's run: evaluation keys and input ciphertexts (bytes) in,
+    /// output ciphertexts (bytes) and the run report (JSON) out. A secret
+    /// key is refused.
+    #[pyo3(signature = (eval_keys, ciphertexts, threads = None, progress = None))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        eval_keys: &[u8],
+        ciphertexts: &[u8],
+        threads: Option<usize>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<(Bound<'py, PyBytes>, String)> {
+        if eval_keys.starts_with(keys::SECRET_MAGIC) {
+            return Err(message(
+                Kind::Security,
+                "run takes the public evaluation keys (keys.eval_keys), but this is a secret key: it stays with the client and never goes to the server".into(),
+            ));
+        }
+        he_report::warn_if_insecure(&self.program.params);
+        let options = Self::options(threads)?;
+        let context = self.context()?;
+        let inputs = self.ciphertexts(&context, Role::Input, ciphertexts)?;
+        let total = (inputs.batches.len() * self.program.instrs.len()) as u64;
+        let progress = Progress::new(progress);
+        let keys_failed = AtomicBool::new(false);
+        let program = &self.program;
+        let result = py.detach(|| {
+            run::serve(
+                &context,
+                program,
+                inputs,
+                || {
+                    keys::read_eval(&context, program, eval_keys)
+                        .map_err(|e| anyhow::Error::new(e).context("cannot load the evaluation keys"))
+                        .inspect_err(|_| keys_failed.store(true, Ordering::Relaxed))
+                },
+                &options,
+                &Limits::default(),
+                &|n| progress.report(n, total),
+            )
+            .and_then(|(outputs, report)| {
+                let mut out = Vec::new();
+                outputs.write(&program.params, &mut out)?;
+                Ok((out, serde_json::to_string(&report)?))
+            })
+        });
+        let (bytes, report) = result.map_err(|e| {
+            // The inputs were read already: a mismatch is the keys'.
+            let mismatch = matches!(
+                e.downcast_ref::<RuntimeError>(),
+                Some(RuntimeError::Mismatch(_))
+            );
+            let kind = if keys_failed.load(Ordering::Relaxed) || mismatch {
+                Kind::Keys
+            } else {
+                Kind::Run
+            };
+            raise(kind, e)
+        })?;
+        Ok((PyBytes::new(py, &bytes), report))
+    }
+
+    /// Decrypt the server's output ciphertexts with the secret key; one
+    /// (name, bytes, shape) per model output.
+    #[pyo3(signature = (secret, ciphertexts, insecure = false))]
+    fn decrypt<'py>(
+        &self,
+        py: Python<'py>,
+        secret: &[u8],
+        ciphertexts: &[u8],
+        insecure: bool,
+    ) -> PyResult<Vec<(String, Bound<'py, PyBytes>, Vec<usize>)>> {
+        self.check_client(insecure)?;
+        let context = self.context()?;
+        let key = self.secret(&context, secret)?;
+        let cts = self.ciphertexts(&context, Role::Output, ciphertexts)?;
+        let ys = py
+            .detach(|| hepack_runtime::client::decrypt(&context, &self.program, &key, &cts))
+            .or_raise(Kind::Ciphertext)?;
+        Ok(outputs(py, &self.program.output_names(), &ys))
+    }
+
+    /// Keys, encryption, the run and decryption in one call (`hepack
+    /// infer`); the decrypted outputs and the report (JSON).
+    #[pyo3(signature = (data, shape, threads = None, insecure = false, progress = None))]
+    #[allow(clippy::type_complexity)]
+    fn infer<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        shape: Vec<usize>,
+        threads: Option<usize>,
+        insecure: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<(Vec<(String, Bound<'py, PyBytes>, Vec<usize>)>, String)> {
+        self.check_client(insecure)?;
+        let x = array(data, shape, "the input")?;
+        let want = self.program.input_shape.dims();
+        if x.ndim() == 0 || &x.shape()[1..] != want || x.shape()[0] == 0 {
+            return Err(message(
+                Kind::Input,
+                format!(
+                    "input of shape {:?}; the program takes [samples ≥ 1, {}]",
+                    x.shape(),
+                    self.program.input_shape
+                ),
+            ));
+        }
+        if let Some(bad) = x.iter().find(|v| !v.is_finite()) {
+            return Err(message(
+                Kind::Input,
+                format!("the input holds {bad}; only finite values can be encrypted"),
+            ));
+        }
+        let options = Self::options(threads)?;
+        let progress = Progress::new(progress);
+        let program = &self.program;
+        let (ys, report) = py
+            .detach(|| {
+                infer::infer(program, &x, &options, &|n, total| progress.report(n, total))
+                    .and_then(|(ys, report)| Ok((ys, serde_json::to_string(&report)?)))
+            })
+            .or_raise(Kind::Run)?;
+        Ok((outputs(py, &self.program.output_names(), &ys), report))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<hepack.Program {} packing, input {}, N = {}, {} levels>",
+            self.program.packing,
+            self.program.input_shape,
+            self.program.params.degree,
+            self.program.params.levels()
+        )
+    }
+}
