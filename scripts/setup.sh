@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build and test hepack:
-# python3 + pip (test data), gcc/g++ and cmake (SEAL is built from source by the
+# python3 + pip + venv (test data, the Python package), gcc/g++ and cmake
+# (SEAL is built from source by the
 # sealy crate), libclang-dev (sealy's bindgen). Rust stable must be installed.
 set -euo pipefail
 
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+# The Python package's tests build it into a virtual environment.
+python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v g++ >/dev/null || need_apt+=(g++)
 command -v cmake >/dev/null || need_apt+=(cmake)

@@ -20,6 +20,17 @@ echo "== cargo test (release: sealy builds SEAL unoptimised with debug checks in
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --release --locked 2>&1 | tee "$log"
+
+# The Python package: its wheel built into a virtual environment (the
+# release build above is reused), then its tests against the CLI binary.
+venv="${HEPACK_VENV:-.cache/venv}"
+echo "== Python package: pip install ./python into $venv, then pytest"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q "./python[test,progress,distributed]"
+"$venv/bin/python" -m pytest -q -rs python/tests 2>&1 | tee -a "$log"
+
 # cargo prints one 'test result' line per test binary, the last often a crate
-# with no doc tests; close with the totals over all of them.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# with no doc tests, and pytest one summary line; close with the totals.
+awk '/^test result:/ { p += $4; f += $6 }
+     /^[0-9]+ (passed|failed)/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,13 +1,12 @@
 //! `hepack`: compile ONNX models into CKKS homomorphic-encryption programs.
 
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hepack::{commands, error_line};
 use commands::passes::PassArgs;
 use commands::prune_args::{PruneArgs, UnitArgs};
+use hepack::{commands, error_line};
 
 #[derive(Parser)]
 #[command(

@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -269,7 +270,10 @@ def from_torch(module: Any, example_input: Any, **export_options: Any) -> "Model
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter writes the plain opset-13 graphs hepack
+            # reads; newer releases warn that it is no longer their default.
+            warnings.simplefilter("ignore", DeprecationWarning)
             try:
                 torch.onnx.export(module, (example_input,), buffer, dynamo=False, **options)
             except TypeError:

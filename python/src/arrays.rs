@@ -38,12 +38,11 @@ pub fn to_python<'py>(py: Python<'py>, a: &ArrayD<f64>) -> (Bound<'py, PyBytes>,
     (PyBytes::new(py, &bytes), a.shape().to_vec())
 }
 
+/// A named output as Python gets it: (name, float64 bytes, shape).
+pub type Output<'py> = (String, Bound<'py, PyBytes>, Vec<usize>);
+
 /// Named outputs as a list of (name, bytes, shape).
-pub fn outputs<'py>(
-    py: Python<'py>,
-    names: &[String],
-    ys: &[ArrayD<f64>],
-) -> Vec<(String, Bound<'py, PyBytes>, Vec<usize>)> {
+pub fn outputs<'py>(py: Python<'py>, names: &[String], ys: &[ArrayD<f64>]) -> Vec<Output<'py>> {
     names
         .iter()
         .zip(ys)

@@ -11,7 +11,7 @@ use onnx_protobuf::Message;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::arrays::{array, outputs};
+use crate::arrays::{array, outputs, Output};
 use crate::errors::{message, Kind, OrRaise};
 use crate::options::{self, CompileOptions, InspectOptions, PassOptions, PruneOptions, TuneCall};
 use crate::program::Program;
@@ -78,8 +78,9 @@ impl Model {
         let p = Path::new(path);
         let (inner, bytes) = py
             .detach(|| -> anyhow::Result<_> {
-                let bytes = hepack_frontend::input::read_regular(p, hepack_frontend::MAX_MODEL_BYTES)
-                    .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+                let bytes =
+                    hepack_frontend::input::read_regular(p, hepack_frontend::MAX_MODEL_BYTES)
+                        .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
                 Ok((commands::load_model(p)?, bytes))
             })
             .or_raise(Kind::Model)?;
@@ -135,7 +136,7 @@ impl Model {
         py: Python<'py>,
         data: Vec<u8>,
         shape: Vec<usize>,
-    ) -> PyResult<Vec<(String, Bound<'py, PyBytes>, Vec<usize>)>> {
+    ) -> PyResult<Vec<Output<'py>>> {
         let x = array(&data, shape, "the input")?;
         let want = self.input_shape();
         if x.ndim() == 0 || x.shape()[1..] != want[..] || x.shape()[0] == 0 {
@@ -244,7 +245,8 @@ impl Model {
         let all = set(train, "the training set")?;
         let val = val.map(|v| set(v, "the validation set")).transpose()?;
         let test = test.map(|t| set(t, "the test set")).transpose()?;
-        let (train, val) = tune::split(all, val, o.val, "the training set").or_raise(Kind::Input)?;
+        let (train, val) =
+            tune::split(all, val, o.val, "the training set").or_raise(Kind::Input)?;
         let graph = self.inner.graph.clone();
         let (graph, report) = py
             .detach(|| tune::tune(graph, &train, &val, test.as_ref(), &o.options))
@@ -284,8 +286,9 @@ impl Model {
                     Some(b) => b.clone(),
                     None => Arc::new(self.onnx(ExportType::F64)?),
                 };
-                let c =
-                    compile::compile_model(&mut inner, &bytes, &o.passes, &o.prune, &o.params, true)?;
+                let c = compile::compile_model(
+                    &mut inner, &bytes, &o.passes, &o.prune, &o.params, true,
+                )?;
                 Ok((c, bytes))
             })
             .or_raise(Kind::Compile)?;

@@ -13,7 +13,7 @@ use hepack_runtime::limits::Limits;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::arrays::{array, outputs};
+use crate::arrays::{array, outputs, Output};
 use crate::errors::{message, raise, Kind, OrRaise};
 use crate::options::Progress;
 
@@ -100,7 +100,8 @@ impl Program {
 
     /// `hepack inspect PROGRAM.hep --json`'s report.
     fn report(&self) -> PyResult<String> {
-        let value = inspect_program::report_json(&self.program, "<program>").or_raise(Kind::Program)?;
+        let value =
+            inspect_program::report_json(&self.program, "<program>").or_raise(Kind::Program)?;
         Ok(value.to_string())
     }
 
@@ -165,8 +166,9 @@ impl Program {
         let context = self.context()?;
         let key = self.secret(&context, secret)?;
         let bytes = py.detach(|| -> PyResult<Vec<u8>> {
-            let cts = hepack_runtime::client::encrypt(&context, &self.program, &key, x.view(), true)
-                .or_raise(Kind::Input)?;
+            let cts =
+                hepack_runtime::client::encrypt(&context, &self.program, &key, x.view(), true)
+                    .or_raise(Kind::Input)?;
             let mut out = Vec::new();
             cts.write(&self.program.params, &mut out)
                 .or_raise(Kind::Ciphertext)?;
@@ -208,7 +210,9 @@ impl Program {
                 inputs,
                 || {
                     keys::read_eval(&context, program, eval_keys)
-                        .map_err(|e| anyhow::Error::new(e).context("cannot load the evaluation keys"))
+                        .map_err(|e| {
+                            anyhow::Error::new(e).context("cannot load the evaluation keys")
+                        })
                         .inspect_err(|_| keys_failed.store(true, Ordering::Relaxed))
                 },
                 &options,
@@ -246,7 +250,7 @@ impl Program {
         secret: &[u8],
         ciphertexts: &[u8],
         insecure: bool,
-    ) -> PyResult<Vec<(String, Bound<'py, PyBytes>, Vec<usize>)>> {
+    ) -> PyResult<Vec<Output<'py>>> {
         self.check_client(insecure)?;
         let context = self.context()?;
         let key = self.secret(&context, secret)?;
@@ -260,7 +264,6 @@ impl Program {
     /// Keys, encryption, the run and decryption in one call (`hepack
     /// infer`); the decrypted outputs and the report (JSON).
     #[pyo3(signature = (data, shape, threads = None, insecure = false, progress = None))]
-    #[allow(clippy::type_complexity)]
     fn infer<'py>(
         &self,
         py: Python<'py>,
@@ -269,7 +272,7 @@ impl Program {
         threads: Option<usize>,
         insecure: bool,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<(Vec<(String, Bound<'py, PyBytes>, Vec<usize>)>, String)> {
+    ) -> PyResult<(Vec<Output<'py>>, String)> {
         self.check_client(insecure)?;
         let x = array(data, shape, "the input")?;
         let want = self.program.input_shape.dims();

@@ -64,7 +64,11 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
 /// this machine's calibrated op times where `hepack calibrate` made them.
 pub fn report_json(program: &Program, label: &str) -> Result<serde_json::Value> {
     let cost = cost::cost(program, &super::runtime_io::op_times(program)?);
-    Ok(serde_json::to_value(build(program, label.to_string(), &cost)?)?)
+    Ok(serde_json::to_value(build(
+        program,
+        label.to_string(),
+        &cost,
+    )?)?)
 }
 
 fn build<'a>(program: &'a Program, label: String, cost: &'a Cost) -> Result<Report<'a>> {

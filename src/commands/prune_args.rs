@@ -329,7 +329,10 @@ impl PruneArgs {
             if self.sparsity.is_some() || !self.layer.is_empty() || self.he_budget.is_some() {
                 bail!("masks are applied as given: leave out sparsity, layer and he_budget");
             }
-            (mask_file::from_json(text, "the masks")?, "given".to_string())
+            (
+                mask_file::from_json(text, "the masks")?,
+                "given".to_string(),
+            )
         } else if let Some(path) = &self.masks_in {
             let bytes = hepack_frontend::input::read_regular(path, 1 << 30)
                 .with_context(|| format!("cannot read mask file {}", path.display()))?;

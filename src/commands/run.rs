@@ -8,8 +8,8 @@ use hepack_backend::Program;
 use hepack_runtime::ciphertexts::{Ciphertexts, Role};
 use hepack_runtime::executor::{self, Options, Report};
 use hepack_runtime::keys::EvalKeys;
-use hepack_runtime::seal::Context as SealContext;
 use hepack_runtime::limits::Limits;
+use hepack_runtime::seal::Context as SealContext;
 
 use super::runtime_io::{op_times, progress, read_ciphertexts, read_eval, report_text};
 use crate::output::write_atomic_with;

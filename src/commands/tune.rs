@@ -160,7 +160,6 @@ pub struct TuneOptions {
     /// halved (twice at most), then training stops.
     #[arg(long, value_name = "E", default_value_t = 3)]
     pub patience: usize,
-
 }
 
 /// The model's numbers at one point of the flow.
@@ -335,7 +334,9 @@ pub fn split(all: Set, val: Option<Set>, fraction: f64, what: &str) -> Result<(S
     }
     let n = all.x.shape()[0];
     if n < 2 {
-        bail!("{what} holds {n} sample: --val needs at least 2 to hold some out (or give --val-data)");
+        bail!(
+            "{what} holds {n} sample: --val needs at least 2 to hold some out (or give --val-data)"
+        );
     }
     let keep = n - ((n as f64 * fraction).round() as usize).clamp(1, n - 1);
     Ok(all.split(keep))
