@@ -399,17 +399,21 @@ class Model:
         act: Optional[str] = None,
         calib: Any = None,
         sparsity: Optional[float] = None,
+        *,
+        masks: Optional[Mapping[str, Any]] = None,
         **params: Any,
     ) -> "Program":
         """Compile into a CKKS program (``hepack compile``): the he-friendly
         passes (``act``: square, poly:D or cheb:D fitted on ``calib``), pruning
-        (``sparsity``, ``block``, ``layer``…), and the program under ``packing``
+        (``sparsity``, ``block``, ``layer``…, or ``masks`` as in ``prune``), and
+        the program under ``packing``
         (batch or diagonal) with 128-bit parameters chosen for it
         (``poly_degree``, ``scale_bits``, ``precision``, ``max_galois_keys``…
         pin or steer them). ``Program.report`` says what was done."""
         options = dict(params, packing=packing, act=act, sparsity=sparsity)
         batch = _calib(calib, options)
-        native, report = self._native.compile(_argv(options), batch)
+        text = json.dumps(masks) if masks is not None else None
+        native, report = self._native.compile(_argv(options), batch, text)
         return Program(native, json.loads(report))
 
     def __reduce__(self) -> Tuple[Callable[..., "Model"], Tuple[bytes]]:

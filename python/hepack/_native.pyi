@@ -51,7 +51,10 @@ class Model:
     ) -> Tuple[Model, str]: ...
     def to_onnx(self, f64: bool = False) -> bytes: ...
     def compile(
-        self, argv: List[str], calib: Optional[Tuple[bytes, List[int]]]
+        self,
+        argv: List[str],
+        calib: Optional[Tuple[bytes, List[int]]],
+        masks: Optional[str] = None,
     ) -> Tuple[Program, str]: ...
 
 class Program:

@@ -266,15 +266,18 @@ impl Model {
         Ok(PyBytes::new(py, &bytes))
     }
 
-    /// Compile into a program (`hepack compile`'s options); the program and
-    /// the compile report as JSON.
+    /// Compile into a program (`hepack compile`'s options, and `masks`, a
+    /// mask file's text); the program and the compile report as JSON.
+    #[pyo3(signature = (argv, calib, masks = None))]
     fn compile(
         &self,
         py: Python<'_>,
         argv: Vec<String>,
         calib: Option<(Vec<u8>, Vec<usize>)>,
+        masks: Option<String>,
     ) -> PyResult<(Program, String)> {
         let mut o: CompileOptions = options::parse("compile", argv)?;
+        o.prune.masks_text = masks;
         if let Some((b, s)) = calib {
             o.passes.calib_batch = Some(array(&b, s, "the calibration batch")?);
         }

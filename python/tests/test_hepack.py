@@ -167,6 +167,20 @@ def test_program_cost_and_file_round_trip(tmp_path, pruned_program):
     assert hepack.Program.load(path).to_bytes() == pruned_program.to_bytes()
 
 
+def test_compile_applies_masks_like_sparsity(mlp, pruned_program, plain):
+    again = mlp.compile(masks=plain.masks)
+    assert again.cost["he_ops"] == pruned_program.cost["he_ops"]
+
+
+def test_single_sample_packing_runs_encrypted(mlp):
+    program = mlp.compile(packing="diagonal", sparsity=0.5, block="channel-diagonal")
+    assert program.packing == "diagonal"
+    assert program.inspect()["rotation_steps"], "diagonal programs rotate"
+    x = batch(mlp, 1, seed=6)
+    y = program.infer(x, progress=False)
+    assert np.abs(y - mlp.transform().prune(0.5, packing="diagonal", block="channel-diagonal").eval(x)).max() < 1e-3
+
+
 def test_python_client_and_cli_server(tmp_path, mlp, pruned_program, keys, plain):
     """Bytes from Python are read by the CLI, and the CLI's by Python."""
     x = batch(mlp, 6, seed=5)
