@@ -294,6 +294,12 @@ fn infer_prints_accuracy_and_agreement_with_plaintext() {
     assert!(report["max_abs_error"].as_f64().unwrap() <= 1e-3, "{out}");
     assert_eq!(report["argmax_agreement"].as_f64().unwrap(), 1.0);
     assert_eq!(report["samples"].as_u64().unwrap(), 50);
+    // The process's peak covers the run's own and the plaintext check.
+    let process = report["peak_rss_bytes"].as_u64().unwrap();
+    assert!(
+        process >= report["run"]["peak_rss_bytes"].as_u64().unwrap(),
+        "{out}"
+    );
     // Encrypted accuracy is the plaintext accuracy of the same pruned model.
     let (ok, plain, err) = hepack(&[
         "eval",

@@ -36,6 +36,9 @@ pub struct InferReport {
     pub correct: Option<usize>,
     /// Mean squared error, with value labels.
     pub mse: Option<f64>,
+    /// The process's peak resident memory when everything above was done
+    /// (the run's own peak, in `run`, leaves out the plaintext check).
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Runs `x` encrypted through `program`; returns the decrypted outputs, one
@@ -94,6 +97,7 @@ pub fn infer(
             accuracy: None,
             correct: None,
             mse: None,
+            peak_rss_bytes: hepack_runtime::executor::peak_rss(),
         },
     ))
 }
@@ -110,6 +114,12 @@ pub fn text(report: &InferReport, program: &Program) -> String {
         report.max_abs_error,
         100.0 * report.argmax_agreement
     ));
+    if let Some(b) = report.peak_rss_bytes {
+        out.push_str(&format!(
+            "process peak resident memory {} (keys, encryption, run, decryption and the plaintext check)\n",
+            super::he_report::gib(b)
+        ));
+    }
     if let (Some(acc), Some(correct)) = (report.accuracy, report.correct) {
         out.push_str(&format!(
             "accuracy: {acc:.4} ({correct}/{})\n",
