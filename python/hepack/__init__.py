@@ -426,20 +426,19 @@ class Model:
 # --- programs, keys, ciphertexts --------------------------------------------
 
 
-class EvalKeys:
-    """The public evaluation keys (public key, relinearization and Galois
-    keys): what the server gets. Bytes as ``hepack keygen`` writes
-    ``eval.keys``; safe to pickle and send."""
+class _Blob:
+    """Bytes in one of the CLI's file formats: read, written and pickled as
+    they are."""
 
     def __init__(self, data: bytes):
-        self._data = _bytes(data, "EvalKeys")
+        self._data = _bytes(data, type(self).__name__)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "EvalKeys":
+    def from_bytes(cls, data: bytes) -> Any:
         return cls(data)
 
     @classmethod
-    def load(cls, path: PathLike) -> "EvalKeys":
+    def load(cls, path: PathLike) -> Any:
         return cls(_read(path))
 
     def to_bytes(self) -> bytes:
@@ -455,10 +454,16 @@ class EvalKeys:
         return len(self._data)
 
     def __reduce__(self) -> Tuple[type, Tuple[bytes]]:
-        return (EvalKeys, (self._data,))
+        return (type(self), (self._data,))
 
     def __repr__(self) -> str:
-        return f"<hepack.EvalKeys {len(self._data)} bytes>"
+        return f"<hepack.{type(self).__name__} {len(self._data)} bytes>"
+
+
+class EvalKeys(_Blob):
+    """The public evaluation keys (public key, relinearization and Galois
+    keys): what the server gets. Bytes as ``hepack keygen`` writes
+    ``eval.keys``; safe to pickle and send."""
 
 
 class Keys:
@@ -507,40 +512,14 @@ class Keys:
         return f"<hepack.Keys secret key + {self.eval_keys!r}>"
 
 
-class Ciphertexts:
+class Ciphertexts(_Blob):
     """Encrypted inputs or outputs: bytes as ``hepack encrypt``/``run``
     write them. Outputs of ``Program.run`` carry the run's ``report``."""
 
     def __init__(self, data: bytes, report: Optional[Dict[str, Any]] = None):
-        self._data = _bytes(data, "Ciphertexts")
+        super().__init__(data)
         #: The server's run report (for outputs of ``Program.run``).
         self.report: Optional[Dict[str, Any]] = report
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "Ciphertexts":
-        return cls(data)
-
-    @classmethod
-    def load(cls, path: PathLike) -> "Ciphertexts":
-        return cls(_read(path))
-
-    def to_bytes(self) -> bytes:
-        return self._data
-
-    def __bytes__(self) -> bytes:
-        return self._data
-
-    def save(self, path: PathLike) -> None:
-        _write_atomic(path, self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __reduce__(self) -> Tuple[type, Tuple[bytes]]:
-        return (Ciphertexts, (self._data,))
-
-    def __repr__(self) -> str:
-        return f"<hepack.Ciphertexts {len(self._data)} bytes>"
 
 
 def _ciphertext_bytes(ct: Any) -> bytes:
