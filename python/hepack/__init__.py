@@ -21,11 +21,11 @@ The CLI's ``--help`` is the reference for every option.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
@@ -73,6 +73,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: by output name when the model has several outputs.
 Outputs = Union[np.ndarray, Dict[str, np.ndarray]]
 
+# A secret key file's first bytes (runtime/src/keys.rs).
+_SECRET_MAGIC = b"HPK-SKEY"
+
 # The file names `hepack keygen KEYS/` writes.
 SECRET_FILE = "secret.key"
 EVAL_FILE = "eval.keys"
@@ -83,7 +86,10 @@ EVAL_FILE = "eval.keys"
 
 def _array(x: Any, what: str) -> Tuple[bytes, List[int]]:
     """``x`` as C-ordered float64 bytes and its shape."""
-    a = np.asarray(x)
+    try:
+        a = np.asarray(x)
+    except ValueError as e:  # ragged nested lists
+        raise InputError(f"{what}: {e}") from None
     if a.dtype == object or not (
         np.issubdtype(a.dtype, np.floating)
         or np.issubdtype(a.dtype, np.integer)
@@ -92,15 +98,20 @@ def _array(x: Any, what: str) -> Tuple[bytes, List[int]]:
         raise InputError(
             f"{what}: dtype {a.dtype} is not real numbers; give float32 or float64 values"
         )
-    a = np.ascontiguousarray(a, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64, order="C")
     return a.tobytes(), list(a.shape)
 
 
 def _labels(y: Any, what: str) -> Tuple[bytes, List[int], bool]:
     """Targets: integer class ids (int64 bytes) or float values."""
-    a = np.asarray(y)
+    try:
+        a = np.asarray(y)
+    except ValueError as e:
+        raise InputError(f"{what}: {e}") from None
     if np.issubdtype(a.dtype, np.integer):
-        a = np.ascontiguousarray(a, dtype=np.int64)
+        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+            raise InputError(f"{what}: class ids above {np.iinfo(np.int64).max}")
+        a = np.asarray(a, dtype=np.int64, order="C")
         return a.tobytes(), list(a.shape), True
     data, shape = _array(a, what)
     return data, shape, False
@@ -127,20 +138,27 @@ def _argv(options: Mapping[str, Any]) -> List[str]:
     is ``--act-layer /1/Relu=cheb:4``; True is a bare flag; None and False are
     left out; lists repeat the flag."""
     argv: List[str] = []
+
+    def text(v: Any) -> str:
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            raise OptionError(f"{name}: expected a number, a string or a path, not bytes")
+        return os.fspath(v) if isinstance(v, os.PathLike) else str(v)
+
     for name, value in options.items():
-        if value is None or value is False:
-            continue
         flag = "--" + name.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, Mapping):
-            for k, v in value.items():
-                argv += [flag, f"{k}={v}"]
+        if value is None:
+            continue
+        if isinstance(value, (bool, np.bool_)):
+            if value:
+                argv.append(flag)
+            continue
+        # `--flag=value`: a value that starts with '-' stays a value.
+        if isinstance(value, Mapping):
+            argv += [f"{flag}={k}={text(v)}" for k, v in value.items()]
         elif isinstance(value, (list, tuple)):
-            for v in value:
-                argv += [flag, str(v)]
+            argv += [f"{flag}={text(v)}" for v in value]
         else:
-            argv += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
+            argv.append(f"{flag}={text(value)}")
     return argv
 
 
@@ -155,15 +173,22 @@ def _calib(calib: Any, options: Dict[str, Any]) -> Optional[Tuple[bytes, List[in
 
 
 def _write_atomic(path: PathLike, data: bytes, private: bool = False) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it, so
-    a failure never leaves half a file; ``private`` makes it mode 0600."""
+    """Write ``data`` to a new temporary file beside ``path``, then rename it,
+    so a failure never leaves half a file; ``private`` makes it mode 0600,
+    else the umask gives its mode (as the CLI does)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    mode = 0o600 if private else 0o666
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(tmp, flags, mode)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"cannot create a temporary file beside {path}")
     try:
-        if not private:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -274,14 +299,19 @@ def from_torch(module: Any, example_input: Any, **export_options: Any) -> "Model
             # The TorchScript exporter writes the plain opset-13 graphs hepack
             # reads; newer releases warn that it is no longer their default.
             warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                torch.onnx.export(module, (example_input,), buffer, dynamo=False, **options)
-            except TypeError:
-                # Releases before the `dynamo` argument export TorchScript anyway.
-                torch.onnx.export(module, (example_input,), buffer, **options)
+            # Releases before the `dynamo` argument export TorchScript anyway.
+            if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+                options.setdefault("dynamo", False)
+            torch.onnx.export(module, (example_input,), buffer, **options)
     finally:
         module.train(was_training)
     return load(buffer.getvalue())
+
+
+def _model_from_bytes(data: bytes, report: Any, masks: Any) -> "Model":
+    model = load(data)
+    model.report, model.masks = report, masks
+    return model
 
 
 class Model:
@@ -379,6 +409,8 @@ class Model:
             raise OptionError("tune: give val_data and val_labels together")
         if (test_data is None) != (test_labels is None):
             raise OptionError("tune: give test_data and test_labels together")
+        if val_data is not None and "val" in options:
+            raise OptionError("tune: val holds part of x out; with val_data there is nothing to hold out")
         train = _set(x, y, "the training set")
         val = None if val_data is None else _set(val_data, val_labels, "the validation set")
         test = None if test_data is None else _set(test_data, test_labels, "the test set")
@@ -416,8 +448,8 @@ class Model:
         native, report = self._native.compile(_argv(options), batch, text)
         return Program(native, json.loads(report))
 
-    def __reduce__(self) -> Tuple[Callable[..., "Model"], Tuple[bytes]]:
-        return (load, (self.to_onnx(f64=True),))
+    def __reduce__(self) -> Tuple[Callable[..., "Model"], Tuple[Any, ...]]:
+        return (_model_from_bytes, (self.to_onnx(f64=True), self.report, self.masks))
 
     def __repr__(self) -> str:
         return repr(self._native)
@@ -432,6 +464,10 @@ class _Blob:
 
     def __init__(self, data: bytes):
         self._data = _bytes(data, type(self).__name__)
+        if self._data.startswith(_SECRET_MAGIC):
+            raise SecurityError(
+                f"these bytes are a secret key, not {type(self).__name__}: the secret key stays in Keys, on the client"
+            )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Any:
@@ -521,6 +557,9 @@ class Ciphertexts(_Blob):
         #: The server's run report (for outputs of ``Program.run``).
         self.report: Optional[Dict[str, Any]] = report
 
+    def __reduce__(self) -> Tuple[type, Tuple[bytes, Any]]:
+        return (Ciphertexts, (self._data, self.report))
+
 
 def _ciphertext_bytes(ct: Any) -> bytes:
     if isinstance(ct, Ciphertexts):
@@ -538,6 +577,12 @@ def _secret(keys: Any) -> bytes:
             "the evaluation keys cannot encrypt or decrypt here: give the Keys that keygen returned"
         )
     raise TypeError(f"expected the Keys that keygen returned, got {type(keys).__name__}")
+
+
+def _program_from_bytes(data: bytes, report: Any) -> "Program":
+    program = Program.from_bytes(data)
+    program.report = report
+    return program
 
 
 class Program:
@@ -570,8 +615,8 @@ class Program:
         """Write the program file (the CLI's ``keygen``/``run``/… read it)."""
         _write_atomic(path, self.to_bytes())
 
-    def __reduce__(self) -> Tuple[Callable[[bytes], "Program"], Tuple[bytes]]:
-        return (Program.from_bytes, (self.to_bytes(),))
+    def __reduce__(self) -> Tuple[Callable[..., "Program"], Tuple[bytes, Any]]:
+        return (_program_from_bytes, (self.to_bytes(), self.report))
 
     @property
     def cost(self) -> Dict[str, Any]:
@@ -624,11 +669,14 @@ class Program:
         *,
         threads: Optional[int] = None,
         progress: Union[None, bool, Callable[[int, int], Any]] = None,
+        **options: Any,
     ) -> Ciphertexts:
         """Run the program on encrypted inputs (server side). Takes only the
-        public evaluation keys and refuses a secret key. Releases the GIL, so
-        threads or a ``dask.distributed`` cluster can run batches side by
-        side; the result's ``report`` has the run's op times."""
+        public evaluation keys and refuses a secret key. ``options`` are
+        ``hepack run``'s: ``plain_cache_mib``, ``no_hoist`` and the limits a
+        server agrees to (``max_memory`` GiB, ``max_ops``, ``max_seconds``).
+        Releases the GIL, so threads or a ``dask.distributed`` cluster can run
+        batches side by side; the result's ``report`` has the run's op times."""
         if isinstance(eval_keys, Keys):
             raise SecurityError(
                 "run takes the public evaluation keys (keys.eval_keys), not Keys: it holds the secret key, which stays with the client"
@@ -637,8 +685,9 @@ class Program:
             public = eval_keys.to_bytes()
         else:
             public = _bytes(eval_keys, "the evaluation keys")
+        argv = _argv(dict(options, threads=threads))
         with _Progress(progress, "hepack run") as callback:
-            data, report = self._native.run(public, _ciphertext_bytes(ciphertexts), threads, callback)
+            data, report = self._native.run(public, _ciphertext_bytes(ciphertexts), argv, callback)
         return Ciphertexts(data, json.loads(report))
 
     def decrypt(self, keys: Keys, ciphertexts: Union[Ciphertexts, bytes], *, insecure: bool = False) -> Outputs:
@@ -654,14 +703,17 @@ class Program:
         insecure: bool = False,
         progress: Union[None, bool, Callable[[int, int], Any]] = None,
         report: bool = False,
+        **options: Any,
     ) -> Union[Outputs, Tuple[Outputs, Dict[str, Any]]]:
         """Keys, encryption, the encrypted run and decryption in one call
         (``hepack infer``). With ``report=True`` returns ``(outputs,
         report)``; the report has the timings and the largest error against
-        the program simulated in plaintext."""
+        the program simulated in plaintext. ``options`` are ``hepack
+        infer``'s (``plain_cache_mib``, ``no_hoist``)."""
         data, shape = _array(x, "the input")
+        argv = _argv(dict(options, threads=threads))
         with _Progress(progress, "hepack infer") as callback:
-            items, text = self._native.infer(data, shape, threads, insecure, callback)
+            items, text = self._native.infer(data, shape, argv, insecure, callback)
         ys = _outputs(items)
         return (ys, json.loads(text)) if report else ys
 

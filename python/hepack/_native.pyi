@@ -79,7 +79,7 @@ class Program:
         self,
         eval_keys: bytes,
         ciphertexts: bytes,
-        threads: Optional[int] = None,
+        argv: List[str],
         progress: _Progress = None,
     ) -> Tuple[bytes, str]: ...
     def decrypt(
@@ -89,7 +89,7 @@ class Program:
         self,
         data: bytes,
         shape: List[int],
-        threads: Optional[int] = None,
+        argv: List[str],
         insecure: bool = False,
         progress: _Progress = None,
     ) -> Tuple[List[_Output], str]: ...

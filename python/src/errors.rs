@@ -33,7 +33,7 @@ create_exception!(
     hepack,
     CompileError,
     Error,
-    "A pass, pruning or lowering step that failed on this model."
+    "A pass, pruning or lowering step that failed on this model, including an option value only that step checks (an unknown `act`, a sparsity above 1)."
 );
 create_exception!(
     hepack,

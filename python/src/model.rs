@@ -7,12 +7,13 @@ use std::sync::Arc;
 use hepack::commands::{self, compile, inspect, prune_args, tune};
 use hepack::npy::Labels;
 use hepack_frontend::{ExportType, Loader};
+use ndarray::ArrayD;
 use onnx_protobuf::Message;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::arrays::{array, outputs, Output};
-use crate::errors::{message, Kind, OrRaise};
+use crate::errors::{message, raise, Kind, OrRaise};
 use crate::options::{self, CompileOptions, InspectOptions, PassOptions, PruneOptions, TuneCall};
 use crate::program::Program;
 
@@ -45,9 +46,10 @@ impl Model {
 /// class ids (int64 bytes) or values (float64 bytes).
 type SetArg = (Vec<u8>, Vec<usize>, Vec<u8>, Vec<usize>, bool);
 
-fn set(arg: SetArg, what: &str) -> PyResult<tune::Set> {
+fn set(arg: SetArg, what: &str, input: &[usize]) -> PyResult<tune::Set> {
     let (xb, xs, yb, ys, classes) = arg;
-    let x = array(&xb, xs, &format!("{what} inputs"))?;
+    let what_x = format!("{what}'s inputs");
+    let x = samples(array(&xb, xs, &what_x)?, input, &what_x, true)?;
     let y = if classes {
         if ys.len() != 1 || yb.len() != ys[0] * 8 {
             return Err(message(
@@ -63,11 +65,39 @@ fn set(arg: SetArg, what: &str) -> PyResult<tune::Set> {
     } else {
         Labels::Values(array(&yb, ys, &format!("{what} labels"))?)
     };
-    if x.ndim() == 0 || x.shape()[0] == 0 {
-        return Err(message(Kind::Input, format!("{what} holds no samples")));
+    tune::Set::named(
+        x,
+        y,
+        &format!("{what}'s inputs"),
+        &format!("{what}'s labels"),
+    )
+    .map_err(|e| raise(Kind::Input, e))
+}
+
+/// `x` if it is a batch `[samples ≥ 1, ...input]` (of finite values, with
+/// `finite`).
+fn samples(x: ArrayD<f64>, input: &[usize], what: &str, finite: bool) -> PyResult<ArrayD<f64>> {
+    if x.ndim() == 0 || x.shape()[1..] != *input || x.shape()[0] == 0 {
+        return Err(message(
+            Kind::Input,
+            format!(
+                "{what}: shape {:?}; the model takes [samples ≥ 1, {}]",
+                x.shape(),
+                input
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
     }
-    tune::Set::new(x, y)
-        .map_err(|e| message(Kind::Input, format!("{what}: {}", hepack::error_line(&e))))
+    if let Some(bad) = x.iter().find(|v| finite && !v.is_finite()) {
+        return Err(message(
+            Kind::Input,
+            format!("{what} hold {bad}; only finite values are accepted"),
+        ));
+    }
+    Ok(x)
 }
 
 #[pymethods]
@@ -137,21 +167,12 @@ impl Model {
         data: Vec<u8>,
         shape: Vec<usize>,
     ) -> PyResult<Vec<Output<'py>>> {
-        let x = array(&data, shape, "the input")?;
-        let want = self.input_shape();
-        if x.ndim() == 0 || x.shape()[1..] != want[..] || x.shape()[0] == 0 {
-            return Err(message(
-                Kind::Input,
-                format!(
-                    "input of shape {:?}; the model takes [samples ≥ 1, {}]",
-                    x.shape(),
-                    want.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
+        let x = samples(
+            array(&data, shape, "the input")?,
+            &self.input_shape(),
+            "the input",
+            false,
+        )?;
         let graph = &self.inner.graph;
         let ys = py
             .detach(|| hepack_ir::interp::run_outputs(graph, x.view()))
@@ -191,7 +212,13 @@ impl Model {
     ) -> PyResult<(Model, String)> {
         let mut o: PassOptions = options::parse("export", argv)?;
         if let Some((b, s)) = calib {
-            o.passes.calib_batch = Some(array(&b, s, "the calibration batch")?);
+            let batch = array(&b, s, "the calibration batch")?;
+            o.passes.calib_batch = Some(samples(
+                batch,
+                &self.input_shape(),
+                "the calibration batch",
+                true,
+            )?);
         }
         let mut inner = self.inner.clone();
         let reports = py
@@ -242,9 +269,12 @@ impl Model {
         test: Option<SetArg>,
     ) -> PyResult<(Model, String)> {
         let o: TuneCall = options::parse("tune", argv)?;
-        let all = set(train, "the training set")?;
-        let val = val.map(|v| set(v, "the validation set")).transpose()?;
-        let test = test.map(|t| set(t, "the test set")).transpose()?;
+        let input = self.input_shape();
+        let all = set(train, "the training set", &input)?;
+        let val = val
+            .map(|v| set(v, "the validation set", &input))
+            .transpose()?;
+        let test = test.map(|t| set(t, "the test set", &input)).transpose()?;
         let (train, val) =
             tune::split(all, val, o.val, "the training set").or_raise(Kind::Input)?;
         let graph = self.inner.graph.clone();
@@ -279,7 +309,13 @@ impl Model {
         let mut o: CompileOptions = options::parse("compile", argv)?;
         o.prune.masks_text = masks;
         if let Some((b, s)) = calib {
-            o.passes.calib_batch = Some(array(&b, s, "the calibration batch")?);
+            let batch = array(&b, s, "the calibration batch")?;
+            o.passes.calib_batch = Some(samples(
+                batch,
+                &self.input_shape(),
+                "the calibration batch",
+                true,
+            )?);
         }
         let mut inner = self.inner.clone();
         let (compiled, bytes) = py

@@ -3,9 +3,11 @@
 //! /1/Relu=cheb:4`; these parsers are the CLI's own option groups, so both
 //! accept the same names and values, with the same defaults and checks.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use clap::Parser;
+use hepack::commands::exec_args::{ExecArgs, LimitArgs};
 use hepack::commands::inspect::PaperArg;
 use hepack::commands::param_args::ParamArgs;
 use hepack::commands::passes::PassArgs;
@@ -58,6 +60,22 @@ pub struct InspectOptions {
     pub paper_counts: Option<PaperArg>,
 }
 
+/// `Program.run`'s options: `hepack run`'s executor options and limits.
+#[derive(Parser)]
+pub struct RunOptions {
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `Program.infer`'s options: `hepack infer`'s executor options.
+#[derive(Parser)]
+pub struct InferOptions {
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
 /// `Model.tune`'s options: `hepack tune`'s, less its files.
 #[derive(Parser, Debug)]
 pub struct TuneCall {
@@ -108,17 +126,24 @@ fn as_keywords(text: &str) -> String {
 }
 
 /// A progress callback for the executor that calls the Python callable
-/// `callback(done, total)` about 200 times a run, taking the GIL only then.
+/// `callback(done, total)` about 200 times a run and once at its end, in
+/// order, taking the GIL only then. An exception the callback raises stops
+/// the calls and is kept for [`Progress::finish`] to raise.
 pub struct Progress {
     callback: Option<Py<PyAny>>,
-    next: AtomicU64,
+    /// The last `done` delivered; held while the callback runs.
+    last: Mutex<Option<u64>>,
+    failed: AtomicBool,
+    error: Mutex<Option<PyErr>>,
 }
 
 impl Progress {
     pub fn new(callback: Option<Py<PyAny>>) -> Progress {
         Progress {
             callback,
-            next: AtomicU64::new(0),
+            last: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            error: Mutex::new(None),
         }
     }
 
@@ -126,24 +151,39 @@ impl Progress {
         let Some(callback) = &self.callback else {
             return;
         };
-        let next = self.next.load(Ordering::Relaxed);
-        if done < next && done < total {
+        if self.failed.load(Ordering::Relaxed) {
             return;
         }
+        let end = done >= total;
+        // Workers that find another one reporting skip their update; the
+        // last one waits, so the callback always sees the end.
+        let mut last = match (end, self.last.try_lock()) {
+            (_, Ok(guard)) => guard,
+            (true, Err(_)) => self.last.lock().unwrap_or_else(|e| e.into_inner()),
+            (false, Err(_)) => return,
+        };
         let step = (total / 200).max(1);
-        if self
-            .next
-            .compare_exchange(next, done + step, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
+        let due = match *last {
+            None => true,
+            Some(l) => done > l && (end || done >= l + step),
+        };
+        if !due {
             return;
         }
-        // A failing progress callback must not fail the run: its error is
-        // shown, and the run goes on.
+        *last = Some(done);
         Python::attach(|py| {
             if let Err(e) = callback.call1(py, (done, total)) {
-                e.print(py);
+                self.failed.store(true, Ordering::Relaxed);
+                let mut kept = self.error.lock().unwrap_or_else(|e| e.into_inner());
+                kept.get_or_insert(e);
             }
         });
+    }
+
+    /// The callback's exception, if it raised one: the call it reported on
+    /// fails with it.
+    pub fn finish(&self) -> PyResult<()> {
+        let kept = self.error.lock().unwrap_or_else(|e| e.into_inner()).take();
+        kept.map_or(Ok(()), Err)
     }
 }

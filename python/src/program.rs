@@ -7,15 +7,13 @@ use hepack::commands::{he_report, infer, inspect_program, run};
 use hepack_backend::file;
 use hepack_runtime::ciphertexts::{Ciphertexts, Role};
 use hepack_runtime::error::RuntimeError;
-use hepack_runtime::executor::Options;
 use hepack_runtime::keys;
-use hepack_runtime::limits::Limits;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::arrays::{array, outputs, Output};
 use crate::errors::{message, raise, Kind, OrRaise};
-use crate::options::Progress;
+use crate::options::{self, InferOptions, Progress, RunOptions};
 
 /// A compiled program: what `Model.compile` returns and program files hold.
 #[pyclass(frozen, module = "hepack._native")]
@@ -57,17 +55,6 @@ impl Program {
         Ciphertexts::read(context, &self.program, role, data)
             .map_err(|e| anyhow::Error::new(e).context("cannot load the ciphertexts"))
             .or_raise(Kind::Ciphertext)
-    }
-
-    fn options(threads: Option<usize>) -> PyResult<Options> {
-        let mut options = Options::default();
-        if let Some(t) = threads {
-            if t == 0 {
-                return Err(message(Kind::Option, "threads must be at least 1".into()));
-            }
-            options.threads = t;
-        }
-        Ok(options)
     }
 }
 
@@ -163,9 +150,9 @@ impl Program {
     ) -> PyResult<Bound<'py, PyBytes>> {
         self.check_client(insecure)?;
         let x = array(data, shape, "the input")?;
-        let context = self.context()?;
-        let key = self.secret(&context, secret)?;
         let bytes = py.detach(|| -> PyResult<Vec<u8>> {
+            let context = self.context()?;
+            let key = self.secret(&context, secret)?;
             let cts =
                 hepack_runtime::client::encrypt(&context, &self.program, &key, x.view(), true)
                     .or_raise(Kind::Input)?;
@@ -178,45 +165,55 @@ impl Program {
     }
 
     /// The server's run: evaluation keys and input ciphertexts (bytes) in,
-    /// output ciphertexts (bytes) and the run report (JSON) out. A secret
-    /// key is refused.
-    #[pyo3(signature = (eval_keys, ciphertexts, threads = None, progress = None))]
+    /// output ciphertexts (bytes) and the run report (JSON) out; `argv` are
+    /// `hepack run`'s executor and limit flags. A secret key is refused.
+    #[pyo3(signature = (eval_keys, ciphertexts, argv, progress = None))]
     fn run<'py>(
         &self,
         py: Python<'py>,
         eval_keys: &[u8],
         ciphertexts: &[u8],
-        threads: Option<usize>,
+        argv: Vec<String>,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(Bound<'py, PyBytes>, String)> {
-        if eval_keys.starts_with(keys::SECRET_MAGIC) {
+        if eval_keys.starts_with(keys::SECRET_MAGIC) || ciphertexts.starts_with(keys::SECRET_MAGIC)
+        {
             return Err(message(
                 Kind::Security,
-                "run takes the public evaluation keys (keys.eval_keys), but this is a secret key: it stays with the client and never goes to the server".into(),
+                "run takes the public evaluation keys (keys.eval_keys) and ciphertexts, but this is a secret key: it stays with the client and never goes to the server".into(),
             ));
         }
+        let o: RunOptions = options::parse("run", argv)?;
         he_report::warn_if_insecure(&self.program.params);
-        let options = Self::options(threads)?;
-        let context = self.context()?;
-        let inputs = self.ciphertexts(&context, Role::Input, ciphertexts)?;
-        let total = (inputs.batches.len() * self.program.instrs.len()) as u64;
         let progress = Progress::new(progress);
         let keys_failed = AtomicBool::new(false);
         let program = &self.program;
-        let result = py.detach(|| {
+        let result = py.detach(|| -> PyResult<(Vec<u8>, String)> {
+            let context = self.context()?;
+            let inputs = self.ciphertexts(&context, Role::Input, ciphertexts)?;
+            let (input_set, total) = (
+                inputs.key_set,
+                (inputs.batches.len() * program.instrs.len()) as u64,
+            );
             run::serve(
                 &context,
                 program,
                 inputs,
                 || {
-                    keys::read_eval(&context, program, eval_keys)
+                    let keys = keys::read_eval(&context, program, eval_keys)
                         .map_err(|e| {
                             anyhow::Error::new(e).context("cannot load the evaluation keys")
                         })
-                        .inspect_err(|_| keys_failed.store(true, Ordering::Relaxed))
+                        .inspect_err(|_| keys_failed.store(true, Ordering::Relaxed))?;
+                    // The executor refuses keys of another key set; that is
+                    // the keys' fault here.
+                    if keys.key_set != input_set {
+                        keys_failed.store(true, Ordering::Relaxed);
+                    }
+                    Ok(keys)
                 },
-                &options,
-                &Limits::default(),
+                &o.exec.options(),
+                &o.limits.limits(),
                 &|n| progress.report(n, total),
             )
             .and_then(|(outputs, report)| {
@@ -224,20 +221,23 @@ impl Program {
                 outputs.write(&program.params, &mut out)?;
                 Ok((out, serde_json::to_string(&report)?))
             })
+            .map_err(|e| {
+                let kind = if keys_failed.load(Ordering::Relaxed) {
+                    Kind::Keys
+                } else if matches!(
+                    e.downcast_ref::<RuntimeError>(),
+                    Some(RuntimeError::Mismatch(_))
+                ) {
+                    // The inputs do not fit the program.
+                    Kind::Ciphertext
+                } else {
+                    Kind::Run
+                };
+                raise(kind, e)
+            })
         });
-        let (bytes, report) = result.map_err(|e| {
-            // The inputs were read already: a mismatch is the keys'.
-            let mismatch = matches!(
-                e.downcast_ref::<RuntimeError>(),
-                Some(RuntimeError::Mismatch(_))
-            );
-            let kind = if keys_failed.load(Ordering::Relaxed) || mismatch {
-                Kind::Keys
-            } else {
-                Kind::Run
-            };
-            raise(kind, e)
-        })?;
+        progress.finish()?;
+        let (bytes, report) = result?;
         Ok((PyBytes::new(py, &bytes), report))
     }
 
@@ -252,27 +252,29 @@ impl Program {
         insecure: bool,
     ) -> PyResult<Vec<Output<'py>>> {
         self.check_client(insecure)?;
-        let context = self.context()?;
-        let key = self.secret(&context, secret)?;
-        let cts = self.ciphertexts(&context, Role::Output, ciphertexts)?;
-        let ys = py
-            .detach(|| hepack_runtime::client::decrypt(&context, &self.program, &key, &cts))
-            .or_raise(Kind::Ciphertext)?;
+        let ys = py.detach(|| -> PyResult<_> {
+            let context = self.context()?;
+            let key = self.secret(&context, secret)?;
+            let cts = self.ciphertexts(&context, Role::Output, ciphertexts)?;
+            hepack_runtime::client::decrypt(&context, &self.program, &key, &cts)
+                .or_raise(Kind::Ciphertext)
+        })?;
         Ok(outputs(py, &self.program.output_names(), &ys))
     }
 
     /// Keys, encryption, the run and decryption in one call (`hepack
     /// infer`); the decrypted outputs and the report (JSON).
-    #[pyo3(signature = (data, shape, threads = None, insecure = false, progress = None))]
+    #[pyo3(signature = (data, shape, argv, insecure = false, progress = None))]
     fn infer<'py>(
         &self,
         py: Python<'py>,
         data: &[u8],
         shape: Vec<usize>,
-        threads: Option<usize>,
+        argv: Vec<String>,
         insecure: bool,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<(Vec<Output<'py>>, String)> {
+        let o: InferOptions = options::parse("infer", argv)?;
         self.check_client(insecure)?;
         let x = array(data, shape, "the input")?;
         let want = self.program.input_shape.dims();
@@ -292,15 +294,17 @@ impl Program {
                 format!("the input holds {bad}; only finite values can be encrypted"),
             ));
         }
-        let options = Self::options(threads)?;
+        let options = o.exec.options();
         let progress = Progress::new(progress);
         let program = &self.program;
-        let (ys, report) = py
+        let result = py
             .detach(|| {
                 infer::infer(program, &x, &options, &|n, total| progress.report(n, total))
                     .and_then(|(ys, report)| Ok((ys, serde_json::to_string(&report)?)))
             })
-            .or_raise(Kind::Run)?;
+            .or_raise(Kind::Run);
+        progress.finish()?;
+        let (ys, report) = result?;
         Ok((outputs(py, &self.program.output_names(), &ys), report))
     }
 

@@ -249,6 +249,75 @@ def test_run_releases_the_gil_and_reports_progress(mlp, pruned_program, keys):
     assert max(d for d, _ in seen) > seen[0][0], "progress advanced"
 
 
+def test_a_failing_progress_callback_fails_the_call_without_killing_python(mlp, pruned_program, keys):
+    ct = pruned_program.encrypt(keys, batch(mlp, 1))
+    calls = []
+
+    def fail(done, total):
+        calls.append(done)
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        pruned_program.run(keys.eval_keys, ct, progress=fail)
+    assert len(calls) == 1, "no call after the first exception"
+    seen = []
+    pruned_program.run(keys.eval_keys, ct, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1][0] == seen[-1][1], "the end is always reported"
+    assert [d for d, _ in seen] == sorted(set(d for d, _ in seen)), "in order, each once"
+
+
+def test_server_limits_are_the_clis(mlp, pruned_program, keys):
+    ct = pruned_program.encrypt(keys, batch(mlp, 1))
+    with pytest.raises(hepack.RunError, match="max.ops"):
+        pruned_program.run(keys.eval_keys, ct, max_ops=10)
+    with pytest.raises(hepack.OptionError, match="threads"):
+        pruned_program.run(keys.eval_keys, ct, threads=-1)
+    out = pruned_program.run(keys.eval_keys, ct, no_hoist=True, plain_cache_mib=0, max_seconds=600)
+    assert out.report["threads"] >= 1
+
+
+def test_keyword_values_pass_as_given(mlp):
+    # A negative value stays a value (and the CLI's own check refuses it).
+    with pytest.raises(hepack.Error, match="precision"):
+        mlp.compile(precision=-1e-3)
+    # numpy booleans are flags; 0 is a value, not a missing option.
+    pruning = mlp.compile(sparsity=0, no_compress=np.True_).report["pruning"]
+    assert pruning["masks"] == "layer sparsity 0" and "compress" not in pruning
+    with pytest.raises(hepack.OptionError, match="bytes"):
+        mlp.compile(act=b"square")
+
+
+def test_files_written_from_python_are_atomic_and_private_where_secret(tmp_path, pruned_program, keys):
+    keys.save(tmp_path / "k")
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)
+    assert mode(tmp_path / "k" / "secret.key") == 0o600
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert mode(tmp_path / "k" / "eval.keys") == 0o666 & ~umask
+    with pytest.raises(hepack.KeysError, match="force"):
+        keys.save(tmp_path / "k")
+    keys.save(tmp_path / "k", force=True)
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["eval.keys", "secret.key"], "no temporary files left"
+
+
+def test_secret_key_bytes_are_never_wrapped_as_public_data(keys, pruned_program):
+    with pytest.raises(hepack.SecurityError):
+        hepack.EvalKeys(keys.secret_bytes())
+    with pytest.raises(hepack.SecurityError):
+        hepack.Ciphertexts(keys.secret_bytes())
+    with pytest.raises(hepack.SecurityError):
+        pruned_program.run(keys.eval_keys, keys.secret_bytes())
+
+
+def test_reports_survive_pickling(mlp, pruned_program, keys):
+    out = pruned_program.run(keys.eval_keys, pruned_program.encrypt(keys, batch(mlp, 1)))
+    assert pickle.loads(pickle.dumps(out)).report == out.report
+    assert pickle.loads(pickle.dumps(pruned_program)).report == pruned_program.report
+    pruned = mlp.prune(0.5)
+    again = pickle.loads(pickle.dumps(pruned))
+    assert again.report == pruned.report and again.masks == pruned.masks
+
+
 # --- bad input ----------------------------------------------------------------
 
 
@@ -268,6 +337,20 @@ def test_bad_inputs_raise_hepack_errors(tmp_path, mlp, pruned_program, keys):
         pruned_program.encrypt(keys, np.array([["a"] * 784]))
     with pytest.raises(hepack.InputError, match="dtype"):
         mlp.eval(np.zeros((1, 784), dtype=complex))
+    with pytest.raises(hepack.InputError):
+        mlp.eval([[1.0, 2.0], [3.0]])
+    with pytest.raises(hepack.InputError, match=r"shape \[\]"):
+        mlp.eval(np.float64(1.0))
+    with pytest.raises(hepack.InputError, match="calibration"):
+        mlp.compile(calib=np.zeros((4, 3)))
+    with pytest.raises(hepack.InputError, match="finite"):
+        mlp.compile(calib=np.full((4, 784), np.nan))
+    with pytest.raises(hepack.InputError, match="training set"):
+        mlp.tune(np.zeros((8, 3)), np.zeros(8, dtype=np.int64), epochs=1)
+    with pytest.raises(hepack.InputError, match="targets for 7"):
+        mlp.tune(np.zeros((8, 784)), np.zeros(7, dtype=np.int64), epochs=1)
+    with pytest.raises(hepack.CompileError, match="masks_in"):
+        mlp.prune(masks=mlp.prune(0.5).masks, masks_in="m.json")
     with pytest.raises(hepack.ModelError, match="ONNX"):
         hepack.load(b"not a model")
     with pytest.raises(hepack.ModelError, match="cannot read"):
@@ -290,8 +373,12 @@ def test_bad_inputs_raise_hepack_errors(tmp_path, mlp, pruned_program, keys):
     # Inputs where outputs belong, and keys of another key set.
     with pytest.raises(hepack.CiphertextError, match="expected"):
         pruned_program.decrypt(keys, ct)
-    with pytest.raises(hepack.KeysError):
+    with pytest.raises(hepack.KeysError, match="key set"):
         pruned_program.run(pruned_program.keygen().eval_keys, ct)
+    # Another program with the same parameters reads other input features.
+    narrow = mlp.compile(sparsity=0.8, block="1x64")
+    with pytest.raises(hepack.CiphertextError, match="features"):
+        narrow.run(keys.eval_keys, ct)
 
 
 def test_errors_have_the_clis_messages(tmp_path, mlp):

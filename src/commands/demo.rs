@@ -66,7 +66,11 @@ pub fn run(samples: usize, options: &Options, json: bool) -> Result<()> {
     eprintln!("keys, encryption of {samples} digits, encrypted run, decryption…");
     let bar = super::runtime_io::progress(0);
     let (y, mut report) = super::infer::infer(&program, &x, options, &|n, total| {
-        bar.set_length(total);
+        if bar.length() != Some(total) {
+            // The bar starts with the run, after keys and encryption.
+            bar.set_length(total);
+            bar.reset_elapsed();
+        }
         bar.set_position(n)
     })?;
     bar.finish_and_clear();

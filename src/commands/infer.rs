@@ -158,7 +158,11 @@ pub fn run(
     let labels = labels.map(crate::npy::read_labels).transpose()?;
     let bar = progress(0);
     let (ys, mut report) = infer(&program, &x, options, &|n, total| {
-        bar.set_length(total);
+        if bar.length() != Some(total) {
+            // The bar starts with the run, after keys and encryption.
+            bar.set_length(total);
+            bar.reset_elapsed();
+        }
         bar.set_position(n)
     })?;
     bar.finish_and_clear();

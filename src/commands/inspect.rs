@@ -80,6 +80,7 @@ pub fn run(
     he: bool,
     paper: Option<PaperArg>,
 ) -> Result<()> {
+    check_paper(packing, he, paper)?;
     let model: Model = super::load_model(path)?;
     let reference = match reference {
         Some(r) => Some((
@@ -135,9 +136,7 @@ fn he_cost(
     he: bool,
     paper: Option<PaperArg>,
 ) -> Result<Option<hepack_backend::Cost>> {
-    if paper.is_some() && !(he && packing.name() == "diagonal") {
-        bail!("--paper-counts compares with hepack's program under single-sample packing: add --he --packing diagonal");
-    }
+    check_paper(packing, he, paper)?;
     if !he {
         return Ok(None);
     }
@@ -145,6 +144,18 @@ fn he_cost(
         super::he_report::count(&model.graph, packing)
             .with_context(|| format!("cannot lower {label}"))?,
     ))
+}
+
+/// `--paper-counts` needs the diagonal program's counts to stand beside.
+fn check_paper(
+    packing: &dyn hepack_backend::Lowering,
+    he: bool,
+    paper: Option<PaperArg>,
+) -> Result<()> {
+    if paper.is_some() && !(he && packing.name() == "diagonal") {
+        bail!("--paper-counts compares with hepack's program under single-sample packing: add --he --packing diagonal");
+    }
+    Ok(())
 }
 
 /// The report on `model`; `reference` is the unpruned model's name and

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dump;
 pub mod encrypt;
 pub mod eval;
+pub mod exec_args;
 pub mod export;
 pub mod he_report;
 pub mod infer;

@@ -326,8 +326,14 @@ impl PruneArgs {
         let (packing, criterion) = (packing.as_ref(), self.units.criterion());
         let before = layer_stats(graph, packing)?;
         let (masks, source): (Masks, String) = if let Some(text) = &self.masks_text {
-            if self.sparsity.is_some() || !self.layer.is_empty() || self.he_budget.is_some() {
-                bail!("masks are applied as given: leave out sparsity, layer and he_budget");
+            if self.sparsity.is_some()
+                || !self.layer.is_empty()
+                || self.he_budget.is_some()
+                || self.masks_in.is_some()
+            {
+                bail!(
+                    "masks are applied as given: leave out sparsity, layer, he_budget and masks_in"
+                );
             }
             (
                 mask_file::from_json(text, "the masks")?,

@@ -214,12 +214,13 @@ pub struct Set {
 
 impl Set {
     fn read(x: &Path, y: &Path) -> Result<Set> {
-        Set::new(npy::read_batch(x)?, npy::read_labels(y)?)
-            .with_context(|| format!("{} and {}", x.display(), y.display()))
+        let (xs, ys) = (x.display().to_string(), y.display().to_string());
+        Set::named(npy::read_batch(x)?, npy::read_labels(y)?, &xs, &ys)
     }
 
-    /// Inputs `[N, ...]` and their targets, which must count `N` too.
-    pub fn new(x: ArrayD<f64>, y: Labels) -> Result<Set> {
+    /// Inputs `[N, ...]` and their targets, which must count `N` too; errors
+    /// call them `x_name` and `y_name`.
+    pub fn named(x: ArrayD<f64>, y: Labels, x_name: &str, y_name: &str) -> Result<Set> {
         let set = Set { x, y };
         let n = set.x.shape()[0];
         let m = match &set.y {
@@ -227,7 +228,7 @@ impl Set {
             Labels::Values(v) => v.shape().first().copied().unwrap_or(0),
         };
         if n != m {
-            bail!("the input holds {n} samples but the labels hold targets for {m}");
+            bail!("{x_name} holds {n} samples but {y_name} holds targets for {m}");
         }
         Ok(set)
     }
