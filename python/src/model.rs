@@ -37,6 +37,14 @@ impl Model {
         }
     }
 
+    /// A calibration batch from Python, checked against the model's input.
+    fn calibration(&self, calib: Option<(Vec<u8>, Vec<usize>)>) -> PyResult<Option<ArrayD<f64>>> {
+        let what = "the calibration batch";
+        calib
+            .map(|(b, s)| samples(array(&b, s, what)?, &self.input_shape(), what, true))
+            .transpose()
+    }
+
     fn onnx(&self, dtype: ExportType) -> anyhow::Result<Vec<u8>> {
         Ok(hepack_frontend::to_onnx(&self.inner.graph, dtype)?.write_to_bytes()?)
     }
@@ -211,15 +219,7 @@ impl Model {
         calib: Option<(Vec<u8>, Vec<usize>)>,
     ) -> PyResult<(Model, String)> {
         let mut o: PassOptions = options::parse("export", argv)?;
-        if let Some((b, s)) = calib {
-            let batch = array(&b, s, "the calibration batch")?;
-            o.passes.calib_batch = Some(samples(
-                batch,
-                &self.input_shape(),
-                "the calibration batch",
-                true,
-            )?);
-        }
+        o.passes.calib_batch = self.calibration(calib)?;
         let mut inner = self.inner.clone();
         let reports = py
             .detach(|| o.passes.run(&mut inner.graph, Some("he-friendly")))
@@ -308,15 +308,7 @@ impl Model {
     ) -> PyResult<(Program, String)> {
         let mut o: CompileOptions = options::parse("compile", argv)?;
         o.prune.masks_text = masks;
-        if let Some((b, s)) = calib {
-            let batch = array(&b, s, "the calibration batch")?;
-            o.passes.calib_batch = Some(samples(
-                batch,
-                &self.input_shape(),
-                "the calibration batch",
-                true,
-            )?);
-        }
+        o.passes.calib_batch = self.calibration(calib)?;
         let mut inner = self.inner.clone();
         let (compiled, bytes) = py
             .detach(|| -> anyhow::Result<_> {

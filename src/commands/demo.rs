@@ -64,16 +64,7 @@ pub fn run(samples: usize, options: &Options, json: bool) -> Result<()> {
         super::he_report::gib(cost.peak_bytes.unwrap_or(0))
     );
     eprintln!("keys, encryption of {samples} digits, encrypted run, decryption…");
-    let bar = super::runtime_io::progress(0);
-    let (y, mut report) = super::infer::infer(&program, &x, options, &|n, total| {
-        if bar.length() != Some(total) {
-            // The bar starts with the run, after keys and encryption.
-            bar.set_length(total);
-            bar.reset_elapsed();
-        }
-        bar.set_position(n)
-    })?;
-    bar.finish_and_clear();
+    let (y, mut report) = super::infer::infer_with_bar(&program, &x, options)?;
     let correct = hepack_ir::interp::count_correct(&y[0], &labels);
     report.accuracy = Some(correct as f64 / samples as f64);
     report.correct = Some(correct);

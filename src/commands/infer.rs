@@ -102,6 +102,26 @@ pub fn infer(
     ))
 }
 
+/// [`infer`] with the CLI's progress bar over the server's ops (nothing is
+/// drawn when stderr is not a terminal).
+pub fn infer_with_bar(
+    program: &Program,
+    x: &ArrayD<f64>,
+    options: &Options,
+) -> Result<(Vec<ArrayD<f64>>, InferReport)> {
+    let bar = progress(0);
+    let result = infer(program, x, options, &|n, total| {
+        if bar.length() != Some(total) {
+            // The bar starts with the run, after keys and encryption.
+            bar.set_length(total);
+            bar.reset_elapsed();
+        }
+        bar.set_position(n)
+    });
+    bar.finish_and_clear();
+    result
+}
+
 /// The report as text.
 pub fn text(report: &InferReport, program: &Program) -> String {
     let mut out = format!(
@@ -156,16 +176,7 @@ pub fn run(
     }
     let x = crate::npy::read_batch(input)?;
     let labels = labels.map(crate::npy::read_labels).transpose()?;
-    let bar = progress(0);
-    let (ys, mut report) = infer(&program, &x, options, &|n, total| {
-        if bar.length() != Some(total) {
-            // The bar starts with the run, after keys and encryption.
-            bar.set_length(total);
-            bar.reset_elapsed();
-        }
-        bar.set_position(n)
-    })?;
-    bar.finish_and_clear();
+    let (ys, mut report) = infer_with_bar(&program, &x, options)?;
     match labels
         .as_ref()
         .map(|l| super::eval::score(&ys[0], l))
