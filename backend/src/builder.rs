@@ -171,8 +171,14 @@ pub struct Builder {
     /// Products and sums the runtime will fuse (counted unless recording).
     pub fused: FusedCounts,
     /// Op times that price a lowering's choices (a slot packing's
-    /// baby-step giant-step split).
+    /// baby-step giant-step split, where to relinearize).
     pub times: crate::cost::OpTimes,
+    /// While set, a degree-2 polynomial leaves its square at three
+    /// polynomials: the linear layer that reads it relinearizes once per
+    /// output instead of once per square (lazy relinearization; the lowering
+    /// decides per layer, by the op times: batch packing's
+    /// `lazy_relinearizations`).
+    pub lazy_relinearize: bool,
     scales: Scales,
 }
 
@@ -194,6 +200,7 @@ impl Builder {
             depth_cap: None,
             fused: FusedCounts::default(),
             times: crate::cost::OpTimes::default(),
+            lazy_relinearize: false,
             scales,
         }
     }
@@ -306,6 +313,7 @@ impl Builder {
         if steps == 0 {
             return x;
         }
+        let x = self.relinearized(x);
         self.emit(HeOp::Rotate(x.id, steps), x)
     }
 
@@ -357,6 +365,7 @@ impl Builder {
 
     /// Ciphertext `ct` (nothing pending) is output ciphertext `index`.
     pub fn output_ct(&mut self, ct: Ct, index: u32) {
+        let ct = self.relinearized(ct);
         self.output_depth = self.output_depth.max(ct.depth);
         self.emit(
             HeOp::Output {
@@ -395,6 +404,8 @@ impl Builder {
     /// level).
     pub fn output(&mut self, value: Enc, index: u32) {
         let value = self.materialize(value);
+        // The client decrypts two polynomials.
+        let value = self.relinearized(value);
         self.output_depth = self.output_depth.max(value.depth);
         self.emit(
             HeOp::Output {
@@ -417,6 +428,15 @@ impl Builder {
 
     fn relinearize(&mut self, v: Ct) -> Ct {
         self.emit(HeOp::Relinearize(v.id), Ct { size: 2, ..v })
+    }
+
+    /// `v` at two polynomials: relinearized if a product left three.
+    fn relinearized(&mut self, v: Ct) -> Ct {
+        if v.size > 2 {
+            self.relinearize(v)
+        } else {
+            v
+        }
     }
 
     /// Drop `v` to `depth` with modulus switches (scale unchanged).
@@ -552,7 +572,7 @@ impl Builder {
 
     /// Back to two polynomials if a product left three, then one rescale.
     fn relinearize_and_rescale(&mut self, s: Ct) -> Ct {
-        let s = if s.size > 2 { self.relinearize(s) } else { s };
+        let s = self.relinearized(s);
         self.rescale(s)
     }
 
@@ -648,8 +668,13 @@ impl Builder {
                 let (c0, c1, c2) = (coeffs[0], coeffs[1], coeffs[2]);
                 let h = c1 / (2.0 * c2);
                 let t = if h == 0.0 { v } else { self.add_constant(v, h) };
+                let square = if self.lazy_relinearize {
+                    self.lazy_square(t)
+                } else {
+                    self.power_product(t, t, true)
+                };
                 return Abs::Encrypted(Enc {
-                    ct: self.power_product(t, t, true),
+                    ct: square,
                     mult: c2,
                     offset: c0 - c2 * h * h,
                 });
@@ -698,20 +723,36 @@ impl Builder {
     /// once — a power is read by several products, each dearer on a size-3
     /// ciphertext than one relinearization — and rescaled.
     pub fn power_product(&mut self, a: Ct, b: Ct, square: bool) -> Ct {
+        let product = self.product(a, b, square);
+        let product = self.relinearize(product);
+        self.rescale(product)
+    }
+
+    /// `a²` rescaled but left at three polynomials, for a linear layer to
+    /// relinearize its sums (see [`Builder::lazy_relinearize`]).
+    fn lazy_square(&mut self, a: Ct) -> Ct {
+        let product = self.product(a, a, true);
+        self.rescale(product)
+    }
+
+    /// `a · b` at three polynomials (operands relinearized first: SEAL's
+    /// relinearization keys take a product of two-polynomial ciphertexts
+    /// back to two).
+    fn product(&mut self, a: Ct, b: Ct, square: bool) -> Ct {
         let depth = a.depth.max(b.depth);
+        let a = self.relinearized(a);
+        let b = if square { a } else { self.relinearized(b) };
         let (a, b) = (self.switch_to(a, depth), self.switch_to(b, depth));
         let meta = Ct {
             scale: a.scale * b.scale,
             size: 3,
             ..a
         };
-        let product = if square {
+        if square {
             self.emit(HeOp::Square(a.id), meta)
         } else {
             self.emit(HeOp::Mul(a.id, b.id), meta)
-        };
-        let product = self.relinearize(product);
-        self.rescale(product)
+        }
     }
 }
 

@@ -216,7 +216,9 @@ fn walk(program: &Program, encodable: bool) -> Result<Vec<Option<Meta>>, Backend
                 Some(a)
             }
             HeOp::Output { value, .. } => {
-                get(value)?;
+                if get(value)?.size != 2 {
+                    return Err(fail("an output is not relinearized".into()));
+                }
                 None
             }
         };

@@ -131,6 +131,83 @@ fn linear_combination_is_bit_for_bit_seals_multiply_plain_then_add() {
     }
 }
 
+/// Lazy relinearization hands the kernel squares at three polynomials, and
+/// relinearizes the sum: the same ciphertext as SEAL's products and adds on
+/// the squares, and once relinearized and rescaled, the right numbers.
+#[test]
+fn linear_combination_of_unrelinearized_squares_is_seals() {
+    let s = setup();
+    let keygen = KeyGenerator::new(&s.context).unwrap();
+    let relin = keygen.relin_keys(false).unwrap();
+    let (public, secret) = (
+        keygen.public_key(false).unwrap(),
+        keygen.secret_key().unwrap(),
+    );
+    let encryptor = Encryptor::with_public(&s.context, &public).unwrap();
+    let decryptor = Decryptor::new(&s.context, &secret).unwrap();
+    let top = s.context.parms_id(0).unwrap();
+    let count = 9;
+    let values = |t: usize| -> Vec<f64> { (0..s.context.slots()).map(wave(t)).collect() };
+    let squares: Vec<Ciphertext> = (0..count)
+        .map(|t| {
+            let plain = s.encoder.encode(&values(t), &top, SCALE, None).unwrap();
+            let mut ct = encryptor.encrypt(&plain, None).unwrap();
+            s.evaluator.square_inplace(&mut ct, None).unwrap();
+            s.evaluator.rescale_to_next_inplace(&mut ct, None).unwrap();
+            ct
+        })
+        .collect();
+    assert_eq!(squares[0].size(), 3);
+    // Weights at the scale that brings each product back to Δ·q.
+    let level = s.context.parms_id(1).unwrap();
+    let scale = SCALE * SCALE / squares[0].scale();
+    let ws: Vec<f64> = (0..count)
+        .map(|t| (t as f64 * 0.61 + 0.3).sin() * 0.2)
+        .collect();
+    let scalars: Vec<_> = ws
+        .iter()
+        .map(|&w| {
+            (
+                s.encoder.encode_scalar(w, &level, scale, None).unwrap(),
+                s.encoder.scalar(w, &level, scale, None).unwrap(),
+            )
+        })
+        .collect();
+    let mut seal = s.product(&squares[0], &scalars[0]);
+    for (x, w) in squares.iter().zip(&scalars).skip(1) {
+        s.evaluator
+            .add_inplace(&mut seal, &s.product(x, w))
+            .unwrap();
+    }
+    let terms: Vec<_> = squares
+        .iter()
+        .zip(&scalars)
+        .map(|(x, w)| (x, Some(&w.1)))
+        .collect();
+    let mut new = s.context.linear_combination(&terms).unwrap();
+    assert_eq!(new.size(), 3);
+    assert!(same_bits(&new, &seal));
+
+    s.evaluator
+        .relinearize_inplace(&mut new, &relin, None)
+        .unwrap();
+    s.evaluator.rescale_to_next_inplace(&mut new, None).unwrap();
+    let plain = decryptor.decrypt(&new).unwrap();
+    let got = s.encoder.decode(&plain, s.context.slots()).unwrap();
+    for i in [0, 5, 999, 4095] {
+        let want: f64 = ws
+            .iter()
+            .enumerate()
+            .map(|(t, w)| w * wave(t)(i).powi(2))
+            .sum();
+        assert!(
+            (got[i] - want).abs() < 1e-4,
+            "slot {i}: {} vs {want}",
+            got[i]
+        );
+    }
+}
+
 #[test]
 fn linear_combination_adds_terms_of_weight_one() {
     // `acc + w·x` with acc already a product: a sum whose operand is not

@@ -10,7 +10,7 @@
 //! elimination finds on a built program), then the lowering runs once more
 //! counting only the ops of live features.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hepack_ir::{Graph, NodeId, Op, Pool};
 use hepack_passes::prune::BatchPacking;
@@ -39,8 +39,10 @@ impl Lowering for BatchPacking {
             crate::params::DEFAULT_PRECISION,
         ));
         let mut b = Builder::new(layers.len(), Mode::Count, scales.clone());
+        b.times = times.clone();
         lower(graph, &mut b, Some(&live))?;
         let mut naive = Builder::new(layers.len(), Mode::Naive, scales);
+        naive.times = times.clone();
         lower(graph, &mut naive, None)?;
         let naive: Vec<OpCounts> = naive.counts.into_iter().map(OpCounts).collect();
         let counts: Vec<OpCounts> = b.counts.into_iter().map(OpCounts).collect();
@@ -141,9 +143,11 @@ fn lower(
             *users_left.get_mut(&operand).expect("operands are nodes") += 1;
         }
     }
+    let lazy = lazy_relinearizations(graph, &b.times);
     let mut values: HashMap<NodeId, ArrayD<Abs>> = HashMap::new();
     for (layer, &id) in order.iter().enumerate() {
         b.layer = LayerIdx(layer as u32);
+        b.lazy_relinearize = lazy.contains(&id);
         let node = graph.node(id);
         let out_dims = node.shape.dims().to_vec();
         let node_live = live.map(|l| l[&id].as_slice());
@@ -184,6 +188,7 @@ fn lower(
             }
         };
         b.muted = false;
+        b.lazy_relinearize = false;
         b.check_depth(&node.name)?;
         for operand in graph.operands(id) {
             let left = users_left.get_mut(&operand).expect("every node counted");
@@ -386,6 +391,95 @@ fn pool(
             }
         }
     })
+}
+
+/// The squaring layers whose squares are better left at three polynomials
+/// for the linear layers that read them to relinearize, once per output
+/// (lazy relinearization). A layer qualifies when its
+/// polynomial has degree 2 and everything that reads it, through ops that
+/// cost no level (reshapes, pools, constant shifts and scales), is a
+/// convolution or a dense layer. It is chosen when, priced with `times`,
+/// one relinearization per consumer output plus the half again that a
+/// three-polynomial operand costs its rescale and each term of the
+/// consumers' linear combinations is cheaper than one relinearization per
+/// square. The choice depends only on the graph and the times, so counting
+/// and building agree.
+fn lazy_relinearizations(graph: &Graph, times: &OpTimes) -> HashSet<NodeId> {
+    let seconds = |kind: &str| times.seconds[crate::program::kind_index(kind).expect("a kind")];
+    let (relinearize, rescale) = (seconds("relinearize"), seconds("rescale"));
+    let mut lazy = HashSet::new();
+    for id in graph.topo_order() {
+        let node = graph.node(id);
+        let squares = match &node.op {
+            Op::Activation(hepack_ir::Activation::Square) => true,
+            Op::Polynomial(p) => p.coeffs.iter().rposition(|&c| c != 0.0) == Some(2),
+            _ => false,
+        };
+        if !squares || graph.is_output(id) {
+            continue;
+        }
+        let Some((terms, outputs)) = linear_readers(graph, id) else {
+            continue;
+        };
+        let squares = node.shape.numel() as f64;
+        let eager = squares * relinearize + terms * times.combination_term;
+        let deferred =
+            squares * rescale / 2.0 + terms * times.combination_term * 1.5 + outputs * relinearize;
+        if deferred < eager {
+            lazy.insert(id);
+        }
+    }
+    lazy
+}
+
+/// The terms and outputs of the linear layers that read `id`'s values
+/// through level-free ops, or `None` if anything else reads them (a
+/// polynomial, a residual sum, a model output).
+fn linear_readers(graph: &Graph, id: NodeId) -> Option<(f64, f64)> {
+    let (mut terms, mut outputs) = (0.0, 0.0);
+    let mut seen = HashSet::new();
+    let mut stack = graph.users(id);
+    while let Some(u) = stack.pop() {
+        if !seen.insert(u) {
+            continue;
+        }
+        let node = graph.node(u);
+        let numel = node.shape.numel() as f64;
+        match &node.op {
+            Op::Conv(c) => {
+                let (filters, ..) = c.weight.dim();
+                let nonzero = c.weight.iter().filter(|&&w| w != 0.0).count() as f64;
+                // Each output position reads every non-zero tap of its filter.
+                terms += nonzero / filters as f64 * numel;
+                outputs += numel;
+            }
+            Op::Dense(d) => {
+                let (_, n) = d.weight.dim();
+                let nonzero = d.weight.iter().filter(|&&w| w != 0.0).count() as f64;
+                terms += nonzero * numel / n as f64;
+                outputs += numel;
+            }
+            Op::Flatten
+            | Op::Reshape(_)
+            | Op::Transpose(_)
+            | Op::Dropout { .. }
+            | Op::Identity
+            | Op::AvgPool(_)
+            | Op::SumPool(_)
+            | Op::GlobalAvgPool
+            | Op::AddConst(_)
+            | Op::MulConst(_)
+            | Op::BatchNorm(_)
+            | Op::Patches(_)
+            | Op::Concat(_)
+                if !graph.is_output(u) =>
+            {
+                stack.extend(graph.users(u));
+            }
+            _ => return None,
+        }
+    }
+    Some((terms, outputs))
 }
 
 /// Per node, which output features some model output needs.
