@@ -6,10 +6,12 @@
 # encrypt, `run` (under /usr/bin/time -v for the process's peak RSS) and
 # decrypt, then `infer` on the same digits. Keeps every report under
 # docs/curves/cryptonets/ and prints a Markdown row.
-#   scripts/bench_cryptonets.sh [LABEL]    (after scripts/fetch_data.py; ~3 min on 2 cores)
+#   scripts/bench_cryptonets.sh [LABEL] [FLAGS...]   (after scripts/fetch_data.py; ~3 min on 2 cores)
+# FLAGS go to `run` and `infer` (e.g. --no-group to measure what grouping saves).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LABEL=${1:-current}
+shift || true
 cargo build -q --release
 H=target/release/hepack
 D=${HEPACK_CACHE:-.cache/hepack}/mnist
@@ -27,10 +29,11 @@ $H inspect "$T/cn.hep" --json > "$OUT/${LABEL}_program.json"
 $H keygen "$T/cn.hep" --out-dir "$T/keys" > /dev/null
 $H encrypt "$T/cn.hep" --keys "$T/keys" --input "$T/x.npy" --output "$T/x.ct" > /dev/null
 /usr/bin/time -v -o "$T/run.time" $H run "$T/cn.hep" --eval-keys "$T/keys/eval.keys" \
-  --input "$T/x.ct" --output "$T/y.ct" --json > "$OUT/${LABEL}_run.json"
+  --input "$T/x.ct" --output "$T/y.ct" --json "$@" > "$OUT/${LABEL}_run.json"
 /usr/bin/time -v -o "$T/infer.time" $H infer "$T/cn.hep" --input "$T/x.npy" --labels "$T/y.npy" \
-  --json > "$OUT/${LABEL}_infer.json"
-rss() { awk -F': ' '/Maximum resident/ {printf "%d", $2 * 1024}' "$1"; }
+  --json "$@" > "$OUT/${LABEL}_infer.json"
+# Bytes, as a float: mawk's printf %d stops at 2^31 - 1.
+rss() { awk -F': ' '/Maximum resident/ {printf "%.0f", $2 * 1024}' "$1"; }
 echo "{\"run_peak_rss_bytes\": $(rss "$T/run.time"), \"infer_peak_rss_bytes\": $(rss "$T/infer.time")}" \
   > "$OUT/${LABEL}_rss.json"
 

@@ -17,6 +17,20 @@
 //! - a fused sum read only by another fused sum stays lazy; any other is a
 //!   *combination*, computed in one kernel call.
 //!
+//! Combinations of one layer that read the same values are *grouped*: the
+//! runtime computes a group (up to [`GROUP_OUTPUTS`] combinations) in one
+//! kernel call that loads each source once for all of them. The last
+//! combination of a group in program order is its *leader*: it computes
+//! them all, and the others' readers wait for it. A combination joins the
+//! group of the one before it when both have one layer, level and size,
+//! every source of every member comes before the group's first member (so
+//! no member depends on another), the group spans at most [`GROUP_SPAN`]
+//! computed ops (the ops between that read a member wait for the leader;
+//! the executor's window lets the leader start while they wait), and the
+//! group's sources, once for each member, are at most twice its terms (the
+//! kernel multiplies every source by every member, a zero weight where a
+//! member lacks it).
+//!
 //! Rotations are the other shared work: every `rotate` of a value that two
 //! or more rotations read is *hoisted* (`runtime/shim/hoist.cpp`): the value
 //! is decomposed once and each rotation pays only for its key product.
@@ -58,6 +72,14 @@ impl FusedCounts {
     }
 }
 
+/// The most combinations one group computes: the vector kernel's register
+/// block (`runtime/shim/fused.cpp`).
+pub const GROUP_OUTPUTS: usize = 8;
+
+/// The most computed ops (neither folded products nor lazy sums) from a
+/// group's first member to its leader. The executor's window must exceed it.
+pub const GROUP_SPAN: usize = 128;
+
 /// How a program's products and sums are executed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fusion {
@@ -72,7 +94,16 @@ pub struct Fusion {
     pub hoisted: Vec<bool>,
     /// Per value: decomposed once for the hoisted rotations that read it.
     pub decomposed: Vec<bool>,
+    /// Combinations computed together, each in program order (its last is
+    /// the leader); only groups of two or more.
+    pub groups: Vec<Vec<u32>>,
+    /// Per op: the index in `groups` of the group it belongs to, or
+    /// [`NO_GROUP`].
+    pub group: Vec<u32>,
 }
+
+/// [`Fusion::group`] of an op in no group.
+pub const NO_GROUP: u32 = u32::MAX;
 
 impl Fusion {
     /// The fusion of `program`, given its values' metas (from
@@ -148,13 +179,33 @@ impl Fusion {
                 _ => {}
             }
         }
+        let (groups, group) = groups(instrs, metas, &product, &sum, &lazy);
         Fusion {
             product,
             sum,
             lazy,
             hoisted,
             decomposed,
+            groups,
+            group,
         }
+    }
+
+    /// The same with every combination computed on its own.
+    pub fn without_grouping(mut self) -> Fusion {
+        self.groups.clear();
+        self.group.iter_mut().for_each(|g| *g = NO_GROUP);
+        self
+    }
+
+    /// The leader of op `i`'s group, if it is in one.
+    pub fn leader(&self, i: usize) -> Option<usize> {
+        let g = *self.group.get(i)?;
+        (g != NO_GROUP).then(|| {
+            *self.groups[g as usize]
+                .last()
+                .expect("groups are not empty") as usize
+        })
     }
 
     /// The same with every rotation computed on its own.
@@ -162,6 +213,12 @@ impl Fusion {
         self.hoisted.iter_mut().for_each(|h| *h = false);
         self.decomposed.iter_mut().for_each(|d| *d = false);
         self
+    }
+
+    /// Combinations computed in groups, and the groups' kernel calls.
+    pub fn grouped(&self) -> (u64, u64) {
+        let members = self.groups.iter().map(|g| g.len() as u64).sum();
+        (members, self.groups.len() as u64)
     }
 
     /// How many of each.
@@ -176,6 +233,114 @@ impl Fusion {
             decompositions: count(&self.decomposed),
         }
     }
+}
+
+/// The values a combination's terms read (each once), and its terms: a
+/// walk down its tree of lazy sums and products.
+fn sources(
+    instrs: &[Instr],
+    root: usize,
+    product: &[bool],
+    lazy: &[bool],
+    out: &mut Vec<u32>,
+) -> usize {
+    let mut terms = 0;
+    let mut stack = vec![root];
+    while let Some(i) = stack.pop() {
+        let HeOp::Add(a, b) = instrs[i].op else {
+            unreachable!("fused sums are adds")
+        };
+        for v in [a, b] {
+            let v = v.0 as usize;
+            if lazy[v] {
+                stack.push(v);
+                continue;
+            }
+            terms += 1;
+            if product[v] {
+                let HeOp::MulPlain(x, _) = instrs[v].op else {
+                    unreachable!("fused products are mul_plains")
+                };
+                out.push(x.0);
+            } else {
+                out.push(v as u32);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    terms
+}
+
+/// The groups of [`Fusion::groups`], by the rule in the module's doc.
+fn groups(
+    instrs: &[Instr],
+    metas: &[Option<Meta>],
+    product: &[bool],
+    sum: &[bool],
+    lazy: &[bool],
+) -> (Vec<Vec<u32>>, Vec<u32>) {
+    struct Open {
+        members: Vec<u32>,
+        union: std::collections::BTreeSet<u32>,
+        terms: usize,
+        key: (u32, u32, u8),
+    }
+    // Computed ops before each op.
+    let mut work = Vec::with_capacity(instrs.len() + 1);
+    work.push(0usize);
+    for i in 0..instrs.len() {
+        work.push(work[i] + usize::from(!product[i] && !lazy[i]));
+    }
+    let mut groups = Vec::new();
+    let mut group = vec![NO_GROUP; instrs.len()];
+    let mut close = |open: Option<Open>, groups: &mut Vec<Vec<u32>>| {
+        if let Some(o) = open.filter(|o| o.members.len() >= 2) {
+            for &m in &o.members {
+                group[m as usize] = groups.len() as u32;
+            }
+            groups.push(o.members);
+        }
+    };
+    let mut open: Option<Open> = None;
+    let mut srcs = Vec::new();
+    for (i, instr) in instrs.iter().enumerate() {
+        if !sum[i] || lazy[i] {
+            continue;
+        }
+        let Some(meta) = metas.get(i).copied().flatten() else {
+            continue;
+        };
+        srcs.clear();
+        let terms = sources(instrs, i, product, lazy, &mut srcs);
+        let key = (instr.layer.0, meta.depth, meta.size);
+        let joins = open.as_ref().is_some_and(|o| {
+            let members = o.members.len() + 1;
+            let first = o.members[0] as usize;
+            let union = o.union.len() + srcs.iter().filter(|s| !o.union.contains(s)).count();
+            o.key == key
+                && members <= GROUP_OUTPUTS
+                && *srcs.last().expect("a sum reads values") < o.members[0]
+                && work[i] - work[first] <= GROUP_SPAN
+                && union * members <= 2 * (o.terms + terms)
+        });
+        if joins {
+            let o = open.as_mut().expect("joins an open group");
+            o.members.push(i as u32);
+            o.union.extend(srcs.iter().copied());
+            o.terms += terms;
+        } else {
+            close(open.take(), &mut groups);
+            open = Some(Open {
+                members: vec![i as u32],
+                union: srcs.iter().copied().collect(),
+                terms,
+                key,
+            });
+        }
+    }
+    close(open, &mut groups);
+    (groups, group)
 }
 
 #[cfg(test)]
@@ -249,6 +414,98 @@ mod tests {
         );
         // Four terms: three products and %0.
         assert_eq!(c.terms(), 4);
+    }
+
+    /// `outputs` dot products of the inputs `reads[g]` (with `weights`),
+    /// one layer each per `layers[g]`, after `inputs` inputs.
+    fn dots(inputs: u32, reads: &[&[u32]], layers: &[u32]) -> (Vec<Instr>, Vec<u32>) {
+        use HeOp::*;
+        let mut instrs: Vec<Instr> = (0..inputs)
+            .map(|f| Instr {
+                op: EncryptInput { feature: f },
+                layer: LayerIdx(0),
+            })
+            .collect();
+        let mut roots = Vec::new();
+        for (g, read) in reads.iter().enumerate() {
+            let layer = LayerIdx(layers[g]);
+            let mut acc = None;
+            for &x in *read {
+                instrs.push(Instr {
+                    op: MulPlain(V(x), W),
+                    layer,
+                });
+                let p = V(instrs.len() as u32 - 1);
+                acc = Some(match acc {
+                    None => p,
+                    Some(a) => {
+                        instrs.push(Instr {
+                            op: Add(a, p),
+                            layer,
+                        });
+                        V(instrs.len() as u32 - 1)
+                    }
+                });
+            }
+            roots.push(acc.unwrap().0);
+        }
+        (instrs, roots)
+    }
+
+    fn grouped(instrs: &[Instr]) -> Fusion {
+        let metas = vec![
+            Some(Meta {
+                depth: 0,
+                scale: 1.0,
+                size: 2,
+            });
+            instrs.len()
+        ];
+        Fusion::of_instrs(instrs, &metas, &|_| true)
+    }
+
+    #[test]
+    fn a_dense_layers_outputs_are_grouped_eight_at_a_time() {
+        let all: &[u32] = &[0, 1, 2];
+        let (instrs, roots) = dots(3, &[all; 10], &[1; 10]);
+        let f = grouped(&instrs);
+        assert_eq!(f.groups, vec![roots[..8].to_vec(), roots[8..].to_vec()]);
+        assert_eq!(f.leader(roots[3] as usize), Some(roots[7] as usize));
+        assert_eq!(f.leader(roots[9] as usize), Some(roots[9] as usize));
+        assert_eq!(f.leader(0), None);
+        assert_eq!(f.grouped(), (10, 2));
+        assert!(f.clone().without_grouping().groups.is_empty());
+        // Grouping changes no count: each combination's terms are its own.
+        assert_eq!(f.counts().combinations, 10);
+    }
+
+    #[test]
+    fn combinations_apart_are_not_grouped() {
+        // The same sources in two layers.
+        let (instrs, roots) = dots(3, &[&[0, 1], &[0, 1]], &[1, 2]);
+        assert!(grouped(&instrs).groups.is_empty(), "{roots:?}");
+        // Disjoint sources: two members hold 6 sources for 6 terms (twice
+        // 6 is 2·6, they join), a third would make 3·9 > 2·9.
+        let (instrs, _) = dots(9, &[&[0, 1, 2], &[3, 4, 5], &[6, 7, 8]], &[1; 3]);
+        assert_eq!(grouped(&instrs).groups.len(), 1);
+        assert_eq!(grouped(&instrs).groups[0].len(), 2);
+        // A combination that reads the one before it (read twice, so it is
+        // computed, not folded into the second).
+        let (mut instrs, roots) = dots(2, &[&[0, 1]], &[1]);
+        instrs.push(Instr {
+            op: HeOp::Rescale(V(roots[0])),
+            layer: LayerIdx(1),
+        });
+        let p = instrs.len() as u32;
+        instrs.push(Instr {
+            op: HeOp::MulPlain(V(0), W),
+            layer: LayerIdx(1),
+        });
+        instrs.push(Instr {
+            op: HeOp::Add(V(p), V(roots[0])),
+            layer: LayerIdx(1),
+        });
+        assert!(grouped(&instrs).groups.is_empty());
     }
 
     #[test]

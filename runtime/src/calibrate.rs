@@ -13,7 +13,10 @@ use hepack_backend::{CkksParams, Program};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RuntimeError;
-use crate::seal::{Ciphertext, Encoder, Encryptor, Evaluator, KeyGenerator, MemoryPool};
+use crate::seal::{
+    Ciphertext, Encoder, Encryptor, Evaluator, Kernel, KeyGenerator, MemoryPool, Terms,
+};
+use hepack_backend::fuse::GROUP_OUTPUTS;
 
 /// Op times for one parameter set: `seconds[kind][depth]`, kinds as
 /// [`KINDS`], depth = levels consumed by the operand.
@@ -35,6 +38,12 @@ pub struct LevelTimes {
     /// The same, per term.
     #[serde(default)]
     pub combination_term: Vec<f64>,
+    /// Per term of a group of [`GROUP_OUTPUTS`] combinations over the same
+    /// sources computed in one call, each source loaded once for all of
+    /// them, per depth (absent from calibrations made before the runtime
+    /// grouped combinations).
+    #[serde(default)]
+    pub combination_term_grouped: Vec<f64>,
     /// One decomposition for hoisted rotations, per depth (absent from
     /// calibrations made before the runtime hoisted rotations).
     #[serde(default)]
@@ -69,6 +78,25 @@ impl LevelTimes {
         // hoisted rotations: of one and of a decomposition (counted per
         // rotation: a decomposition's depth is its rotations').
         let (mut calls, mut terms) = ((0.0, 0u64), (0.0, 0u64));
+        // Each fused sum's group size: a lazy sum's is its combination's,
+        // and a reader comes after what it reads.
+        let mut outputs = vec![1usize; program.instrs.len()];
+        for (i, instr) in program.instrs.iter().enumerate().rev() {
+            if fusion.sum.get(i) != Some(&true) {
+                continue;
+            }
+            if !fusion.lazy[i] {
+                let g = fusion.group[i];
+                if g != hepack_backend::fuse::NO_GROUP {
+                    outputs[i] = fusion.groups[g as usize].len();
+                }
+            }
+            for v in instr.op.operands() {
+                if fusion.lazy[v.0 as usize] {
+                    outputs[v.0 as usize] = outputs[i];
+                }
+            }
+        }
         let (mut hoisted, mut split_off) = ((0.0, 0u64), (0.0, 0u64));
         for (i, instr) in program.instrs.iter().enumerate() {
             let k = instr.op.kind_index();
@@ -97,7 +125,7 @@ impl LevelTimes {
                 split_off.1 += 1;
             }
             if fusion.sum.get(i) == Some(&true) {
-                let (call, term) = self.combination_time(depth);
+                let (call, term) = self.combination_time(depth, outputs[i]);
                 // Each fused sum adds a term; a combination has one more.
                 let own = if fusion.lazy[i] { 1 } else { 2 };
                 terms.0 += own as f64 * term;
@@ -117,7 +145,7 @@ impl LevelTimes {
             };
         }
         let mean = |(t, n): (f64, u64), at_top: f64| if n > 0 { t / n as f64 } else { at_top };
-        let (call, term) = self.combination_time(0);
+        let (call, term) = self.combination_time(0, 1);
         let (one, split) = self.hoisted_time(0);
         OpTimes {
             source: format!(
@@ -148,12 +176,25 @@ impl LevelTimes {
         }
     }
 
-    /// A linear combination at `depth`: (per call, per term). A calibration
-    /// without it prices a term as the `mul_plain` and `add` it replaces.
-    fn combination_time(&self, depth: usize) -> (f64, f64) {
+    /// A linear combination at `depth` in a group of `outputs`: (per call,
+    /// per term). A term costs `a + b/outputs` (the loads shared, the
+    /// products not) through the ungrouped and the full group's times; a
+    /// calibration without it prices a term as the `mul_plain` and `add` it
+    /// replaces.
+    fn combination_time(&self, depth: usize, outputs: usize) -> (f64, f64) {
         let at = |v: &Vec<f64>| v.get(depth).or(v.last()).copied();
         match (at(&self.combination), at(&self.combination_term)) {
-            (Some(call), Some(term)) => (call, term),
+            (Some(call), Some(term)) => {
+                let term = match at(&self.combination_term_grouped) {
+                    Some(full) if outputs > 1 => {
+                        let g = GROUP_OUTPUTS as f64;
+                        let b = (term - full) * g / (g - 1.0);
+                        (term - b) + b / outputs as f64
+                    }
+                    _ => term,
+                };
+                (call, term)
+            }
             _ => {
                 let k = |name| kind_index(name).expect("a kind");
                 (
@@ -240,6 +281,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
     let mut encode_scalar = Vec::new();
     let mut combination = Vec::new();
     let mut combination_term = Vec::new();
+    let mut combination_term_grouped = Vec::new();
     let mut decompose = Vec::new();
     let mut hoisted_rotate = Vec::new();
     let mut encode_vector = Vec::new();
@@ -328,6 +370,23 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         let term = ((all - two) / (COMBINATION_TERMS - 2) as f64).max(0.0);
         combination.push((two - 2.0 * term).max(0.0));
         combination_term.push(term);
+        // The same terms for a full group of outputs in one call, per
+        // output's term.
+        let refs: Vec<&Ciphertext> = many.iter().collect();
+        let grouped = |n: usize| {
+            let outputs: Vec<Terms> = (0..GROUP_OUTPUTS)
+                .map(|_| (0..n).map(|i| (i, Some(&scalar))).collect())
+                .collect();
+            median(reps, || {
+                let t = Instant::now();
+                context.linear_combinations(&refs[..n], &outputs, Kernel::Fastest)?;
+                Ok(t.elapsed().as_secs_f64())
+            })
+        };
+        let (two, all) = (grouped(2)?, grouped(COMBINATION_TERMS)?);
+        combination_term_grouped
+            .push(((all - two) / ((COMBINATION_TERMS - 2) * GROUP_OUTPUTS) as f64).max(0.0));
+        drop(refs);
         drop(many);
         record("sub", timed(&|c| evaluator.sub_inplace(c, &y))?);
         record(
@@ -403,6 +462,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         encode_scalar,
         combination,
         combination_term,
+        combination_term_grouped,
         decompose,
         hoisted_rotate,
         encode_vector,
@@ -416,4 +476,37 @@ fn median(
     let mut t = (0..reps).map(|_| f()).collect::<Result<Vec<_>, _>>()?;
     t.sort_by(f64::total_cmp);
     Ok(t[t.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grouped_term_costs_between_its_two_calibrated_ends() {
+        let times = LevelTimes {
+            degree: 8192,
+            levels: 1,
+            seconds: BTreeMap::new(),
+            encode_scalar: vec![],
+            combination: vec![1e-3, 1e-3],
+            combination_term: vec![8e-5, 4e-5],
+            combination_term_grouped: vec![1e-5, 1e-5],
+            decompose: vec![],
+            hoisted_rotate: vec![],
+            encode_vector: vec![],
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(times.combination_time(0, 1).1, 8e-5));
+        assert!(close(times.combination_time(0, GROUP_OUTPUTS).1, 1e-5));
+        assert!(close(times.combination_time(1, GROUP_OUTPUTS).1, 1e-5));
+        let half = times.combination_time(0, 4).1;
+        assert!(1e-5 < half && half < 8e-5, "{half}");
+        // Without a grouped calibration, a term costs the same in a group.
+        let old = LevelTimes {
+            combination_term_grouped: vec![],
+            ..times
+        };
+        assert!(close(old.combination_time(0, 4).1, 8e-5));
+    }
 }

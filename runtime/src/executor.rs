@@ -36,7 +36,8 @@ use crate::client::{input_features, output_indices};
 use crate::error::RuntimeError;
 use crate::keys::EvalKeys;
 use crate::seal::{
-    Ciphertext, Context, Digits, Encoder, Evaluator, MemoryPool, Plaintext, Scalar, SealError,
+    Ciphertext, Context, Digits, Encoder, Evaluator, Kernel, MemoryPool, Plaintext, Scalar,
+    SealError, Terms,
 };
 
 /// How to run.
@@ -54,6 +55,9 @@ pub struct Options {
     /// Rotations of one value share one decomposition (hoisting); off,
     /// each is SEAL's `rotate_vector`.
     pub hoist: bool,
+    /// Combinations of one layer that read the same values are computed in
+    /// one kernel call ([`Fusion::groups`]); off, each on its own.
+    pub group: bool,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             window: 256,
             max_seconds: None,
             hoist: true,
+            group: true,
         }
     }
 }
@@ -93,6 +98,11 @@ pub struct Report {
     pub hoisted_rotations: u64,
     /// Decompositions those rotations shared (all batches).
     pub decompositions: u64,
+    /// Linear combinations computed in groups, each group's sources loaded
+    /// once for all its members (all batches).
+    pub grouped_combinations: u64,
+    /// The groups' kernel calls (all batches).
+    pub combination_groups: u64,
     /// Most ciphertexts alive at once.
     pub peak_ciphertexts: u64,
     /// Their bytes at the peak (size · N · primes left · 8 each), with the
@@ -191,13 +201,14 @@ pub fn run(
         .num_threads(threads)
         .build()
         .map_err(|e| RuntimeError::Refused(format!("cannot start {threads} threads: {e}")))?;
-    let graph = Graph::new(program);
-    let fusion = Fusion::of(program, &metas);
-    let fusion = if options.hoist {
-        fusion
-    } else {
-        fusion.without_hoisting()
-    };
+    let mut fusion = Fusion::of(program, &metas);
+    if !options.hoist {
+        fusion = fusion.without_hoisting();
+    }
+    if !options.group {
+        fusion = fusion.without_grouping();
+    }
+    let graph = Graph::new(program, &fusion);
     // Ops that compute a ciphertext before each op: the window's measure. A
     // dot product of 400 terms is 800 ops, and all but its last are folded.
     let mut work_before = Vec::with_capacity(program.instrs.len());
@@ -239,7 +250,12 @@ pub fn run(
             work_before: &work_before,
             stats: &stats,
             output_slots: &output_slots,
-            window: options.window.max(threads),
+            // A group's leader starts while the ops that read its members
+            // wait for it (`fuse::GROUP_SPAN`).
+            window: options
+                .window
+                .max(threads)
+                .max(hepack_backend::fuse::GROUP_SPAN + 1),
             progress,
             done_before: &done_before,
             // A limit too large for an `Instant` (`inf`) is no deadline.
@@ -282,24 +298,28 @@ pub fn run(
     ))
 }
 
-/// Readers of every value, in compressed rows.
+/// Readers of every value, and whom each op's end wakes, in compressed rows.
 struct Graph {
-    /// Distinct operands of each op.
+    /// Ops each op waits for.
     deps: Vec<u8>,
     /// `readers[start[v]..start[v + 1]]`: the ops that read value `v` (each once).
     start: Vec<usize>,
     readers: Vec<u32>,
+    /// `wakes[wake_start[i]..wake_start[i + 1]]`: the ops op `i`'s end brings
+    /// closer to ready. Its readers, except for a grouped combination's:
+    /// the group's leader computes its value, so its readers wait for the
+    /// leader, and the leader waits for it.
+    wake_start: Vec<usize>,
+    wakes: Vec<u32>,
 }
 
 impl Graph {
-    fn new(program: &Program) -> Graph {
+    fn new(program: &Program, fusion: &Fusion) -> Graph {
         let n = program.instrs.len();
-        let mut deps = vec![0u8; n];
         let mut count = vec![0usize; n + 1];
-        for (i, instr) in program.instrs.iter().enumerate() {
+        for instr in &program.instrs {
             for v in distinct(&instr.op) {
                 count[v.0 as usize + 1] += 1;
-                deps[i] += 1;
             }
         }
         for v in 0..n {
@@ -314,15 +334,45 @@ impl Graph {
                 fill[v.0 as usize] += 1;
             }
         }
+        // Who wakes whom: value `v`'s producer is its group's leader.
+        let mut edges: Vec<(u32, u32)> = Vec::with_capacity(readers.len());
+        for (i, instr) in program.instrs.iter().enumerate() {
+            let mut from: Vec<u32> = distinct(&instr.op)
+                .map(|v| fusion.leader(v.0 as usize).unwrap_or(v.0 as usize) as u32)
+                .collect();
+            from.sort_unstable();
+            from.dedup();
+            edges.extend(from.into_iter().map(|w| (w, i as u32)));
+        }
+        for members in &fusion.groups {
+            let (&leader, others) = members.split_last().expect("groups are not empty");
+            edges.extend(others.iter().map(|&m| (m, leader)));
+        }
+        edges.sort_unstable();
+        let mut deps = vec![0u8; n];
+        let mut wake_start = vec![0usize; n + 1];
+        for &(w, r) in &edges {
+            deps[r as usize] += 1;
+            wake_start[w as usize + 1] += 1;
+        }
+        for i in 0..n {
+            wake_start[i + 1] += wake_start[i];
+        }
         Graph {
             deps,
             start,
             readers,
+            wake_start,
+            wakes: edges.into_iter().map(|(_, r)| r).collect(),
         }
     }
 
     fn readers(&self, v: usize) -> &[u32] {
         &self.readers[self.start[v]..self.start[v + 1]]
+    }
+
+    fn wakes(&self, i: usize) -> &[u32] {
+        &self.wakes[self.wake_start[i]..self.wake_start[i + 1]]
     }
 }
 
@@ -450,6 +500,7 @@ impl Stats {
             *c = o.count;
         }
         let fused = fusion.counts().times(batches as u64);
+        let grouped = fusion.grouped();
         let floor = times.server_seconds(&counts, fused);
         let seal_floor = times.server_seconds(&counts, Default::default());
         let ratio = |floor: f64| {
@@ -476,6 +527,8 @@ impl Stats {
             combinations: fused.combinations,
             hoisted_rotations: fused.hoisted_rotations,
             decompositions: fused.decompositions,
+            grouped_combinations: grouped.0 * batches as u64,
+            combination_groups: grouped.1 * batches as u64,
             peak_ciphertexts: self.peak.load(Ordering::Relaxed),
             peak_ciphertext_bytes: self.peak_bytes.load(Ordering::Relaxed),
             peak_rss_bytes: peak_rss(),
@@ -554,6 +607,8 @@ type Shared = (Arc<Digits>, u32);
 struct Term {
     /// The value whose bytes `x` counts as while it is owned here.
     id: usize,
+    /// The value `x` is.
+    value: usize,
     x: Operand,
     w: Option<Arc<Scalar>>,
 }
@@ -697,7 +752,7 @@ impl Job<'_> {
         while s.low < s.finished.len() && s.finished[s.low] {
             s.low += 1;
         }
-        for &r in self.graph.readers(i) {
+        for &r in self.graph.wakes(i) {
             s.pending[r as usize] -= 1;
             if s.pending[r as usize] == 0 {
                 s.ready.insert(r);
@@ -833,7 +888,12 @@ impl Job<'_> {
             // It lives on as a term.
             self.stats.born(self.bytes[id]);
         }
-        vec![Term { id, x, w: None }]
+        vec![Term {
+            id,
+            value: id,
+            x,
+            w: None,
+        }]
     }
 
     /// `Σ wᵢ·xᵢ` over `terms`, in one kernel call; an owned operand's memory
@@ -863,6 +923,62 @@ impl Job<'_> {
             }
         }
         result
+    }
+
+    /// Group leader `i` (whose own terms are `terms`) computes every
+    /// member's combination in one kernel call over their sources, each
+    /// loaded once for all of them, and stores the values.
+    fn combine_group(&self, i: usize, terms: Vec<Term>, values: &Values) -> Result<(), SealError> {
+        let members = &self.fusion.groups[self.fusion.group[i] as usize];
+        let mut all: Vec<Vec<Term>> = Vec::with_capacity(members.len());
+        for &m in members {
+            if m as usize == i {
+                continue;
+            }
+            all.push(
+                values.terms[m as usize]
+                    .lock()
+                    .expect("terms lock")
+                    .take()
+                    .expect("a group's members run before its leader"),
+            );
+        }
+        all.push(terms);
+        let mut index = std::collections::HashMap::new();
+        let mut xs: Vec<&Ciphertext> = Vec::new();
+        let outputs: Vec<Terms> = all
+            .iter()
+            .map(|terms| {
+                terms
+                    .iter()
+                    .map(|t| {
+                        let s = *index.entry(t.value).or_insert_with(|| {
+                            xs.push(t.x.get());
+                            xs.len() - 1
+                        });
+                        (s, t.w.as_deref())
+                    })
+                    .collect()
+            })
+            .collect();
+        let results = self
+            .context
+            .linear_combinations(&xs, &outputs, Kernel::Fastest);
+        drop((xs, outputs));
+        for t in all.into_iter().flatten() {
+            match t.x {
+                Operand::Owned(_) => self.stats.died(self.bytes[t.id]),
+                shared => self.release(values, shared),
+            }
+        }
+        for (&m, ct) in members.iter().zip(results?) {
+            let m = m as usize;
+            if !self.graph.readers(m).is_empty() {
+                self.stats.born(self.bytes[m]);
+                *values.slots[m].lock().expect("value lock") = Some(Arc::new(ct));
+            }
+        }
+        Ok(())
     }
 
     fn plain(
@@ -910,132 +1026,140 @@ impl Job<'_> {
             layer: self.program.layers[instr.layer.0 as usize].to_string(),
             source: e,
         };
-        let result: Ciphertext = match instr.op {
-            HeOp::EncryptInput { feature } => {
-                let k = input_at[feature as usize];
-                let mut slot = values.inputs[k].lock().expect("input lock");
-                let input = slot
-                    .take()
-                    .expect("each input is read as often as counted")
-                    .load(self.context)
-                    .map_err(wrap)?;
-                if values.input_reads[k].fetch_sub(1, Ordering::AcqRel) == 1 {
-                    input
-                } else {
-                    let copy = self.context.copy(&input).map_err(wrap)?;
-                    *slot = Some(Held::Loaded(input));
-                    copy
+        let result: Ciphertext = 'value: {
+            match instr.op {
+                HeOp::EncryptInput { feature } => {
+                    let k = input_at[feature as usize];
+                    let mut slot = values.inputs[k].lock().expect("input lock");
+                    let input = slot
+                        .take()
+                        .expect("each input is read as often as counted")
+                        .load(self.context)
+                        .map_err(wrap)?;
+                    if values.input_reads[k].fetch_sub(1, Ordering::AcqRel) == 1 {
+                        input
+                    } else {
+                        let copy = self.context.copy(&input).map_err(wrap)?;
+                        *slot = Some(Held::Loaded(input));
+                        copy
+                    }
                 }
-            }
-            HeOp::Output { value, index } => {
-                let ct = self.owned(values, value).map_err(wrap)?;
-                let at = self
-                    .output_slots
-                    .binary_search(&index)
-                    .expect("output indices come from the program");
-                *values.outputs[at].lock().expect("output lock") = Some(ct);
-                return Ok(());
-            }
-            HeOp::MulPlain(a, p) if self.fusion.product[i] => {
-                let w = self.scalar(p, mem).map_err(wrap)?;
-                let x = self.operand(values, a);
-                if x.is_owned() {
-                    // It now lives on as the product's.
-                    self.stats.born(self.bytes[i]);
+                HeOp::Output { value, index } => {
+                    let ct = self.owned(values, value).map_err(wrap)?;
+                    let at = self
+                        .output_slots
+                        .binary_search(&index)
+                        .expect("output indices come from the program");
+                    *values.outputs[at].lock().expect("output lock") = Some(ct);
+                    return Ok(());
                 }
-                let term = Term {
-                    id: i,
-                    x,
-                    w: Some(w),
-                };
-                *values.terms[i].lock().expect("terms lock") = Some(vec![term]);
-                return Ok(());
-            }
-            HeOp::Add(a, b) if self.fusion.sum[i] => {
-                let mut terms = self.terms(values, a);
-                terms.append(&mut self.terms(values, b));
-                if self.fusion.lazy[i] {
+                HeOp::MulPlain(a, p) if self.fusion.product[i] => {
+                    let w = self.scalar(p, mem).map_err(wrap)?;
+                    let x = self.operand(values, a);
+                    if x.is_owned() {
+                        // It now lives on as the product's.
+                        self.stats.born(self.bytes[i]);
+                    }
+                    let term = Term {
+                        id: i,
+                        value: a.0 as usize,
+                        x,
+                        w: Some(w),
+                    };
+                    *values.terms[i].lock().expect("terms lock") = Some(vec![term]);
+                    return Ok(());
+                }
+                HeOp::Add(a, b) if self.fusion.sum[i] => {
+                    let mut terms = self.terms(values, a);
+                    terms.append(&mut self.terms(values, b));
+                    match self.fusion.leader(i) {
+                        // Computed later: with the sum that reads it, or by
+                        // its group's leader.
+                        _ if self.fusion.lazy[i] => {}
+                        Some(leader) if leader != i => {}
+                        Some(_) => return self.combine_group(i, terms, values).map_err(wrap),
+                        None => break 'value self.combine(values, terms).map_err(wrap)?,
+                    }
                     *values.terms[i].lock().expect("terms lock") = Some(terms);
                     return Ok(());
                 }
-                self.combine(values, terms).map_err(wrap)?
-            }
-            HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) if a == b => {
-                // One value read twice counts as one reader: take it once.
-                let mut dest = self.owned(values, a).map_err(wrap)?;
-                let same = self.context.copy(&dest).map_err(wrap)?;
-                match instr.op {
-                    HeOp::Add(..) => ev.add_inplace(&mut dest, &same),
-                    HeOp::Sub(..) => ev.sub_inplace(&mut dest, &same),
-                    _ => ev.multiply_inplace(&mut dest, &same, pool),
-                }
-                .map_err(wrap)?;
-                dest
-            }
-            HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) => {
-                let (x, y) = (self.operand(values, a), self.operand(values, b));
-                let sub = matches!(instr.op, HeOp::Sub(..));
-                // Reuse whichever operand is owned; a product or sum commutes,
-                // and a difference is computed the other way round.
-                let (mut dest, other, swapped) = match (x, y) {
-                    (x, y) if x.is_owned() || !y.is_owned() => {
-                        (self.own(values, x).map_err(wrap)?, y, false)
+                HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) if a == b => {
+                    // One value read twice counts as one reader: take it once.
+                    let mut dest = self.owned(values, a).map_err(wrap)?;
+                    let same = self.context.copy(&dest).map_err(wrap)?;
+                    match instr.op {
+                        HeOp::Add(..) => ev.add_inplace(&mut dest, &same),
+                        HeOp::Sub(..) => ev.sub_inplace(&mut dest, &same),
+                        _ => ev.multiply_inplace(&mut dest, &same, pool),
                     }
-                    (x, y) => (self.own(values, y).map_err(wrap)?, x, true),
-                };
-                match instr.op {
-                    HeOp::Add(..) => ev.add_inplace(&mut dest, other.get()),
-                    HeOp::Mul(..) => ev.multiply_inplace(&mut dest, other.get(), pool),
-                    _ if sub && swapped => ev.sub_from_inplace(&mut dest, other.get()),
-                    _ => ev.sub_inplace(&mut dest, other.get()),
+                    .map_err(wrap)?;
+                    dest
                 }
-                .map_err(wrap)?;
-                self.release(values, other);
-                dest
-            }
-            HeOp::AddPlain(a, p) | HeOp::MulPlain(a, p) => {
-                let plain = self.plain(p, mem).map_err(wrap)?;
-                let mut dest = self.owned(values, a).map_err(wrap)?;
-                match instr.op {
-                    HeOp::AddPlain(..) => ev.add_plain_inplace(&mut dest, &plain),
-                    _ => ev.multiply_plain_inplace(&mut dest, &plain, pool),
-                }
-                .map_err(wrap)?;
-                dest
-            }
-            HeOp::Rotate(a, steps) if self.fusion.hoisted[i] => {
-                let galois = self
-                    .keys
-                    .galois
-                    .as_ref()
-                    .expect("rotation keys were checked");
-                let x = self.operand(values, a);
-                let digits = self.digits(values, a, x.get()).map_err(wrap)?;
-                let rotated = self.context.rotate_hoisted(x.get(), &digits, steps, galois);
-                self.release(values, x);
-                rotated.map_err(wrap)?
-            }
-            HeOp::Square(a)
-            | HeOp::Relinearize(a)
-            | HeOp::Rescale(a)
-            | HeOp::ModSwitch(a)
-            | HeOp::Rotate(a, _) => {
-                let mut dest = self.owned(values, a).map_err(wrap)?;
-                match instr.op {
-                    HeOp::Square(_) => ev.square_inplace(&mut dest, pool),
-                    HeOp::Relinearize(_) => {
-                        ev.relinearize_inplace(&mut dest, &self.keys.relin, pool)
+                HeOp::Add(a, b) | HeOp::Sub(a, b) | HeOp::Mul(a, b) => {
+                    let (x, y) = (self.operand(values, a), self.operand(values, b));
+                    let sub = matches!(instr.op, HeOp::Sub(..));
+                    // Reuse whichever operand is owned; a product or sum commutes,
+                    // and a difference is computed the other way round.
+                    let (mut dest, other, swapped) = match (x, y) {
+                        (x, y) if x.is_owned() || !y.is_owned() => {
+                            (self.own(values, x).map_err(wrap)?, y, false)
+                        }
+                        (x, y) => (self.own(values, y).map_err(wrap)?, x, true),
+                    };
+                    match instr.op {
+                        HeOp::Add(..) => ev.add_inplace(&mut dest, other.get()),
+                        HeOp::Mul(..) => ev.multiply_inplace(&mut dest, other.get(), pool),
+                        _ if sub && swapped => ev.sub_from_inplace(&mut dest, other.get()),
+                        _ => ev.sub_inplace(&mut dest, other.get()),
                     }
-                    HeOp::Rescale(_) => ev.rescale_to_next_inplace(&mut dest, pool),
-                    HeOp::ModSwitch(_) => ev.mod_switch_to_next_inplace(&mut dest, pool),
-                    HeOp::Rotate(_, steps) => match &self.keys.galois {
-                        Some(g) => ev.rotate_vector_inplace(&mut dest, steps, g, pool),
-                        None => unreachable!("rotation keys were checked"),
-                    },
-                    _ => unreachable!("matched above"),
+                    .map_err(wrap)?;
+                    self.release(values, other);
+                    dest
                 }
-                .map_err(wrap)?;
-                dest
+                HeOp::AddPlain(a, p) | HeOp::MulPlain(a, p) => {
+                    let plain = self.plain(p, mem).map_err(wrap)?;
+                    let mut dest = self.owned(values, a).map_err(wrap)?;
+                    match instr.op {
+                        HeOp::AddPlain(..) => ev.add_plain_inplace(&mut dest, &plain),
+                        _ => ev.multiply_plain_inplace(&mut dest, &plain, pool),
+                    }
+                    .map_err(wrap)?;
+                    dest
+                }
+                HeOp::Rotate(a, steps) if self.fusion.hoisted[i] => {
+                    let galois = self
+                        .keys
+                        .galois
+                        .as_ref()
+                        .expect("rotation keys were checked");
+                    let x = self.operand(values, a);
+                    let digits = self.digits(values, a, x.get()).map_err(wrap)?;
+                    let rotated = self.context.rotate_hoisted(x.get(), &digits, steps, galois);
+                    self.release(values, x);
+                    rotated.map_err(wrap)?
+                }
+                HeOp::Square(a)
+                | HeOp::Relinearize(a)
+                | HeOp::Rescale(a)
+                | HeOp::ModSwitch(a)
+                | HeOp::Rotate(a, _) => {
+                    let mut dest = self.owned(values, a).map_err(wrap)?;
+                    match instr.op {
+                        HeOp::Square(_) => ev.square_inplace(&mut dest, pool),
+                        HeOp::Relinearize(_) => {
+                            ev.relinearize_inplace(&mut dest, &self.keys.relin, pool)
+                        }
+                        HeOp::Rescale(_) => ev.rescale_to_next_inplace(&mut dest, pool),
+                        HeOp::ModSwitch(_) => ev.mod_switch_to_next_inplace(&mut dest, pool),
+                        HeOp::Rotate(_, steps) => match &self.keys.galois {
+                            Some(g) => ev.rotate_vector_inplace(&mut dest, steps, g, pool),
+                            None => unreachable!("rotation keys were checked"),
+                        },
+                        _ => unreachable!("matched above"),
+                    }
+                    .map_err(wrap)?;
+                    dest
+                }
             }
         };
         // A value nothing reads (a hand-made program can hold thousands) is

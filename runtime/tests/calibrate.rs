@@ -27,6 +27,11 @@ fn calibrate_measures_a_chain_whose_first_prime_barely_exceeds_the_scale() {
         "{times:?}"
     );
     assert!(times.combination_term.iter().all(|&t| t > 0.0), "{times:?}");
+    assert_eq!(times.combination_term_grouped.len(), 2, "{times:?}");
+    assert!(
+        times.combination_term_grouped.iter().all(|&t| t > 0.0),
+        "{times:?}"
+    );
     for per_level in [
         &times.decompose,
         &times.hoisted_rotate,

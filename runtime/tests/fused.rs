@@ -3,8 +3,8 @@
 //! bit.
 
 use hepack_runtime::seal::{
-    Ciphertext, Context, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Plaintext, Scalar,
-    Security,
+    Ciphertext, Context, Decryptor, Encoder, Encryptor, Evaluator, Kernel, KeyGenerator, Plaintext,
+    Scalar, Security, Terms,
 };
 
 const SCALE: f64 = (1u64 << 40) as f64;
@@ -128,6 +128,174 @@ fn linear_combination_is_bit_for_bit_seals_multiply_plain_then_add() {
                 got[i]
             );
         }
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a failure names its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Many outputs over shared sources in one call, as a linear layer's
+/// outputs are computed: each output bit for bit SEAL's own products and
+/// adds, with the vector kernel and the portable one, over random shapes
+/// (one output, a block of eight, counts that are not multiples of it),
+/// random sparsity, terms of weight one, a source read twice by one output,
+/// and ciphertexts at two levels and of size three. The chain's 60-bit
+/// first prime takes the portable kernel, its 40-bit primes the vector one.
+#[test]
+fn linear_combinations_over_many_outputs_are_seals_bit_for_bit() {
+    let s = setup();
+    println!("vector kernel on this CPU: {}", Kernel::simd_available());
+    let mut rng = Rng(7);
+    let shapes = [
+        (1, 1, 0, false),
+        (1, 6, 0, false),
+        (8, 1, 1, false),
+        (3, 9, 0, true),
+        (8, 20, 1, false),
+        (11, 5, 0, false),
+        (17, 13, 0, true),
+    ];
+    for (outputs, sources, depth, squared) in shapes {
+        let xs: Vec<Ciphertext> = (0..sources)
+            .map(|t| {
+                let mut x = s.encrypt(wave(t + outputs), depth);
+                if squared {
+                    s.evaluator.square_inplace(&mut x, None).unwrap();
+                }
+                x
+            })
+            .collect();
+        let scalars: Vec<Vec<(Plaintext, Scalar)>> = (0..outputs)
+            .map(|g| {
+                (0..sources)
+                    .map(|t| s.scalar(((g * 31 + t * 7) as f64 * 0.13 + 0.4).sin() * 0.3, depth))
+                    .collect()
+            })
+            .collect();
+        // Output g's terms: a random subset of the sources (never empty),
+        // weighted, and at times the last source again with another weight.
+        let mut chosen: Vec<Vec<usize>> = Vec::new();
+        for _ in 0..outputs {
+            let mut ts: Vec<usize> = (0..sources).filter(|_| rng.below(3) != 0).collect();
+            if ts.is_empty() {
+                ts.push(rng.below(sources));
+            }
+            if rng.below(4) == 0 {
+                ts.push(*ts.last().unwrap());
+            }
+            chosen.push(ts);
+        }
+        let outputs_terms: Vec<Terms> = chosen
+            .iter()
+            .enumerate()
+            .map(|(g, ts)| {
+                ts.iter()
+                    .enumerate()
+                    .map(|(k, &t)| (t, Some(&scalars[g][(t + k) % sources].1)))
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&Ciphertext> = xs.iter().collect();
+        let fast = s
+            .context
+            .linear_combinations(&refs, &outputs_terms, Kernel::Fastest)
+            .unwrap_or_else(|e| panic!("{outputs} outputs, {sources} sources, depth {depth}: {e}"));
+        let portable = s
+            .context
+            .linear_combinations(&refs, &outputs_terms, Kernel::Portable)
+            .unwrap();
+        for (g, ts) in chosen.iter().enumerate() {
+            let mut seal: Option<Ciphertext> = None;
+            for (k, &t) in ts.iter().enumerate() {
+                let p = s.product(&xs[t], &scalars[g][(t + k) % sources]);
+                match seal.as_mut() {
+                    None => seal = Some(p),
+                    Some(acc) => s.evaluator.add_inplace(acc, &p).unwrap(),
+                }
+            }
+            let seal = seal.unwrap();
+            let shape = format!("output {g} of {outputs} over {sources} sources at depth {depth}");
+            assert!(same_bits(&fast[g], &seal), "vector kernel: {shape}");
+            assert!(same_bits(&portable[g], &seal), "portable kernel: {shape}");
+        }
+    }
+}
+
+/// Both kernels on a chain of primes all below 2^52, so that every residue
+/// takes the vector kernel where the CPU has it, with more terms than the
+/// vector kernel adds before it folds its sums (4,000).
+#[test]
+fn the_vector_kernel_folds_long_sums() {
+    let primes = hepack_backend::params::coeff_modulus(4096, &[50, 30, 29]).unwrap();
+    let context = Context::new(4096, &primes, Security::Tc128).unwrap();
+    let keygen = KeyGenerator::new(&context).unwrap();
+    let encoder = Encoder::new(&context).unwrap();
+    let encryptor = Encryptor::with_public(&context, &keygen.public_key(false).unwrap()).unwrap();
+    let evaluator = Evaluator::new(&context).unwrap();
+    let top = context.parms_id(0).unwrap();
+    let scale = (1u64 << 30) as f64;
+    let xs: Vec<Ciphertext> = (0..3)
+        .map(|t| {
+            let values: Vec<f64> = (0..context.slots()).map(wave(t)).collect();
+            let plain = encoder.encode(&values, &top, scale, None).unwrap();
+            encryptor.encrypt(&plain, None).unwrap()
+        })
+        .collect();
+    let w: Vec<Scalar> = (0..3)
+        .map(|t| {
+            encoder
+                .scalar(0.5 - t as f64 * 0.4, &top, scale, None)
+                .unwrap()
+        })
+        .collect();
+    // 4,500 terms over three sources, two outputs.
+    let terms = |g: usize| -> Terms { (0..4500).map(|k| (k % 3, Some(&w[(k + g) % 3]))).collect() };
+    let outputs = [terms(0), terms(1)];
+    let refs: Vec<&Ciphertext> = xs.iter().collect();
+    let fast = context
+        .linear_combinations(&refs, &outputs, Kernel::Fastest)
+        .unwrap();
+    let portable = context
+        .linear_combinations(&refs, &outputs, Kernel::Portable)
+        .unwrap();
+    for g in 0..2 {
+        // SEAL: 1,500 times each product.
+        let mut seal: Option<Ciphertext> = None;
+        for (t, x) in xs.iter().enumerate() {
+            let plain = encoder
+                .encode_scalar(0.5 - ((t + g) % 3) as f64 * 0.4, &top, scale, None)
+                .unwrap();
+            let mut p = context.copy(x).unwrap();
+            evaluator
+                .multiply_plain_inplace(&mut p, &plain, None)
+                .unwrap();
+            for _ in 0..1500 {
+                match seal.as_mut() {
+                    None => seal = Some(context.copy(&p).unwrap()),
+                    Some(acc) => evaluator.add_inplace(acc, &p).unwrap(),
+                }
+            }
+        }
+        let seal = seal.unwrap();
+        assert!(same_bits(&fast[g], &seal), "vector kernel, output {g}");
+        assert!(
+            same_bits(&portable[g], &seal),
+            "portable kernel, output {g}"
+        );
     }
 }
 
@@ -264,6 +432,14 @@ fn linear_combination_refuses_what_seal_would_refuse() {
     assert!(combine(&acc, &[(&x, Some(&s.scalar(0.0, 0).1))]).is_err());
     // Scalars for two different levels.
     assert!(combine(&acc, &[(&x, Some(&w.1)), (&x, Some(&s.scalar(2.0, 1).1))]).is_err());
+    // A product whose scale outgrows the level's modulus (Δ³ at depth 1,
+    // 100 bits): SEAL's multiply_plain refuses it.
+    let mut square = s.encrypt(|_| 1.0, 1);
+    s.evaluator.square_inplace(&mut square, None).unwrap();
+    assert!(s
+        .context
+        .linear_combination(&[(&square, Some(&s.scalar(2.0, 1).1))])
+        .is_err());
     // Nothing to multiply by.
     assert!(combine(&acc, &[(&x, None)]).is_err());
     assert!(s.context.linear_combination(&[]).is_err());

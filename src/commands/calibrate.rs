@@ -72,6 +72,10 @@ pub fn run(
         ("encode_scalar", &times.encode_scalar),
         ("combination (call)", &times.combination),
         ("combination (term)", &times.combination_term),
+        (
+            "combination (term, group of 8)",
+            &times.combination_term_grouped,
+        ),
     ] {
         rows.push(
             std::iter::once(name.to_string())

@@ -15,6 +15,11 @@ pub struct ExecArgs {
     /// measure what hoisting saves.
     #[arg(long)]
     pub no_hoist: bool,
+    /// Compute every linear combination on its own, instead of the outputs
+    /// of a layer that read the same values in one pass over them: to
+    /// measure what grouping saves.
+    #[arg(long)]
+    pub no_group: bool,
 }
 
 /// What the server agrees to run: programs whose predicted cost passes a
@@ -68,6 +73,7 @@ impl ExecArgs {
         }
         o.plain_cache_bytes = self.plain_cache_mib << 20;
         o.hoist = !self.no_hoist;
+        o.group = !self.no_group;
         o
     }
 }

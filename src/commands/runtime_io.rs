@@ -148,6 +148,12 @@ pub fn report_text(report: &Report, program: &Program, samples: usize) -> String
             report.combinations, report.fused_products, report.fused_sums
         ));
     }
+    if report.combination_groups > 0 {
+        out.push_str(&format!(
+            "  of which {} grouped into {} kernel calls (each loads its sources once for all its outputs)\n",
+            report.grouped_combinations, report.combination_groups
+        ));
+    }
     if report.hoisted_rotations > 0 {
         out.push_str(&format!(
             "hoisted rotations: {} from {} shared decompositions (their time is under rotate)\n",

@@ -212,20 +212,25 @@ extern "C-unwind" {
     pub fn Evaluator_Create(context: Handle, out: *mut Handle) -> HResult;
     pub fn Evaluator_Destroy(this: Handle) -> HResult;
 
-    /// hepack's own (`runtime/shim/fused.cpp`): `dest = Σ weights[i]·xs[i]`
-    /// over `count` terms, each weight (null for 1) given as residues at
-    /// `parms_id`.
+    /// hepack's own (`runtime/shim/fused.cpp`): `dests[g] = Σₛ
+    /// weights[s·outputs + g]·xs[s]`, each weight (null where output `g`
+    /// has no term of `xs[s]`) given as residues at `parms_id` (null: the
+    /// first source's level); `flags` bit 0 allows the vector kernel.
     #[allow(clippy::too_many_arguments)]
-    pub fn Hepack_LinearCombination(
+    pub fn Hepack_LinearCombinations(
         context: Handle,
         parms_id: *mut u64,
         primes: u64,
-        count: u64,
+        outputs: u64,
+        sources: u64,
         xs: *const Handle,
         weights: *const *const u64,
         weight_scales: *const f64,
-        dest: Handle,
+        dests: *const Handle,
+        flags: u64,
     ) -> HResult;
+    /// hepack's own: whether the CPU runs the vector kernel.
+    pub fn Hepack_HasSimd(has: *mut bool) -> HResult;
     /// hepack's own (`runtime/shim/hoist.cpp`): the key-switching digits
     /// of `ciphertext`'s second polynomial, in a new object `*out`.
     pub fn Hepack_Decompose(context: Handle, ciphertext: Handle, out: *mut Handle) -> HResult;

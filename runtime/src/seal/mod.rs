@@ -1159,75 +1159,156 @@ impl Encoder {
     }
 }
 
-/// A linear combination of ciphertexts by scalars, `Σ wᵢ·xᵢ` (hepack's
-/// shim, `runtime/shim/`): each operand read once and the result written
-/// once, where SEAL needs a copy, a `multiply_plain` and an `add` per term;
-/// bit for bit SEAL's result. Operands must share one level (the scalars')
-/// and size, and the products must share one scale, as SEAL's `add`
-/// demands; a zero scalar is refused, as SEAL refuses a transparent product.
+/// Which linear combination kernel runs (`runtime/shim/fused.cpp`). Both
+/// give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// The vector kernel (AVX-512 IFMA) for primes below 2^52 where the CPU
+    /// has it, the portable one elsewhere.
+    Fastest,
+    /// The portable kernel everywhere.
+    Portable,
+}
+
+impl Kernel {
+    /// Whether this CPU runs the vector kernel.
+    pub fn simd_available() -> bool {
+        let mut has = false;
+        call!(Hepack_HasSimd(&mut has)).is_ok() && has
+    }
+}
+
+/// One output of [`Context::linear_combinations`]: its terms, each an index
+/// into the sources and its scalar (`None` for 1).
+pub type Terms<'a> = Vec<(usize, Option<&'a Scalar>)>;
+
+/// Linear combinations of ciphertexts by scalars, `Σ wᵢ·xᵢ` (hepack's
+/// shim, `runtime/shim/`): each source read once for all the outputs that
+/// read it and each result written once, where SEAL needs a copy, a
+/// `multiply_plain` and an `add` per term; bit for bit SEAL's result.
+/// Operands must share one level (the scalars') and size, and each output's
+/// products one scale, as SEAL's `add` demands; a zero scalar is refused, as
+/// SEAL refuses a transparent product.
 impl Context {
-    fn combine(&self, terms: &[(Handle, Option<&Scalar>)], dest: Handle) -> Result<(), SealError> {
+    /// `dests[g] = Σ` over `outputs[g]`'s terms of `xs`; a destination may
+    /// be one of the sources.
+    fn combine(
+        &self,
+        xs: &[Handle],
+        outputs: &[Terms<'_>],
+        dests: &[Handle],
+        kernel: Kernel,
+    ) -> Result<(), SealError> {
         let refused = SealError::Call {
-            op: "Hepack_LinearCombination",
+            op: "Hepack_LinearCombinations",
             code: 0x8007_0057,
         };
-        let mut scalars = terms.iter().filter_map(|(_, w)| *w);
-        let mut id = match scalars.next() {
-            Some(w) => w.parms_id,
-            None => return Err(refused),
-        };
-        if scalars.any(|w| w.parms_id != id) {
+        if xs.is_empty() || outputs.len() != dests.len() {
             return Err(refused);
         }
-        let primes = terms
-            .iter()
-            .find_map(|(_, w)| w.map(|w| w.residues.len()))
-            .unwrap_or(0) as u64;
-        let xs: Vec<Handle> = terms.iter().map(|(x, _)| *x).collect();
-        let weights: Vec<*const u64> = terms
-            .iter()
-            .map(|(_, w)| w.map_or(ptr::null(), |w| w.residues.as_ptr()))
-            .collect();
-        let scales: Vec<f64> = terms
-            .iter()
-            .map(|(_, w)| w.map_or(1.0, |w| w.scale))
-            .collect();
-        call!(Hepack_LinearCombination(
+        let mut scalars = outputs.iter().flatten().filter_map(|(_, w)| *w);
+        let first = scalars.next();
+        if first.is_some_and(|f| scalars.any(|w| w.parms_id != f.parms_id)) {
+            return Err(refused);
+        }
+        let primes = match first {
+            Some(w) => w.residues.len(),
+            None => {
+                let mut n = 0u64;
+                call!(Ciphertext_CoeffModulusSize(xs[0], &mut n))?;
+                n as usize
+            }
+        };
+        let ones = vec![1u64; primes];
+        // A source an output reads twice is listed again, so that each
+        // (source, output) pair holds one term.
+        let mut sources: Vec<Handle> = xs.to_vec();
+        let mut cells: Vec<(usize, usize, *const u64, f64)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (g, terms) in outputs.iter().enumerate() {
+            for &(s, w) in terms {
+                let x = *xs.get(s).ok_or_else(|| refused.clone())?;
+                let s = if seen.insert((s, g)) {
+                    s
+                } else {
+                    sources.push(x);
+                    sources.len() - 1
+                };
+                let (ptr, scale) =
+                    w.map_or((ones.as_ptr(), 1.0), |w| (w.residues.as_ptr(), w.scale));
+                cells.push((s, g, ptr, scale));
+            }
+        }
+        let g = outputs.len();
+        let mut weights = vec![ptr::null::<u64>(); sources.len() * g];
+        let mut scales = vec![1.0f64; sources.len() * g];
+        for (s, o, w, scale) in cells {
+            weights[s * g + o] = w;
+            scales[s * g + o] = scale;
+        }
+        let mut id = first.map(|w| w.parms_id);
+        let id_ptr = id.as_mut().map_or(ptr::null_mut(), |id| id.as_mut_ptr());
+        call!(Hepack_LinearCombinations(
             self.raw,
-            id.as_mut_ptr(),
-            primes,
-            terms.len() as u64,
-            xs.as_ptr(),
+            id_ptr,
+            primes as u64,
+            g as u64,
+            sources.len() as u64,
+            sources.as_ptr(),
             weights.as_ptr(),
             scales.as_ptr(),
-            dest
+            dests.as_ptr(),
+            u64::from(kernel == Kernel::Fastest)
         ))
     }
 
-    /// `acc := a·acc + Σ wᵢ·xᵢ` (`a = None` for 1), in `acc`'s memory. At
-    /// least one term must have a scalar.
+    /// `acc := a·acc + Σ wᵢ·xᵢ` (`a = None` for 1), in `acc`'s memory.
     pub fn linear_combination_inplace(
         &self,
         acc: &mut Ciphertext,
         a: Option<&Scalar>,
         terms: &[(&Ciphertext, Option<&Scalar>)],
     ) -> Result<(), SealError> {
-        let all: Vec<(Handle, Option<&Scalar>)> = std::iter::once((acc.0, a))
-            .chain(terms.iter().map(|(x, w)| (x.0, *w)))
+        let xs: Vec<Handle> = std::iter::once(acc.0)
+            .chain(terms.iter().map(|(x, _)| x.0))
             .collect();
-        self.combine(&all, acc.0)
+        let output: Terms = std::iter::once((0, a))
+            .chain(terms.iter().enumerate().map(|(i, (_, w))| (i + 1, *w)))
+            .collect();
+        self.combine(&xs, &[output], &[acc.0], Kernel::Fastest)
     }
 
-    /// `Σ wᵢ·xᵢ` in a new buffer (sized like [`Context::copy`]'s). At least
-    /// one term must have a scalar.
+    /// `Σ wᵢ·xᵢ` in a new buffer (sized like [`Context::copy`]'s).
     pub fn linear_combination(
         &self,
         terms: &[(&Ciphertext, Option<&Scalar>)],
     ) -> Result<Ciphertext, SealError> {
-        let dest = self.top_level_buffer()?;
-        let all: Vec<(Handle, Option<&Scalar>)> = terms.iter().map(|(x, w)| (x.0, *w)).collect();
-        self.combine(&all, dest.0)?;
-        Ok(dest)
+        let xs: Vec<&Ciphertext> = terms.iter().map(|(x, _)| *x).collect();
+        let output: Terms = terms
+            .iter()
+            .enumerate()
+            .map(|(i, (_, w))| (i, *w))
+            .collect();
+        let mut out = self.linear_combinations(&xs, &[output], Kernel::Fastest)?;
+        Ok(out.pop().expect("one output"))
+    }
+
+    /// One combination of `xs` per entry of `outputs`, each in a new buffer
+    /// (sized like [`Context::copy`]'s), in one pass over the sources.
+    pub fn linear_combinations(
+        &self,
+        xs: &[&Ciphertext],
+        outputs: &[Terms<'_>],
+        kernel: Kernel,
+    ) -> Result<Vec<Ciphertext>, SealError> {
+        let dests = outputs
+            .iter()
+            .map(|_| self.top_level_buffer())
+            .collect::<Result<Vec<_>, _>>()?;
+        let handles: Vec<Handle> = xs.iter().map(|x| x.0).collect();
+        let dest_handles: Vec<Handle> = dests.iter().map(|d| d.0).collect();
+        self.combine(&handles, outputs, &dest_handles, kernel)?;
+        Ok(dests)
     }
 }
 
