@@ -7,6 +7,9 @@
 # Prints a Markdown table (docs/BENCHMARKS.md holds its output) and keeps
 # every JSON report under docs/curves/encrypted_lenet5/.
 #   scripts/bench_encrypted.sh          (after scripts/fetch_data.py; ~15 min on 2 cores)
+#   SPARSITIES="0 0.8" LABEL=grouped scripts/bench_encrypted.sh [FLAGS...]
+# runs only those rows, keeps the reports as LABEL_sparsity_*.json, and passes
+# FLAGS to `infer` (e.g. --no-group).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release
@@ -19,23 +22,25 @@ trap 'rm -rf "$T"' EXIT
 # The floor ratio needs this machine's single-thread op times.
 export HEPACK_OP_TIMES="$T/op_times.json"
 
-for s in 0 0.5 0.6 0.8 0.9; do
+SPARSITIES=${SPARSITIES:-"0 0.5 0.6 0.8 0.9"}
+PREFIX=${LABEL:+${LABEL}_}
+for s in $SPARSITIES; do
   $H compile examples/models/lenet5.onnx --act poly:2 --calib "$D/mnist_train_x.npy" \
     --sparsity "$s" -o "$T/lenet5_$s.hep" > /dev/null
   [ -s "$HEPACK_OP_TIMES" ] || $H calibrate "$T/lenet5_$s.hep" > /dev/null
   $H infer "$T/lenet5_$s.hep" --input "$D/mnist_test_x.npy" --labels "$D/mnist_test_y.npy" \
-    --json > "$OUT/sparsity_$s.json"
-  $H inspect "$T/lenet5_$s.hep" --json > "$OUT/sparsity_${s}_program.json"
+    --json "$@" > "$OUT/${PREFIX}sparsity_$s.json"
+  $H inspect "$T/lenet5_$s.hep" --json > "$OUT/${PREFIX}sparsity_${s}_program.json"
 done
 
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" "$PREFIX" $SPARSITIES <<'PY'
 import json, sys
-out = sys.argv[1]
+out, prefix, sparsities = sys.argv[1], sys.argv[2], sys.argv[3:]
 print("| layer sparsity | N | HE ops | run (s) | digits/s | peak RSS (GiB) | peak live ciphertexts (GiB) | accuracy | max abs error | floor ratio | vs SEAL op by op |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-for s in ["0", "0.5", "0.6", "0.8", "0.9"]:
-    r = json.load(open(f"{out}/sparsity_{s}.json"))
-    p = json.load(open(f"{out}/sparsity_{s}_program.json"))
+for s in sparsities:
+    r = json.load(open(f"{out}/{prefix}sparsity_{s}.json"))
+    p = json.load(open(f"{out}/{prefix}sparsity_{s}_program.json"))
     run = r["run"]
     print(f"| {float(s):.0%} | {p['params']['degree']} | {p['he']['he_ops']:,} | {run['wall_seconds']:.1f} "
           f"| {r['samples'] / run['wall_seconds']:.1f} | {run['peak_rss_bytes'] / 2**30:.2f} "

@@ -40,8 +40,8 @@ pub struct LevelTimes {
     pub combination_term: Vec<f64>,
     /// Per term of a group of [`GROUP_OUTPUTS`] combinations over the same
     /// sources computed in one call, each source loaded once for all of
-    /// them, per depth (absent from calibrations made before the runtime
-    /// grouped combinations).
+    /// them, the call's own work included, per depth (absent from
+    /// calibrations made before the runtime grouped combinations).
     #[serde(default)]
     pub combination_term_grouped: Vec<f64>,
     /// One decomposition for hoisted rotations, per depth (absent from
@@ -371,21 +371,19 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         combination.push((two - 2.0 * term).max(0.0));
         combination_term.push(term);
         // The same terms for a full group of outputs in one call, per
-        // output's term.
+        // output's term, the call's own work shared among its 256 terms (a
+        // difference of two such calls is mostly noise at one repetition).
         let refs: Vec<&Ciphertext> = many.iter().collect();
-        let grouped = |n: usize| {
-            let outputs: Vec<Terms> = (0..GROUP_OUTPUTS)
-                .map(|_| (0..n).map(|i| (i, Some(&scalar))).collect())
-                .collect();
-            median(reps, || {
-                let t = Instant::now();
-                context.linear_combinations(&refs[..n], &outputs, Kernel::Fastest)?;
-                Ok(t.elapsed().as_secs_f64())
-            })
-        };
-        let (two, all) = (grouped(2)?, grouped(COMBINATION_TERMS)?);
-        combination_term_grouped
-            .push(((all - two) / ((COMBINATION_TERMS - 2) * GROUP_OUTPUTS) as f64).max(0.0));
+        let outputs: Vec<Terms> = (0..GROUP_OUTPUTS)
+            .map(|_| (0..COMBINATION_TERMS).map(|i| (i, Some(&scalar))).collect())
+            .collect();
+        let group = median(reps, || {
+            let t = Instant::now();
+            context.linear_combinations(&refs, &outputs, Kernel::Fastest)?;
+            Ok(t.elapsed().as_secs_f64())
+        })?;
+        combination_term_grouped.push(group / (COMBINATION_TERMS * GROUP_OUTPUTS) as f64);
+        drop(outputs);
         drop(refs);
         drop(many);
         record("sub", timed(&|c| evaluator.sub_inplace(c, &y))?);

@@ -187,31 +187,47 @@ impl Ciphertexts {
             )));
         }
         let indices = (0..count).map(|_| r.u32()).collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::with_capacity(batches);
-        for b in 0..batches {
-            let mut batch = Vec::with_capacity(count);
-            for &i in &indices {
-                let blob = r.blob()?;
-                let (ct, used) = Ciphertext::load(context, blob)
-                    .map_err(|e| r.error(format!("ciphertext for index {i} of batch {b}: {e}")))?;
-                if used != blob.len() {
-                    return Err(r.error(format!(
-                        "ciphertext for index {i} of batch {b}: {} stray bytes",
-                        blob.len() - used
-                    )));
-                }
-                batch.push(match role {
-                    Role::Input => {
-                        if let Some(why) = not_fresh(&ct, context, params) {
-                            return Err(
-                                r.error(format!("ciphertext for index {i} of batch {b}: {why}"))
-                            );
-                        }
-                        Held::Packed(blob.to_vec())
-                    }
-                    Role::Output => Held::Loaded(ct),
-                });
+        let mut blobs = Vec::with_capacity(batches * count);
+        for _ in 0..batches {
+            for _ in 0..count {
+                blobs.push(r.blob()?);
             }
+        }
+        // Each ciphertext is parsed and checked by SEAL (an input's seed
+        // expanded too), independently of the others: on every core.
+        let checked: Vec<Result<Held, String>> = {
+            use rayon::prelude::*;
+            blobs
+                .par_iter()
+                .enumerate()
+                .map(|(k, blob)| {
+                    let (b, i) = (k / count, indices[k % count]);
+                    let at = || format!("ciphertext for index {i} of batch {b}");
+                    let (ct, used) =
+                        Ciphertext::load(context, blob).map_err(|e| format!("{}: {e}", at()))?;
+                    if used != blob.len() {
+                        return Err(format!("{}: {} stray bytes", at(), blob.len() - used));
+                    }
+                    Ok(match role {
+                        Role::Input => {
+                            if let Some(why) = not_fresh(&ct, context, params) {
+                                return Err(format!("{}: {why}", at()));
+                            }
+                            Held::Packed(blob.to_vec())
+                        }
+                        Role::Output => Held::Loaded(ct),
+                    })
+                })
+                .collect()
+        };
+        let mut out = Vec::with_capacity(batches);
+        let mut checked = checked.into_iter();
+        for _ in 0..batches {
+            let batch = checked
+                .by_ref()
+                .take(count)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| r.error(why))?;
             out.push(batch);
         }
         let key_set = r.key_set;
