@@ -673,7 +673,7 @@ class Program:
     ) -> Ciphertexts:
         """Run the program on encrypted inputs (server side). Takes only the
         public evaluation keys and refuses a secret key. ``options`` are
-        ``hepack run``'s: ``plain_cache_mib``, ``no_hoist`` and the limits a
+        ``hepack run``'s: ``plain_cache_mib``, ``no_hoist``, ``no_group`` and the limits a
         server agrees to (``max_memory`` GiB, ``max_ops``, ``max_seconds``).
         Releases the GIL, so threads or a ``dask.distributed`` cluster can run
         batches side by side; the result's ``report`` has the run's op times."""
@@ -709,7 +709,7 @@ class Program:
         (``hepack infer``). With ``report=True`` returns ``(outputs,
         report)``; the report has the timings and the largest error against
         the program simulated in plaintext. ``options`` are ``hepack
-        infer``'s (``plain_cache_mib``, ``no_hoist``)."""
+        infer``'s (``plain_cache_mib``, ``no_hoist``, ``no_group``)."""
         data, shape = _array(x, "the input")
         argv = _argv(dict(options, threads=threads))
         with _Progress(progress, "hepack infer") as callback:

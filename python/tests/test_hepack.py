@@ -274,6 +274,12 @@ def test_server_limits_are_the_clis(mlp, pruned_program, keys):
         pruned_program.run(keys.eval_keys, ct, threads=-1)
     out = pruned_program.run(keys.eval_keys, ct, no_hoist=True, plain_cache_mib=0, max_seconds=600)
     assert out.report["threads"] >= 1
+    # Grouping off: every combination on its own, and the same result.
+    alone = pruned_program.run(keys.eval_keys, ct, no_group=True)
+    assert alone.report["combination_groups"] == 0
+    assert np.array_equal(
+        pruned_program.decrypt(keys, alone), pruned_program.decrypt(keys, out)
+    )
 
 
 def test_keyword_values_pass_as_given(mlp):
