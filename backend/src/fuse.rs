@@ -29,7 +29,10 @@
 //! the executor's window lets the leader start while they wait), and the
 //! group's sources, once for each member, are at most twice its terms (the
 //! kernel multiplies every source by every member, a zero weight where a
-//! member lacks it).
+//! member lacks it: `union of sources × members ≤ 2 × terms`). No op waits on
+//! itself: groups are runs of consecutive combinations, so a group's leader
+//! comes before the next group's first member, and every op before a
+//! group's first member reads only ops before it.
 //!
 //! Rotations are the other shared work: every `rotate` of a value that two
 //! or more rotations read is *hoisted* (`runtime/shim/hoist.cpp`): the value

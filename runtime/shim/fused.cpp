@@ -54,6 +54,8 @@ namespace
     // A 52-bit multiply-add adds below 2^52 to a 64-bit lane: 2^12 of them
     // fit. Fold (to a residue, below 2^52) after this many.
     constexpr std::size_t kSimdFold = 4000;
+    // Folds happen after whole chunks: at most kSimdFold terms in between.
+    static_assert(kSimdFold % kTermChunk == 0 && kSimdFold < 4096, "52-bit sums must not overflow");
 
     // One prime's view of a combination: `sums[g] = Σₛ w[s·outputs + g]·xs[s]`
     // over one block, a zero weight for a term output `g` lacks.
@@ -247,7 +249,8 @@ extern "C" long Hepack_HasSimd(bool *has)
 // destinations may not be the same ciphertext; the others are resized.
 // Each result's scale is its products'. `flags` bit 0 allows the vector
 // kernel, which gives the portable kernel's bits, where the CPU and the
-// primes allow it.
+// primes allow it. The degree must be a multiple of 128 (every CKKS degree
+// hepack uses is 1024 or more).
 extern "C" long Hepack_LinearCombinations(
     void *context, std::uint64_t *parms_id, std::uint64_t primes, std::uint64_t outputs, std::uint64_t sources,
     void *const *xs, const std::uint64_t *const *weights, const double *weight_scales, void *const *dests,

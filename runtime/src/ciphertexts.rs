@@ -194,7 +194,8 @@ impl Ciphertexts {
             }
         }
         // Each ciphertext is parsed and checked by SEAL (an input's seed
-        // expanded too), independently of the others: on every core.
+        // expanded too), independently of the others: on every core (rayon's
+        // global pool; reading a file comes before a run's `--threads`).
         let checked: Vec<Result<Held, String>> = {
             use rayon::prelude::*;
             blobs

@@ -48,7 +48,8 @@ pub struct Options {
     /// Memory for cached encoded weights, in bytes.
     pub plain_cache_bytes: u64,
     /// How many ops past the earliest unfinished one a worker may start
-    /// (ops folded into a linear combination do not count).
+    /// (ops folded into a linear combination do not count; raised past
+    /// `fuse::GROUP_SPAN` when combinations are grouped).
     pub window: usize,
     /// Wall-clock seconds after which the run stops with an error.
     pub max_seconds: Option<f64>,
@@ -252,10 +253,14 @@ pub fn run(
             output_slots: &output_slots,
             // A group's leader starts while the ops that read its members
             // wait for it (`fuse::GROUP_SPAN`).
-            window: options
-                .window
-                .max(threads)
-                .max(hepack_backend::fuse::GROUP_SPAN + 1),
+            window: if fusion.groups.is_empty() {
+                options.window.max(threads)
+            } else {
+                options
+                    .window
+                    .max(threads)
+                    .max(hepack_backend::fuse::GROUP_SPAN + 1)
+            },
             progress,
             done_before: &done_before,
             // A limit too large for an `Instant` (`inf`) is no deadline.
@@ -965,18 +970,28 @@ impl Job<'_> {
             .context
             .linear_combinations(&xs, &outputs, Kernel::Fastest);
         drop((xs, outputs));
+        // The results are born while the sources still live (the peak sees
+        // both), and stored in member order: the leader's terms came last.
+        debug_assert_eq!(members.last().map(|&m| m as usize), Some(i));
+        let results = results.map(|results| {
+            members
+                .iter()
+                .zip(results)
+                .filter(|(&m, _)| !self.graph.readers(m as usize).is_empty())
+                .map(|(&m, ct)| {
+                    self.stats.born(self.bytes[m as usize]);
+                    (m as usize, ct)
+                })
+                .collect::<Vec<_>>()
+        });
         for t in all.into_iter().flatten() {
             match t.x {
                 Operand::Owned(_) => self.stats.died(self.bytes[t.id]),
                 shared => self.release(values, shared),
             }
         }
-        for (&m, ct) in members.iter().zip(results?) {
-            let m = m as usize;
-            if !self.graph.readers(m).is_empty() {
-                self.stats.born(self.bytes[m]);
-                *values.slots[m].lock().expect("value lock") = Some(Arc::new(ct));
-            }
+        for (m, ct) in results? {
+            *values.slots[m].lock().expect("value lock") = Some(Arc::new(ct));
         }
         Ok(())
     }

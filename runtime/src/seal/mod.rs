@@ -1220,19 +1220,24 @@ impl Context {
             }
         };
         let ones = vec![1u64; primes];
-        // A source an output reads twice is listed again, so that each
-        // (source, output) pair holds one term.
+        // A source an output reads k times is listed k times, so that each
+        // (source, output) pair holds one term; the outputs share the copies
+        // (output g's j-th read of s is copy j of s).
         let mut sources: Vec<Handle> = xs.to_vec();
         let mut cells: Vec<(usize, usize, *const u64, f64)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut copies: std::collections::HashMap<(usize, usize), usize> = Default::default();
         for (g, terms) in outputs.iter().enumerate() {
+            let mut reads: std::collections::HashMap<usize, usize> = Default::default();
             for &(s, w) in terms {
                 let x = *xs.get(s).ok_or_else(|| refused.clone())?;
-                let s = if seen.insert((s, g)) {
-                    s
-                } else {
-                    sources.push(x);
-                    sources.len() - 1
+                let j = reads.entry(s).or_insert(0);
+                *j += 1;
+                let s = match *j {
+                    1 => s,
+                    j => *copies.entry((s, j)).or_insert_with(|| {
+                        sources.push(x);
+                        sources.len() - 1
+                    }),
                 };
                 let (ptr, scale) =
                     w.map_or((ones.as_ptr(), 1.0), |w| (w.residues.as_ptr(), w.scale));
