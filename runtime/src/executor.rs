@@ -921,13 +921,19 @@ impl Job<'_> {
                 ctx.linear_combination(&all)
             }
         };
+        self.release_terms(values, terms);
+        result
+    }
+
+    /// Done with a combination's terms: an owned operand dies with its
+    /// term, a shared one is released.
+    fn release_terms(&self, values: &Values, terms: impl IntoIterator<Item = Term>) {
         for t in terms {
             match t.x {
                 Operand::Owned(_) => self.stats.died(self.bytes[t.id]),
                 shared => self.release(values, shared),
             }
         }
-        result
     }
 
     /// Group leader `i` (whose own terms are `terms`) computes every
@@ -984,12 +990,7 @@ impl Job<'_> {
                 })
                 .collect::<Vec<_>>()
         });
-        for t in all.into_iter().flatten() {
-            match t.x {
-                Operand::Owned(_) => self.stats.died(self.bytes[t.id]),
-                shared => self.release(values, shared),
-            }
-        }
+        self.release_terms(values, all.into_iter().flatten());
         for (m, ct) in results? {
             *values.slots[m].lock().expect("value lock") = Some(Arc::new(ct));
         }
