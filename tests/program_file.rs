@@ -123,8 +123,11 @@ fn calibration_sizes_the_first_prime() {
     let report = json(&out);
     let max = report["calibrated_max_abs"].as_f64().unwrap();
     assert!(max > 1.0 && max < 1024.0, "{max}");
-    // Sign bit and the integer bits of twice the largest value, above Δ.
-    let first = 35 + 1 + (2.0 * max).log2().ceil() as u64;
+    // Sign bit and the integer bits of twice the largest value, above Δ
+    // (the precision's 35 bits, raised into the degree's free room).
+    let scale = report["ckks"]["scale_bits"].as_u64().unwrap();
+    assert!(scale > 35, "{scale}");
+    let first = scale + 1 + (2.0 * max).log2().ceil() as u64;
     assert_eq!(report["ckks"]["chain_bits"][0].as_u64().unwrap(), first);
 }
 

@@ -108,7 +108,8 @@ pub trait Lowering: hepack_passes::prune::Packing {
         let mut request = request.clone();
         let max_value = request.max_value.unwrap_or(params::DEFAULT_MAX_VALUE);
         let (mut program, naive) = loop {
-            let params = params::select(probe.output_depth, &request)?;
+            let (raised, extra) = request.raised(probe.output_depth)?;
+            let params = params::select(probe.output_depth, &raised)?;
             let (program, naive) = self.lower_scheduled(graph, &layers, params, &probe)?;
             let metas = levels::scales(&program)?;
             let need = levels::first_prime_bits_needed(&program, &metas, max_value);
@@ -117,7 +118,9 @@ pub trait Lowering: hepack_passes::prune::Packing {
             if grown <= first || request.chain_bits.is_some() {
                 break (program, naive);
             }
-            request.min_first_bits = Some(grown);
+            // The need was met at the raised scale; the request keeps the
+            // unraised one, which `raised` lifts again.
+            request.min_first_bits = Some(grown.saturating_sub(extra).max(first - extra + 1));
         };
         // A compiled program must run: refuse here what SEAL would refuse mid-run.
         levels::check(&program).map_err(|e| match e {

@@ -265,6 +265,52 @@ pub fn scale_bits_for(precision: f64) -> u32 {
     bits.clamp(MIN_PRIME_BITS, MAX_PRIME_BITS)
 }
 
+/// Primes of at most this many bits keep the runtime's vector kernel for
+/// linear combinations (AVX-512 IFMA multiplies 52-bit lanes): the scale is
+/// raised into free modulus room only while every prime stays within it.
+pub const FAST_PRIME_BITS: u32 = 52;
+
+impl ParamRequest {
+    /// This request with the scale raised into the room that the degree
+    /// chosen for `depth` leaves unused, and the bits it was raised by.
+    ///
+    /// [`select`] picks the smallest N whose 128-bit bound holds the chain at
+    /// the precision's scale; what that bound leaves over is free: a larger
+    /// prime costs the same word operations as a smaller one while the
+    /// number of primes stays, and every extra bit of Δ halves the error.
+    /// The precision heuristic is short of what squares of large values
+    /// amplify (CryptoNets at 2^35 missed 1e-3), so the room is taken, as
+    /// many bits on every prime as fit, none beyond [`FAST_PRIME_BITS`].
+    /// A pinned scale or chain is kept, and so is the degree; a raised
+    /// request that SEAL's primes cannot fill is not taken.
+    pub fn raised(&self, depth: u32) -> Result<(ParamRequest, u32), ParamError> {
+        let base = select(depth, self)?;
+        if self.scale_bits.is_some() || self.chain_bits.is_some() {
+            return Ok((self.clone(), 0));
+        }
+        let Some(bound) = max_bits_128(base.degree) else {
+            return Ok((self.clone(), 0));
+        };
+        let primes = base.chain_bits.len() as u32;
+        let widest = base.chain_bits.iter().copied().max().unwrap_or(0);
+        let extra = (bound.saturating_sub(base.total_bits()) / primes)
+            .min(FAST_PRIME_BITS.saturating_sub(widest));
+        if extra == 0 {
+            return Ok((self.clone(), 0));
+        }
+        let raised = ParamRequest {
+            degree: Some(base.degree),
+            scale_bits: Some(base.scale_bits + extra),
+            min_first_bits: self.min_first_bits.map(|b| b + extra),
+            ..self.clone()
+        };
+        match select(depth, &raised) {
+            Ok(_) => Ok((raised, extra)),
+            Err(_) => Ok((self.clone(), 0)),
+        }
+    }
+}
+
 /// The most levels any parameters `req` allows hold: the largest depth
 /// [`select`] accepts, or why it accepts none.
 pub fn max_depth(req: &ParamRequest) -> Result<u32, ParamError> {
@@ -508,6 +554,29 @@ mod tests {
     }
 
     #[test]
+    fn pinned_scales_and_chains_are_not_raised() {
+        let free = ParamRequest::default();
+        let (raised, extra) = free.raised(5).unwrap();
+        // CryptoNets' depth at 2^35 leaves 169 of N = 16384's 438 bits.
+        assert!(extra > 0);
+        assert_eq!(raised.degree, Some(16384));
+        for req in [
+            ParamRequest {
+                scale_bits: Some(30),
+                ..Default::default()
+            },
+            ParamRequest {
+                chain_bits: Some(vec![40, 30, 30, 40]),
+                ..Default::default()
+            },
+        ] {
+            let (raised, extra) = req.raised(2).unwrap();
+            assert_eq!(extra, 0);
+            assert_eq!(select(2, &raised).unwrap(), select(2, &req).unwrap());
+        }
+    }
+
+    #[test]
     fn max_depth_is_the_deepest_chain_select_accepts() {
         for req in [
             ParamRequest::default(),
@@ -570,6 +639,44 @@ mod bounds {
                 }
                 Err(e) => prop_assert!(false, "{e}"),
             }
+        }
+
+        /// Raising the scale keeps the degree, the depth and the bound, lifts
+        /// every prime by the same bits (none past the fast kernel's width
+        /// unless it was already), and leaves no room for one bit more.
+        #[test]
+        fn raised_scales_fill_the_degree_they_were_given(
+            depth in 0u32..30,
+            precision_exp in 1i32..7,
+            max_value in 1e-3f64..1e4,
+            min_first in prop::option::of(30u32..58),
+        ) {
+            let req = ParamRequest {
+                max_value: Some(max_value),
+                precision: 10f64.powi(-precision_exp),
+                min_first_bits: min_first,
+                ..Default::default()
+            };
+            let Ok(base) = select(depth, &req) else { return Ok(()) };
+            let (raised, extra) = req.raised(depth).unwrap();
+            let p = select(depth, &raised).unwrap();
+            prop_assert_eq!(p.degree, base.degree);
+            prop_assert_eq!(p.levels(), depth);
+            prop_assert_eq!(p.scale_bits, base.scale_bits + extra);
+            prop_assert!(p.total_bits() <= max_bits_128(p.degree).unwrap());
+            for (b, r) in base.chain_bits.iter().zip(&p.chain_bits) {
+                prop_assert_eq!(b + extra, *r);
+            }
+            let widest = *base.chain_bits.iter().max().unwrap();
+            if extra > 0 {
+                prop_assert!(widest + extra <= FAST_PRIME_BITS);
+            }
+            let room = max_bits_128(p.degree).unwrap() - p.total_bits();
+            prop_assert!(
+                room < p.chain_bits.len() as u32 || widest + extra == FAST_PRIME_BITS
+                    || widest >= FAST_PRIME_BITS,
+                "{} bits left over", room
+            );
         }
     }
 }
