@@ -360,6 +360,79 @@ fn calibrate_stores_op_times_that_inspect_then_uses() {
     );
 }
 
+/// `compile --calibrated` schedules with the machine's op times for the
+/// chosen parameters: the MLP's 64 squares leave their rescales to the 10
+/// dense outputs under DESIGN.md's times, but not under a calibration where
+/// rescales are free and every term of a combination dear.
+#[test]
+fn compile_calibrated_schedules_with_this_machines_op_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let times = tmp.path().join("op_times.json");
+    let hepack_with_times = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hepack"))
+            .args(args)
+            .env("HEPACK_OP_TIMES", &times)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let square_rescales = |program: &Path| {
+        let (json, _) = hepack_with_times(&["inspect", path(program), "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let layer = v["he"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["layer"] == "/0/0.1/Relu")
+            .cloned()
+            .expect("the square layer");
+        layer["ops"]["rescale"].as_u64().unwrap_or(0)
+    };
+    let default = tmp.path().join("default.hep");
+    hepack_with_times(&["compile", path(&model("mlp")), "-o", path(&default)]);
+    assert_eq!(square_rescales(&default), 0);
+
+    // No calibration yet: a warning, and DESIGN.md's schedule.
+    let uncalibrated = tmp.path().join("uncalibrated.hep");
+    let (_, warning) = hepack_with_times(&[
+        "compile",
+        path(&model("mlp")),
+        "--calibrated",
+        "-o",
+        path(&uncalibrated),
+    ]);
+    assert!(warning.contains("hepack calibrate"), "{warning}");
+    assert_eq!(square_rescales(&uncalibrated), 0);
+
+    hepack_with_times(&["calibrate", path(&default), "--reps", "1"]);
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&times).unwrap()).unwrap();
+    let entry = stored["entries"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .expect("one entry");
+    let levels = entry["seconds"]["rescale"].as_array().unwrap().len();
+    entry["seconds"]["rescale"] = serde_json::json!(vec![1e-9; levels]);
+    for per_term in ["combination_term", "combination_term_grouped"] {
+        entry[per_term] = serde_json::json!(vec![1.0; levels]);
+    }
+    std::fs::write(&times, stored.to_string()).unwrap();
+    let calibrated = tmp.path().join("calibrated.hep");
+    let (out, _) = hepack_with_times(&[
+        "compile",
+        path(&model("mlp")),
+        "--calibrated",
+        "-o",
+        path(&calibrated),
+    ]);
+    assert!(out.contains("hepack calibrate on this machine"), "{out}");
+    assert_eq!(square_rescales(&calibrated), 64);
+}
+
 /// A diagonal-packed program through every client and server command: one
 /// digit, as a single query costs under this packing.
 #[test]

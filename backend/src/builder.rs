@@ -30,6 +30,9 @@ pub struct Ct {
     pub scale: f64,
     /// Polynomials in the ciphertext: 2, or 3 after a product until relinearized.
     pub size: u8,
+    /// A square whose rescale is left to the linear combinations that read
+    /// it (scale Δ² instead of Δ; see [`Builder::defer_rescale`]).
+    pub owes_rescale: bool,
 }
 
 /// The scale of fresh ciphertexts and the prime each rescale divides by.
@@ -179,6 +182,13 @@ pub struct Builder {
     /// decides per layer, by the op times: batch packing's
     /// `lazy_relinearizations`).
     pub lazy_relinearize: bool,
+    /// While set, a degree-2 polynomial leaves its square unrescaled, at
+    /// scale Δ² one level up: each linear combination that reads it
+    /// multiplies at Δ·q·q′ and rescales twice, one rescale per output
+    /// instead of one per square, the depth unchanged (lazy rescaling;
+    /// batch packing's `square_plans` decides per layer). Any other reader
+    /// rescales it first.
+    pub defer_rescale: bool,
     scales: Scales,
 }
 
@@ -201,6 +211,7 @@ impl Builder {
             fused: FusedCounts::default(),
             times: crate::cost::OpTimes::default(),
             lazy_relinearize: false,
+            defer_rescale: false,
             scales,
         }
     }
@@ -313,6 +324,7 @@ impl Builder {
         if steps == 0 {
             return x;
         }
+        let x = self.settled(x);
         let x = self.relinearized(x);
         self.emit(HeOp::Rotate(x.id, steps), x)
     }
@@ -365,6 +377,7 @@ impl Builder {
 
     /// Ciphertext `ct` (nothing pending) is output ciphertext `index`.
     pub fn output_ct(&mut self, ct: Ct, index: u32) {
+        let ct = self.settled(ct);
         let ct = self.relinearized(ct);
         self.output_depth = self.output_depth.max(ct.depth);
         self.emit(
@@ -390,6 +403,7 @@ impl Builder {
             depth: 0,
             scale: self.scales.delta,
             size: 2,
+            owes_rescale: false,
         }
     }
 
@@ -404,6 +418,7 @@ impl Builder {
     /// level).
     pub fn output(&mut self, value: Enc, index: u32) {
         let value = self.materialize(value);
+        let value = self.settled(value);
         // The client decrypts two polynomials.
         let value = self.relinearized(value);
         self.output_depth = self.output_depth.max(value.depth);
@@ -421,9 +436,37 @@ impl Builder {
         let meta = Ct {
             depth: v.depth + 1,
             scale: v.scale / q,
+            owes_rescale: false,
             ..v
         };
         self.emit(HeOp::Rescale(v.id), meta)
+    }
+
+    /// `v` with the rescale it owes done (see [`Builder::defer_rescale`]).
+    fn settled(&mut self, v: Ct) -> Ct {
+        if v.owes_rescale {
+            self.rescale(v)
+        } else {
+            v
+        }
+    }
+
+    /// Terms that owe a rescale keep it only if all of them do, on one
+    /// level: their products then meet at Δ·q·q′ and are rescaled twice.
+    /// Otherwise the owing ones are rescaled here. Returns whether they owe.
+    fn settle_mixed(&mut self, terms: &mut [(Ct, f64)]) -> bool {
+        let Some(&(first, _)) = terms.first() else {
+            return false;
+        };
+        let owed = terms
+            .iter()
+            .all(|(c, _)| c.owes_rescale && c.depth == first.depth);
+        if !owed {
+            for (c, _) in terms.iter_mut() {
+                *c = self.settled(*c);
+            }
+        }
+        owed
     }
 
     fn relinearize(&mut self, v: Ct) -> Ct {
@@ -510,6 +553,7 @@ impl Builder {
                 }
             }
         }
+        self.settle_mixed(&mut enc);
         let Some(depth) = enc.iter().map(|(c, _)| c.depth).max() else {
             return Abs::public(constant);
         };
@@ -535,8 +579,12 @@ impl Builder {
     }
 
     /// `Σ wᵢ·cᵢ + constant` with one product per term, all meeting at scale
-    /// Δ·q on the deepest term's level, then one rescale back to Δ.
+    /// Δ·q on the deepest term's level, then one rescale back to Δ. Terms
+    /// that owe a rescale meet at Δ·q·q′ instead, and the sum is rescaled
+    /// (at three polynomials if they are), relinearized, and rescaled again.
     fn products(&mut self, terms: &[(Ct, f64)], constant: f64) -> Ct {
+        let mut terms = terms.to_vec();
+        let owed = self.settle_mixed(&mut terms);
         let depth = terms.iter().map(|(c, _)| c.depth).max().unwrap_or(0);
         let products: Vec<Ct> = terms
             .iter()
@@ -548,19 +596,26 @@ impl Builder {
         } else {
             s
         };
+        // Rescaling first relinearizes on one prime fewer, where the
+        // eager schedule would have.
+        let s = if owed { self.rescale(s) } else { s };
         self.relinearize_and_rescale(s)
     }
 
     /// `c` (switched down to `depth`) times the plaintext `encode` makes at
-    /// the scale that brings the product to Δ·q, the prime at `depth`: the
-    /// scale every product of one sum meets at.
+    /// the scale that brings the product to Δ·q, the prime at `depth` (and
+    /// the next one's, Δ·q·q′, when `c` owes a rescale): the scale every
+    /// product of one sum meets at.
     fn product_at(
         &mut self,
         c: Ct,
         depth: u32,
         encode: impl FnOnce(&mut Builder, f64) -> PlainId,
     ) -> Ct {
-        let target = self.scales.delta * self.scales.prime(depth);
+        let mut target = self.scales.delta * self.scales.prime(depth);
+        if c.owes_rescale {
+            target *= self.scales.prime(depth + 1);
+        }
         let c = self.switch_to(c, depth);
         let p = encode(self, target / c.scale);
         let meta = Ct {
@@ -668,11 +723,7 @@ impl Builder {
                 let (c0, c1, c2) = (coeffs[0], coeffs[1], coeffs[2]);
                 let h = c1 / (2.0 * c2);
                 let t = if h == 0.0 { v } else { self.add_constant(v, h) };
-                let square = if self.lazy_relinearize {
-                    self.lazy_square(t)
-                } else {
-                    self.power_product(t, t, true)
-                };
+                let square = self.square_for_readers(t);
                 return Abs::Encrypted(Enc {
                     ct: square,
                     mult: c2,
@@ -728,17 +779,32 @@ impl Builder {
         self.rescale(product)
     }
 
-    /// `a²` rescaled but left at three polynomials, for a linear layer to
-    /// relinearize its sums (see [`Builder::lazy_relinearize`]).
-    fn lazy_square(&mut self, a: Ct) -> Ct {
+    /// `a²` for the layers that read it: relinearized unless
+    /// [`Builder::lazy_relinearize`] leaves that to their sums, and rescaled
+    /// unless [`Builder::defer_rescale`] leaves that to them too.
+    fn square_for_readers(&mut self, a: Ct) -> Ct {
         let product = self.product(a, a, true);
-        self.rescale(product)
+        let product = if self.lazy_relinearize {
+            product
+        } else {
+            self.relinearize(product)
+        };
+        if self.defer_rescale {
+            Ct {
+                owes_rescale: true,
+                ..product
+            }
+        } else {
+            self.rescale(product)
+        }
     }
 
     /// `a · b` at three polynomials (operands relinearized first: SEAL's
     /// relinearization keys take a product of two-polynomial ciphertexts
     /// back to two).
     fn product(&mut self, a: Ct, b: Ct, square: bool) -> Ct {
+        let a = self.settled(a);
+        let b = if square { a } else { self.settled(b) };
         let depth = a.depth.max(b.depth);
         let a = self.relinearized(a);
         let b = if square { a } else { self.relinearized(b) };

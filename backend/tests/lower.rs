@@ -1,6 +1,7 @@
 //! Batch-packing lowering: the simulated program agrees with the reference
 //! interpreter; dead-ciphertext elimination removes what pruning zeroed.
 
+use hepack_backend::program::kind_index;
 use hepack_backend::simulate::{simulate, simulate_outputs};
 use hepack_backend::{Cost, Lowering, OpTimes};
 use hepack_ir::testing::{
@@ -14,24 +15,42 @@ mod common;
 
 use common::{he_friendly, inputs, model, BATCH};
 
+/// Op times under which every square that feeds only linear layers leaves
+/// its rescale to them (terms nearly free), relinearized lazily too unless
+/// `relinearize_cheap`.
+fn deferring(relinearize_cheap: bool) -> OpTimes {
+    let mut t = OpTimes {
+        combination_term: 1e-9,
+        ..OpTimes::default()
+    };
+    if relinearize_cheap {
+        t.seconds[kind_index("relinearize").unwrap()] = 1e-9;
+    }
+    t
+}
+
 /// The program computes what the interpreter computes, and costing without
-/// building it gives the same numbers.
+/// building it gives the same numbers: under SEAL's op times and under
+/// times that defer every square's rescale it can (with and without lazy
+/// relinearization), so both schedules are checked on every graph.
 fn assert_agree(g: &Graph, context: &str) {
-    let (program, cost) = BATCH.lower(g, &OpTimes::default()).unwrap();
-    let counted = BATCH.count(g, &OpTimes::default()).unwrap();
-    assert_eq!(
-        Cost {
-            peak_ciphertexts: None,
-            peak_bytes: None,
-            ..cost
-        },
-        counted,
-        "{context}"
-    );
-    let x = inputs(g, 4);
-    let want = interp::run_outputs(g, x.view()).unwrap();
-    let got = simulate_outputs(&program, x.view()).unwrap();
-    assert_all_close(&want, &got, context);
+    for times in [OpTimes::default(), deferring(false), deferring(true)] {
+        let (program, cost) = BATCH.lower(g, &times).unwrap();
+        let counted = BATCH.count(g, &times).unwrap();
+        assert_eq!(
+            Cost {
+                peak_ciphertexts: None,
+                peak_bytes: None,
+                ..cost
+            },
+            counted,
+            "{context}"
+        );
+        let x = inputs(g, 4);
+        let want = interp::run_outputs(g, x.view()).unwrap();
+        let got = simulate_outputs(&program, x.view()).unwrap();
+        assert_all_close(&want, &got, context);
+    }
 }
 
 fn pruned(g: &Graph, sparsity: f64) -> Graph {
@@ -103,6 +122,73 @@ fn squares_are_relinearized_where_the_op_times_say() {
     let x = inputs(&g, 4);
     let want = interp::run_outputs(&g, x.view()).unwrap();
     for program in [&lazy, &eager] {
+        let got = simulate_outputs(program, x.view()).unwrap();
+        assert_all_close(&want, &got, "cryptonets");
+    }
+}
+
+/// CryptoNets' squares feed linear layers: 845 squares read by 100 dense
+/// outputs, 100 by 10. Where the readers' terms are cheap enough (as the
+/// grouped kernel makes them) each square's rescale is left to the
+/// readers, two rescales per output: 1,900 rescales become 845 + 200 + 20,
+/// the depth unchanged. Under SEAL's ungrouped term time only the second
+/// layer's pays (its readers' terms sit at two primes, so the prime more
+/// costs them half again; the first's, at four, a quarter).
+#[test]
+fn square_rescales_are_deferred_where_the_op_times_say() {
+    let g = he_friendly(model("cryptonets"), "");
+    let rescales = |cost: &Cost| -> Vec<(String, u64)> {
+        cost.layers
+            .iter()
+            .map(|l| (l.layer.clone(), l.ops.get("rescale")))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    };
+    let (seal, cost) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    assert_eq!(
+        rescales(&cost),
+        [
+            ("/0/Conv".to_string(), 845),
+            ("/1/Pow".to_string(), 845),
+            ("/3/Gemm".to_string(), 100),
+            ("/5/Gemm".to_string(), 20),
+        ]
+    );
+    let mut grouped = OpTimes::default();
+    grouped.combination_term /= 4.0;
+    let (deferred, cost) = BATCH.lower(&g, &grouped).unwrap();
+    assert_eq!(
+        rescales(&cost),
+        [
+            ("/0/Conv".to_string(), 845),
+            ("/3/Gemm".to_string(), 200),
+            ("/5/Gemm".to_string(), 20),
+        ]
+    );
+    assert_eq!(cost.total.get("relinearize"), 110);
+    assert_eq!(cost.depth, 5);
+    assert_eq!(BATCH.count(&g, &grouped).unwrap().total, cost.total);
+    assert_eq!(
+        BATCH.lower(&g, &grouped).unwrap().0,
+        deferred,
+        "deterministic"
+    );
+    // The squares are left at Δ², one level up, and their readers' terms
+    // multiply there.
+    let text = deferred.to_text();
+    let unrescaled = format!(
+        "level 4, scale 2^{}.00, size 3",
+        2 * deferred.params.scale_bits
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("= square") && l.contains(&unrescaled)),
+        "{unrescaled}\n{text}"
+    );
+    let x = inputs(&g, 4);
+    let want = interp::run_outputs(&g, x.view()).unwrap();
+    for program in [&seal, &deferred] {
+        hepack_backend::levels::check(program).unwrap();
         let got = simulate_outputs(program, x.view()).unwrap();
         assert_all_close(&want, &got, "cryptonets");
     }
@@ -212,14 +298,14 @@ fn hand_zeroed_weights_lose_exactly_the_ops_predicted_by_hand() {
     let (_, full) = BATCH.lower(&g, &OpTimes::default()).unwrap();
     // conv: 2 filters × 4 positions × (9 mul_plain + 8 add + 1 add_plain + 1 rescale).
     assert_eq!(layer_ops(&full, "conv"), 152);
-    // square: 8 features × (square + rescale), left unrelinearized: with
-    // SEAL's op times 2 relinearizations in the dense layer are cheaper
-    // than 8 here.
-    assert_eq!(layer_ops(&full, "square"), 16);
+    // square: 8 features × one square, left unrelinearized and unrescaled:
+    // with SEAL's op times 2 relinearizations and 4 rescales in the dense
+    // layer are cheaper than 8 of each here.
+    assert_eq!(layer_ops(&full, "square"), 8);
     // dense: 2 neurons × (8 mul_plain + 7 add + 1 add_plain + 1
-    // relinearize + 1 rescale).
-    assert_eq!(layer_ops(&full, "dense"), 36);
-    assert_eq!(full.he_ops, 204);
+    // relinearize + 2 rescales).
+    assert_eq!(layer_ops(&full, "dense"), 38);
+    assert_eq!(full.he_ops, 198);
     assert_eq!(full.depth, 3);
 
     let mut p = g.clone();
@@ -240,15 +326,15 @@ fn hand_zeroed_weights_lose_exactly_the_ops_predicted_by_hand() {
     // rescale); filter 1 is the public constant 0.3 and is never encrypted.
     assert_eq!(layer_ops(&cost, "conv"), 68);
     // square: filter 0's 4 features; filter 1's square, 0.09, is folded.
-    assert_eq!(layer_ops(&cost, "square"), 8);
+    assert_eq!(layer_ops(&cost, "square"), 4);
     // dense neuron 0: 4 encrypted inputs (4 mul_plain + 3 add), one
     // add_plain for its bias plus 0.09 × the weights of the public inputs,
-    // one relinearize, one rescale.
-    assert_eq!(layer_ops(&cost, "dense"), 10);
-    assert_eq!(cost.he_ops, 86);
+    // one relinearize, two rescales.
+    assert_eq!(layer_ops(&cost, "dense"), 11);
+    assert_eq!(cost.he_ops, 83);
     // Against a lowering that encrypts everything and multiplies by zeros:
-    // 84 conv ops, 8 square ops, 26 dense ops, one output, and one input pixel.
-    assert_eq!(cost.removed_by_dce, 84 + 8 + 26 + 1 + 1);
+    // 84 conv ops, 4 square ops, 27 dense ops, one output, and one input pixel.
+    assert_eq!(cost.removed_by_dce, 84 + 4 + 27 + 1 + 1);
     // Neuron 1 is its bias, a public output.
     assert_eq!(program.outputs[0].elements[0], OutputElement::Encrypted);
     assert_eq!(program.outputs[0].elements[1], OutputElement::Public(0.5));

@@ -92,8 +92,27 @@ pub fn compile_model(
     let lowered = if violations.is_empty() {
         // Twice the calibrated magnitude: room for inputs beyond the calibration set.
         let request = params.request(calibrated_max_abs.map(|m| 2.0 * m));
-        let (mut program, cost) =
-            super::he_report::compile(&model.graph, prune.units.lowering()?.as_ref(), &request)?;
+        let packing = prune.units.lowering()?;
+        let (program, cost) = super::he_report::compile(&model.graph, packing.as_ref(), &request)?;
+        // The calibration is per N and level count, which the first compile
+        // chooses; what the times decide never changes the depth, so the
+        // second compile keeps the levels the times were measured for.
+        let (mut program, cost) = if params.calibrated {
+            match super::runtime_io::calibrated_op_times(&program) {
+                Some(times) => packing.compile(&model.graph, &times, &request)?,
+                None => {
+                    tracing::warn!(
+                        "--calibrated: no op times for N = {} and {} levels in {}; scheduling with DESIGN.md's (run `hepack calibrate` on a program with these parameters first)",
+                        program.params.degree,
+                        program.params.levels(),
+                        super::runtime_io::calibration_path().display()
+                    );
+                    (program, cost)
+                }
+            }
+        } else {
+            (program, cost)
+        };
         program.model_sha256 = Some(hepack_backend::file::model_hash(model_bytes));
         super::he_report::warn_if_insecure(&program.params);
         Some((program, cost))

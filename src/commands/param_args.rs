@@ -12,7 +12,8 @@ pub struct ParamArgs {
     #[arg(long, value_name = "N")]
     pub poly_degree: Option<u32>,
     /// Pin the scale: bits of Δ and of each rescaling prime (20 to 60).
-    /// Default: 25 bits above --precision's (35 for 1e-3).
+    /// Default: 25 bits above --precision's (35 for 1e-3), raised into the
+    /// room the chosen N's 128-bit bound leaves (up to 52-bit primes).
     #[arg(long, value_name = "BITS")]
     pub scale_bits: Option<u32>,
     /// Pin the whole modulus chain's bit sizes, comma-separated: the first
@@ -34,6 +35,14 @@ pub struct ParamArgs {
     /// as fit in 2 GiB of evaluation keys.
     #[arg(long, value_name = "N")]
     pub max_galois_keys: Option<usize>,
+    /// Schedule with this machine's op times (`hepack calibrate`'s file,
+    /// $HEPACK_OP_TIMES or ~/.cache/hepack/op_times.json) for the chosen
+    /// parameters instead of DESIGN.md's: they decide, per squaring layer,
+    /// whether its relinearization and rescale are left to the linear layers
+    /// that read it. Without a calibration for those parameters, DESIGN.md's
+    /// times are used and a warning says so.
+    #[arg(long)]
+    pub calibrated: bool,
 }
 
 impl ParamArgs {

@@ -75,18 +75,24 @@ pub fn calibration_path() -> PathBuf {
 /// damaged file) only costs the predictions their precision: it is reported
 /// and the defaults are used.
 pub fn op_times(program: &Program) -> Result<OpTimes> {
+    Ok(calibrated_op_times(program).unwrap_or_default())
+}
+
+/// Op times calibrated on this machine for `program`'s N and levels, if
+/// `hepack calibrate` measured them (an unreadable calibration file is
+/// reported and counts as none).
+pub fn calibrated_op_times(program: &Program) -> Option<OpTimes> {
     let path = calibration_path();
     let calibration = match Calibration::load(&path) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("ignoring the op-time calibration {}: {e:#}", path.display());
-            return Ok(OpTimes::default());
+            return None;
         }
     };
-    Ok(match calibration.get(&program.params) {
-        Some(t) => t.op_times_for(program),
-        None => OpTimes::default(),
-    })
+    calibration
+        .get(&program.params)
+        .map(|t| t.op_times_for(program))
 }
 
 /// A bar over `total` ops; indicatif draws nothing when stderr is not a terminal.

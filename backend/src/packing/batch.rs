@@ -143,11 +143,13 @@ fn lower(
             *users_left.get_mut(&operand).expect("operands are nodes") += 1;
         }
     }
-    let lazy = lazy_relinearizations(graph, &b.times);
+    let plans = square_plans(graph, &b.times);
     let mut values: HashMap<NodeId, ArrayD<Abs>> = HashMap::new();
     for (layer, &id) in order.iter().enumerate() {
         b.layer = LayerIdx(layer as u32);
-        b.lazy_relinearize = lazy.contains(&id);
+        let plan = plans.get(&id).copied().unwrap_or_default();
+        b.lazy_relinearize = plan.lazy_relinearize;
+        b.defer_rescale = plan.defer_rescale;
         let node = graph.node(id);
         let out_dims = node.shape.dims().to_vec();
         let node_live = live.map(|l| l[&id].as_slice());
@@ -189,6 +191,7 @@ fn lower(
         };
         b.muted = false;
         b.lazy_relinearize = false;
+        b.defer_rescale = false;
         b.check_depth(&node.name)?;
         for operand in graph.operands(id) {
             let left = users_left.get_mut(&operand).expect("every node counted");
@@ -393,21 +396,39 @@ fn pool(
     })
 }
 
-/// The squaring layers whose squares are better left at three polynomials
-/// for the linear layers that read them to relinearize, once per output
-/// (lazy relinearization). A layer qualifies when its
-/// polynomial has degree 2 and everything that reads it, through ops that
-/// cost no level (reshapes, pools, constant shifts and scales), is a
-/// convolution or a dense layer. It is chosen when, priced with `times`,
-/// one relinearization per consumer output plus the half again that a
-/// three-polynomial operand costs its rescale and each term of the
-/// consumers' linear combinations is cheaper than one relinearization per
-/// square. The choice depends only on the graph and the times, so counting
-/// and building agree.
-fn lazy_relinearizations(graph: &Graph, times: &OpTimes) -> HashSet<NodeId> {
+/// What a squaring layer leaves to the linear layers that read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct SquarePlan {
+    /// Squares stay at three polynomials; each output of the readers is
+    /// relinearized instead ([`Builder::lazy_relinearize`]).
+    lazy_relinearize: bool,
+    /// Squares stay unrescaled; each output of the readers is rescaled
+    /// twice instead ([`Builder::defer_rescale`]).
+    defer_rescale: bool,
+}
+
+/// The squaring layers whose relinearization or rescale is better left to
+/// the linear layers that read them, once per output instead of once per
+/// square. A layer qualifies when its polynomial has degree 2 and
+/// everything that reads it, through ops that cost no level (reshapes,
+/// pools, constant shifts and scales), is a convolution or a dense layer.
+/// Priced with `times`:
+/// - relinearize lazily when one relinearization per reader output, plus
+///   the half again that a three-polynomial operand costs its rescale and
+///   each term of the readers' combinations, is cheaper than one per square;
+/// - defer the rescale when the rescales saved (squares less reader
+///   outputs, at the squares' size) outweigh the prime more that each term
+///   of the readers' combinations then reads: a term at `p` primes costs
+///   `1/p` more at `p + 1`, with `p` the levels left from the square on
+///   (its own among them) plus the first prime.
+///
+/// The choice depends only on the graph and the times, so counting and
+/// building agree.
+fn square_plans(graph: &Graph, times: &OpTimes) -> HashMap<NodeId, SquarePlan> {
     let seconds = |kind: &str| times.seconds[crate::program::kind_index(kind).expect("a kind")];
     let (relinearize, rescale) = (seconds("relinearize"), seconds("rescale"));
-    let mut lazy = HashSet::new();
+    let levels = levels_to_outputs(graph);
+    let mut plans = HashMap::new();
     for id in graph.topo_order() {
         let node = graph.node(id);
         let squares = match &node.op {
@@ -422,14 +443,48 @@ fn lazy_relinearizations(graph: &Graph, times: &OpTimes) -> HashSet<NodeId> {
             continue;
         };
         let squares = node.shape.numel() as f64;
-        let eager = squares * relinearize + terms * times.combination_term;
-        let deferred =
-            squares * rescale / 2.0 + terms * times.combination_term * 1.5 + outputs * relinearize;
-        if deferred < eager {
-            lazy.insert(id);
-        }
+        let term = times.combination_term;
+        let eager = squares * relinearize + terms * term;
+        let deferred = squares * rescale / 2.0 + terms * term * 1.5 + outputs * relinearize;
+        let lazy_relinearize = deferred < eager;
+        let size = if lazy_relinearize { 1.5 } else { 1.0 };
+        let primes = f64::from(levels[&id].max(1));
+        let defer_rescale = (squares - outputs) * rescale * size > terms * term * size / primes;
+        plans.insert(
+            id,
+            SquarePlan {
+                lazy_relinearize,
+                defer_rescale,
+            },
+        );
     }
-    lazy
+    plans
+}
+
+/// Per node, the most levels a path from it (itself included) to an output
+/// consumes, counting a level for each convolution and dense layer and
+/// ⌈log₂ d⌉ for a polynomial of degree d: what the op times of the values it
+/// feeds scale with, known before the chain is.
+fn levels_to_outputs(graph: &Graph) -> HashMap<NodeId, u32> {
+    let mut levels: HashMap<NodeId, u32> = HashMap::new();
+    for id in graph.topo_order().into_iter().rev() {
+        let own = match &graph.node(id).op {
+            Op::Conv(_) | Op::Dense(_) | Op::Activation(_) => 1,
+            Op::Polynomial(p) => {
+                let degree = p.coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
+                (degree.max(1) as f64).log2().ceil() as u32
+            }
+            _ => 0,
+        };
+        let after = graph
+            .users(id)
+            .iter()
+            .map(|u| levels.get(u).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        levels.insert(id, own + after);
+    }
+    levels
 }
 
 /// The terms and outputs of the linear layers that read `id`'s values
