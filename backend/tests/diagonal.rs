@@ -24,6 +24,20 @@ fn assert_agree(g: &Graph, samples: usize, context: &str) -> Program {
     program
 }
 
+/// The `mul_plain`s the program makes for `layer`.
+fn products(program: &Program, layer: &str) -> usize {
+    let l = program
+        .layers
+        .iter()
+        .position(|n| n.as_str() == layer)
+        .unwrap_or_else(|| panic!("{layer} in {:?}", program.layers));
+    program
+        .instrs
+        .iter()
+        .filter(|i| i.layer.0 as usize == l && matches!(i.op, HeOp::MulPlain(..)))
+        .count()
+}
+
 fn rotations(p: &Program) -> usize {
     p.instrs
         .iter()
@@ -92,20 +106,22 @@ proptest! {
 fn a_dense_layer_inside_the_model_takes_one_product_per_output() {
     let g = he_friendly(model("mlp"), "");
     let program = assert_agree(&g, 3, "mlp");
-    let products = |layer: &str| {
-        let l = program
-            .layers
-            .iter()
-            .position(|n| n.as_str() == layer)
-            .unwrap_or_else(|| panic!("{layer} in {:?}", program.layers));
-        program
-            .instrs
-            .iter()
-            .filter(|i| i.layer.0 as usize == l && matches!(i.op, HeOp::MulPlain(..)))
-            .count()
-    };
-    assert_eq!(products("/0/0.0/Gemm"), 64);
-    assert_eq!(products("/0/0.2/Gemm"), 64 + 10 - 1);
+    assert_eq!(products(&program, "/0/0.0/Gemm"), 64);
+    assert_eq!(products(&program, "/0/0.2/Gemm"), 64 + 10 - 1);
+}
+
+/// LeNet-5's convolution to 1×1 (with the pool before it) reads a grid
+/// whose gaps hold four channels each: as plain diagonals it would keep one
+/// per distinct slot offset (2,684); as a hybrid it takes one product per
+/// output diagonal, 120 outputs padded to 128, however scattered its input.
+/// The dense layer after it then reads a hybrid's partial sums, so it keeps
+/// its 120 + 84 − 1 extended diagonals.
+#[test]
+fn a_convolution_to_one_pixel_takes_one_product_per_output_from_a_grid() {
+    let g = he_friendly(model("lenet5"), "");
+    let program = assert_agree(&g, 2, "lenet5");
+    assert_eq!(products(&program, "/6/Conv"), 128);
+    assert_eq!(products(&program, "/9/Gemm"), 120 + 84 - 1);
 }
 
 #[test]

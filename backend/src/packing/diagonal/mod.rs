@@ -13,8 +13,10 @@
 //! output channels multiplexed into the gaps a stride leaves, which keeps a
 //! convolution's diagonals to about `(C_in + C_out − 1) × taps`
 //! (`../shared/PACKINGS.md` §1); a grid that would need more ciphertexts
-//! than a compact vector gives way to one. A dense map from a clean compact
-//! vector is Halevi–Shoup's hybrid (`Lowerer::hybrid`).
+//! than a compact vector gives way to one. A map into a compact vector from
+//! one clean ciphertext (a dense layer, a convolution to 1×1) is
+//! Halevi–Shoup's hybrid (`Lowerer::hybrid`) where that has fewer
+//! diagonals, whatever the input's layout.
 //! Every slot no element names is exactly zero where a value can reach the
 //! client: diagonals, biases and polynomial shifts touch only the slots of
 //! elements, and a hybrid's partial sums are cleared by the next weighted
@@ -392,10 +394,44 @@ fn exposed(graph: &Graph, runs: &HashMap<NodeId, Vec<NodeId>>) -> HashSet<NodeId
     exposed
 }
 
+/// Which input elements each output element of a run reads (every weight
+/// taken as non-zero, so that planning depends on the model's structure,
+/// not on what pruning zeroed), read once per run and kept across the
+/// block sizes planning tries.
+#[derive(Default)]
+struct Structure {
+    reads: HashMap<NodeId, Vec<Vec<usize>>>,
+}
+
+impl Structure {
+    /// The non-zero generalised diagonals the run's matrix has from
+    /// `input` to `out` ([`Lowerer::linear`]'s count).
+    fn diagonals(&mut self, graph: &Graph, run: &[NodeId], input: &Layout, out: &Layout) -> usize {
+        let end = *run.last().expect("a run has a node");
+        let reads = self.reads.entry(end).or_insert_with(|| {
+            run_affine(graph, run, true)
+                .rows
+                .into_iter()
+                .map(|row| row.into_iter().map(|(i, _)| i).collect())
+                .collect()
+        });
+        let mut keys: HashSet<(u32, u32, i64)> = HashSet::new();
+        for (o, row) in reads.iter().enumerate() {
+            let to = out.at[o];
+            for &i in row {
+                let from = input.at[i];
+                keys.insert((to.ct, from.ct, i64::from(from.slot) - i64::from(to.slot)));
+            }
+        }
+        keys.len()
+    }
+}
+
 fn plan_for(
     graph: &Graph,
     runs: &HashMap<NodeId, Vec<NodeId>>,
     sources: &HashMap<NodeId, Vec<usize>>,
+    structure: &mut Structure,
     block: usize,
     slots: usize,
 ) -> Result<Layouts, BackendError> {
@@ -426,23 +462,21 @@ fn plan_for(
                 }
             } else {
                 let out = run_layout(graph, run, input, block);
-                let (n_in, n_out) = (input.at.len(), out.at.len());
-                let (m, p) = (n_in.next_power_of_two(), n_out.next_power_of_two());
-                let compact_in = input.cts == 1
-                    && input
-                        .at
-                        .iter()
-                        .enumerate()
-                        .all(|(e, r)| r.ct == 0 && r.slot as usize == e);
+                let n_out = out.at.len();
+                let (m, p) = (
+                    input.extent(slots).next_power_of_two(),
+                    n_out.next_power_of_two(),
+                );
                 // Decided on the whole slot vector, so that every block
-                // size plans the same ops.
-                if compact_in
+                // size plans the same ops; the diagonals are counted last,
+                // as they need the run's matrix.
+                if input.cts == 1
                     && !dirty[&source]
                     && !exposed.contains(&id)
                     && out.grid.is_none()
                     && p <= m
                     && 2 * m <= slots
-                    && p < n_in + n_out - 1
+                    && p < structure.diagonals(graph, run, input, &out)
                 {
                     hybrid.insert(id, (m, p));
                     is_dirty = true;
@@ -553,13 +587,14 @@ fn plan(graph: &Graph, slots: usize) -> Result<Plan, BackendError> {
     // ciphertexts gives way to a compact vector, which may make a dense map
     // a hybrid that needs more room), so double the block until the plan
     // made for it fits it; the whole slot vector always does.
-    let wide = plan_for(graph, &runs, &sources, slots, slots)?;
+    let mut structure = Structure::default();
+    let wide = plan_for(graph, &runs, &sources, &mut structure, slots, slots)?;
     let mut block = wide.extent(slots).next_power_of_two().min(slots);
     let planned = loop {
         if block == slots {
             break wide;
         }
-        let planned = plan_for(graph, &runs, &sources, block, slots)?;
+        let planned = plan_for(graph, &runs, &sources, &mut structure, block, slots)?;
         if planned.extent(block) <= block {
             break planned;
         }
@@ -712,6 +747,13 @@ fn baby_step_count(
 /// ciphertext, slot offset k) → the (output slot, weight) pairs on it.
 type Diagonals = BTreeMap<(u32, u32, i64), Vec<(u32, f64)>>;
 
+/// Where a hybrid ([`Lowerer::hybrid`]) puts weight `W[o, i]`: the offset
+/// `(slot(i) − o) mod span`, whose quotient and remainder by `p` are the
+/// weight's partial-sum slot (above `o`) and diagonal.
+fn hybrid_offset(in_l: &Layout, i: usize, o: usize, span: usize) -> usize {
+    (i64::from(in_l.at[i].slot) - o as i64).rem_euclid(span as i64) as usize
+}
+
 /// The builder and the slot geometry of one lowering.
 struct Lowerer<'a> {
     b: &'a mut Builder,
@@ -833,15 +875,19 @@ impl Lowerer<'_> {
         cts
     }
 
-    /// A dense map from a clean tensor at slots `0..n_in` of one
-    /// ciphertext, Halevi–Shoup's hybrid (GAZELLE): with `m` the input
-    /// padded to a power of two and `p` the output, `x` is repeated once
-    /// (`x + rot(x, −m)`, so rotations up to `p` wrap within `m`), `p`
-    /// diagonals `d_k[s] = W[s mod p, (s + k) mod m]` give `z`, and `log₂(m/p)`
-    /// rotate-and-add steps `z + rot(z, −t)` leave `y[o]` at slot `m − p + o`.
-    /// `p` products instead of `n_in + n_out − 1`; the slots below `2m − p`
-    /// then hold partial sums (the result is dirty).
-    fn hybrid(&mut self, x: &Packed, a: &Affine, span: usize, p: usize) -> Packed {
+    /// A dense map from a clean tensor in one ciphertext, its elements
+    /// anywhere below slot `m` (a power of two), Halevi–Shoup's hybrid
+    /// (GAZELLE) generalised to any input layout: with `p` the output
+    /// padded to a power of two, `x` is repeated once (`x + rot(x, −m)`, so
+    /// rotations up to `p` wrap within `m`), `p` diagonals put `W[o, i]` at
+    /// slot `o + j·p` of diagonal `k`, where `j·p + k = (slot(i) − o) mod m`
+    /// (each (slot, diagonal) pair names one weight), giving `z`, and
+    /// `log₂(m/p)` rotate-and-add steps `z + rot(z, −t)` leave `y[o]` at slot
+    /// `m − p + o`. At most `p` products, however scattered the input (a
+    /// convolution to 1×1 on a multiplexed grid has a diagonal per distinct
+    /// offset otherwise); the slots below `2m − p` then hold partial sums
+    /// (the result is dirty).
+    fn hybrid(&mut self, x: &Packed, in_l: &Layout, a: &Affine, span: usize, p: usize) -> Packed {
         let naive = self.b.is_naive();
         let mut offsets = a.bias.clone();
         for (o, row) in a.rows.iter().enumerate() {
@@ -859,7 +905,7 @@ impl Lowerer<'_> {
         let mut diagonals = Diagonals::new();
         for (o, row) in a.rows.iter().enumerate() {
             for &(i, w) in row {
-                let d = (i as i64 - o as i64).rem_euclid(span as i64) as usize;
+                let d = hybrid_offset(in_l, i, o, span);
                 let (j, k) = (d / p, d % p);
                 diagonals
                     .entry((0, 0, k as i64))
@@ -1110,7 +1156,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
             } else {
                 let m = run_affine(graph, run, low.b.is_naive());
                 match plan.hybrid.get(&id) {
-                    Some(&(span, p)) => low.hybrid(x, &m, span, p),
+                    Some(&(span, p)) => low.hybrid(x, in_l, &m, span, p),
                     None => low.linear(x, in_l, &m, layout),
                 }
             }
