@@ -1,5 +1,6 @@
 //! Compiles the shim against SEAL's headers: `shim/fused.cpp`, hepack's
-//! linear combination kernel, and `shim/hoist.cpp`, hoisted rotations.
+//! linear combination kernel, `shim/weighted.cpp`, sums weighted by whole
+//! plaintexts (slot diagonals), and `shim/hoist.cpp`, hoisted rotations.
 //!
 //! sealy builds SEAL itself but has no `links` key, so its build outputs
 //! (and the `config.h` CMake generates) are not visible here, nor is its
@@ -40,6 +41,7 @@ fn main() {
         .include(&include)
         .include(&seal)
         .file("shim/fused.cpp")
+        .file("shim/weighted.cpp")
         .file("shim/hoist.cpp")
         .warnings(true)
         .compile("hepack_seal_shim");

@@ -56,6 +56,11 @@ const COMBINATION_MS: (f64, f64) = (1.14, 0.204);
 /// machine).
 const HOISTED_MS: (f64, f64) = (15.0 * 19.8 / 31.4, 15.0 * 22.6 / 31.4);
 
+/// Encoding a weight that differs from slot to slot at N = 16384, top
+/// level, in milliseconds (`hepack calibrate --poly-degree 16384 --levels
+/// 8`, the 2-core development machine: 2.9 ms).
+const ENCODE_VECTOR_MS: f64 = 2.9;
+
 /// Single-thread seconds per op kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpTimes {
@@ -72,6 +77,9 @@ pub struct OpTimes {
     pub hoisted_rotate: f64,
     /// Seconds of one decomposition for hoisted rotations.
     pub decompose: f64,
+    /// Seconds to encode a vector weight (a slot diagonal): part of a
+    /// `mul_plain`'s time that a fused product still pays.
+    pub encode_vector: f64,
 }
 
 impl OpTimes {
@@ -96,6 +104,7 @@ impl OpTimes {
             + fused.terms() as f64 * self.combination_term
             - fused.hoisted_rotations as f64 * (self.seconds[k("rotate")] - self.hoisted_rotate)
             + fused.decompositions as f64 * self.decompose
+            + fused.vector_products as f64 * self.encode_vector
     }
 }
 
@@ -125,6 +134,7 @@ impl Default for OpTimes {
             combination_term: COMBINATION_MS.1 * ms,
             hoisted_rotate: HOISTED_MS.0 * ms,
             decompose: HOISTED_MS.1 * ms,
+            encode_vector: ENCODE_VECTOR_MS * ms,
         }
     }
 }

@@ -10,14 +10,16 @@
 //!
 //! The rule, over `add(a, b)` with `a ≠ b` of one size (a *fusable* add):
 //! - a `mul_plain` whose only reader is a fusable add is a *term*: it is not
-//!   computed, its operand and weight are handed to the sum;
+//!   computed, its operand and weight are handed to the sum (a scalar
+//!   weight's residues, or a vector weight's plaintext: a combination with
+//!   one runs `runtime/shim/weighted.cpp`);
 //! - a fusable add with an operand that is a term or a fused sum read only
 //!   by it is a *fused sum*: it collects its operands' terms (a plain
 //!   ciphertext operand is a term of weight 1);
 //! - a fused sum read only by another fused sum stays lazy; any other is a
 //!   *combination*, computed in one kernel call.
 //!
-//! Combinations of one layer that read the same values are *grouped*: the
+//! Combinations of scalar terms of one layer that read the same values are *grouped*: the
 //! runtime computes a group (up to [`GROUP_OUTPUTS`] combinations) in one
 //! kernel call that loads each source once for all of them. The last
 //! combination of a group in program order is its *leader*: it computes
@@ -46,6 +48,10 @@ use crate::program::{HeOp, Instr, Program, ValueId};
 pub struct FusedCounts {
     /// `mul_plain`s computed inside the combination that reads them.
     pub products: u64,
+    /// Of those, the ones weighted by a vector (a slot diagonal): their
+    /// plaintexts are still encoded unless cached
+    /// ([`OpTimes::encode_vector`](crate::cost::OpTimes::encode_vector)).
+    pub vector_products: u64,
     /// `add`s folded into a combination (the combinations' own included).
     pub sums: u64,
     /// Combinations computed: kernel calls. Each has one more term than it
@@ -67,6 +73,7 @@ impl FusedCounts {
     pub fn times(self, batches: u64) -> FusedCounts {
         FusedCounts {
             products: self.products * batches,
+            vector_products: self.vector_products * batches,
             sums: self.sums * batches,
             combinations: self.combinations * batches,
             hoisted_rotations: self.hoisted_rotations * batches,
@@ -88,6 +95,8 @@ pub const GROUP_SPAN: usize = 128;
 pub struct Fusion {
     /// Per op: a `mul_plain` computed inside the combination that reads it.
     pub product: Vec<bool>,
+    /// Per op: such a `mul_plain` whose weight is a vector.
+    pub vector_product: Vec<bool>,
     /// Per op: an `add` folded into a combination.
     pub sum: Vec<bool>,
     /// Per op: a fused sum that another fused sum reads (not computed on its
@@ -121,8 +130,8 @@ impl Fusion {
         Fusion::of_instrs(&program.instrs, metas, &scalar)
     }
 
-    /// `scalar(w)`: weight `w` is one value for every slot (the fused
-    /// kernel takes no others).
+    /// `scalar(w)`: weight `w` is one value for every slot (only
+    /// combinations of such terms are grouped).
     fn of_instrs(
         instrs: &[Instr],
         metas: &[Option<Meta>],
@@ -166,7 +175,7 @@ impl Fusion {
         // sees every operand's status before the add that reads it.
         for (i, instr) in instrs.iter().enumerate() {
             match instr.op {
-                HeOp::MulPlain(_, w) if readers[i] == 1 && scalar(w) => {
+                HeOp::MulPlain(_, _) if readers[i] == 1 => {
                     product[i] = fusable(&instrs[reader[i] as usize].op);
                 }
                 HeOp::Add(a, b) if fusable(&instr.op) => {
@@ -182,9 +191,15 @@ impl Fusion {
                 _ => {}
             }
         }
-        let (groups, group) = groups(instrs, metas, &product, &sum, &lazy);
+        let (groups, group) = groups(instrs, metas, &product, &sum, &lazy, scalar);
+        let vector_product = instrs
+            .iter()
+            .zip(&product)
+            .map(|(instr, &p)| p && matches!(instr.op, HeOp::MulPlain(_, w) if !scalar(w)))
+            .collect();
         Fusion {
             product,
+            vector_product,
             sum,
             lazy,
             hoisted,
@@ -230,6 +245,7 @@ impl Fusion {
         let sums = count(&self.sum);
         FusedCounts {
             products: count(&self.product),
+            vector_products: count(&self.vector_product),
             sums,
             combinations: sums - count(&self.lazy),
             hoisted_rotations: count(&self.hoisted),
@@ -238,16 +254,19 @@ impl Fusion {
     }
 }
 
-/// The values a combination's terms read (each once), and its terms: a
-/// walk down its tree of lazy sums and products.
+/// The values a combination's terms read (each once), and its terms (`None`
+/// if a product's weight is not a scalar): a walk down its tree of lazy
+/// sums and products.
 fn sources(
     instrs: &[Instr],
     root: usize,
     product: &[bool],
     lazy: &[bool],
+    scalar: &dyn Fn(crate::program::PlainId) -> bool,
     out: &mut Vec<u32>,
-) -> usize {
+) -> Option<usize> {
     let mut terms = 0;
+    let mut scalars = true;
     let mut stack = vec![root];
     while let Some(i) = stack.pop() {
         let HeOp::Add(a, b) = instrs[i].op else {
@@ -261,9 +280,10 @@ fn sources(
             }
             terms += 1;
             if product[v] {
-                let HeOp::MulPlain(x, _) = instrs[v].op else {
+                let HeOp::MulPlain(x, w) = instrs[v].op else {
                     unreachable!("fused products are mul_plains")
                 };
+                scalars &= scalar(w);
                 out.push(x.0);
             } else {
                 out.push(v as u32);
@@ -272,7 +292,7 @@ fn sources(
     }
     out.sort_unstable();
     out.dedup();
-    terms
+    scalars.then_some(terms)
 }
 
 /// The groups of [`Fusion::groups`], by the rule in the module's doc.
@@ -282,6 +302,7 @@ fn groups(
     product: &[bool],
     sum: &[bool],
     lazy: &[bool],
+    scalar: &dyn Fn(crate::program::PlainId) -> bool,
 ) -> (Vec<Vec<u32>>, Vec<u32>) {
     struct Open {
         members: Vec<u32>,
@@ -315,7 +336,11 @@ fn groups(
             continue;
         };
         srcs.clear();
-        let terms = sources(instrs, i, product, lazy, &mut srcs);
+        let Some(terms) = sources(instrs, i, product, lazy, scalar, &mut srcs) else {
+            // Computed on its own; groups stay runs of consecutive combinations.
+            close(open.take(), &mut groups);
+            continue;
+        };
         let key = (instr.layer.0, meta.depth, meta.size);
         let joins = open.as_ref().is_some_and(|o| {
             let members = o.members.len() + 1;
@@ -480,6 +505,42 @@ mod tests {
         assert!(f.clone().without_grouping().groups.is_empty());
         // Grouping changes no count: each combination's terms are its own.
         assert_eq!(f.counts().combinations, 10);
+    }
+
+    #[test]
+    fn vector_weighted_products_fuse_but_are_not_grouped() {
+        // Ten dot products of the same inputs; the fourth reads a vector.
+        let all: &[u32] = &[0, 1, 2];
+        let (mut instrs, roots) = dots(3, &[all; 10], &[1; 10]);
+        let vector = PlainId(7);
+        let at = roots[3] as usize - 1;
+        assert!(matches!(instrs[at].op, HeOp::MulPlain(..)));
+        instrs[at].op = HeOp::MulPlain(V(2), vector);
+        let metas = vec![
+            Some(Meta {
+                depth: 0,
+                scale: 1.0,
+                size: 2,
+            });
+            instrs.len()
+        ];
+        let f = Fusion::of_instrs(&instrs, &metas, &|w| w != vector);
+        assert!(
+            f.product[at] && f.vector_product[at],
+            "the vector product is a term"
+        );
+        let all_scalar = grouped(&instrs).counts();
+        assert_eq!(all_scalar.vector_products, 0);
+        assert_eq!(
+            f.counts(),
+            FusedCounts {
+                vector_products: 1,
+                ..all_scalar
+            }
+        );
+        // The groups stop before it and start again after it.
+        assert_eq!(f.group[roots[3] as usize], NO_GROUP);
+        assert_eq!(f.groups, vec![roots[..3].to_vec(), roots[4..].to_vec()]);
     }
 
     #[test]

@@ -98,6 +98,7 @@ impl LevelTimes {
             }
         }
         let (mut hoisted, mut split_off) = ((0.0, 0u64), (0.0, 0u64));
+        let mut encodes = (0.0, 0u64);
         for (i, instr) in program.instrs.iter().enumerate() {
             let k = instr.op.kind_index();
             // The operand's depth decides the cost; a fresh input is at 0.
@@ -117,6 +118,10 @@ impl LevelTimes {
                 _ => self.time(k, depth),
             };
             count[k] += 1;
+            if fusion.vector_product.get(i) == Some(&true) {
+                encodes.0 += at(&self.encode_vector, depth);
+                encodes.1 += 1;
+            }
             if fusion.hoisted.get(i) == Some(&true) {
                 let (one, split) = self.hoisted_time(depth);
                 hoisted.0 += one;
@@ -157,6 +162,7 @@ impl LevelTimes {
             combination_term: mean(terms, term),
             hoisted_rotate: mean(hoisted, one),
             decompose: mean(split_off, split),
+            encode_vector: mean(encodes, at(&self.encode_vector, 0)),
         }
     }
 

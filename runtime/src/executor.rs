@@ -37,7 +37,7 @@ use crate::error::RuntimeError;
 use crate::keys::EvalKeys;
 use crate::seal::{
     Ciphertext, Context, Digits, Encoder, Evaluator, Kernel, MemoryPool, Plaintext, Scalar,
-    SealError, Terms,
+    SealError, Terms, Weight,
 };
 
 /// How to run.
@@ -83,6 +83,10 @@ pub struct Report {
     pub threads: usize,
     /// Batches of N/2 samples run.
     pub batches: usize,
+    /// Wall-clock seconds of each batch, in order. Batches share the weight
+    /// cache, so when it holds every weight, later batches skip encoding:
+    /// their time is a server's that keeps the model encoded.
+    pub batch_seconds: Vec<f64>,
     /// Ops executed, per kind (all batches).
     pub ops: Vec<KindReport>,
     /// Ops executed per IR layer (all batches), in program order.
@@ -236,6 +240,7 @@ pub fn run(
     let started = Instant::now();
     let done_before = AtomicU64::new(0);
     let mut results = Vec::with_capacity(inputs.batches.len());
+    let mut batch_seconds = Vec::with_capacity(inputs.batches.len());
     for batch in inputs.batches {
         let job = Job {
             context,
@@ -269,7 +274,9 @@ pub fn run(
                 Some((started.checked_add(after)?, s))
             }),
         };
+        let batch_started = Instant::now();
         let out = job.run(&pool, threads, batch, &features)?;
+        batch_seconds.push(batch_started.elapsed().as_secs_f64());
         done_before.fetch_add(program.instrs.len() as u64, Ordering::Relaxed);
         results.push(out);
     }
@@ -284,7 +291,7 @@ pub fn run(
         &fusion,
         wall,
         threads,
-        results.len(),
+        batch_seconds,
         times,
         weights,
     );
@@ -487,10 +494,11 @@ impl Stats {
         fusion: &Fusion,
         wall: f64,
         threads: usize,
-        batches: usize,
+        batch_seconds: Vec<f64>,
         times: &OpTimes,
         weights: (u64, u64),
     ) -> Report {
+        let batches = batch_seconds.len();
         let ops: Vec<KindReport> = KINDS
             .iter()
             .enumerate()
@@ -519,6 +527,7 @@ impl Stats {
             wall_seconds: wall,
             threads,
             batches,
+            batch_seconds,
             layers: program
                 .layers
                 .iter()
@@ -607,15 +616,45 @@ struct Values {
 /// it.
 type Shared = (Arc<Digits>, u32);
 
-/// One term `w·x` (`w` = 1 when `None`) of a linear combination not yet
-/// computed.
+/// One term `w·x` of a linear combination not yet computed.
 struct Term {
     /// The value whose bytes `x` counts as while it is owned here.
     id: usize,
     /// The value `x` is.
     value: usize,
     x: Operand,
-    w: Option<Arc<Scalar>>,
+    w: Factor,
+}
+
+/// A term's weight, held until its sum runs.
+enum Factor {
+    One,
+    Scalar(Arc<Scalar>),
+    /// A slot diagonal: the sum runs the weighted-sum kernel.
+    Plain(Arc<Plaintext>),
+}
+
+impl Factor {
+    fn weight(&self) -> Weight<'_> {
+        match self {
+            Factor::One => Weight::One,
+            Factor::Scalar(s) => Weight::Scalar(s),
+            Factor::Plain(p) => Weight::Plain(p),
+        }
+    }
+
+    /// The weight for the scalar kernel (`None` for 1).
+    fn scalar(&self) -> Result<Option<&Scalar>, SealError> {
+        match self {
+            Factor::One => Ok(None),
+            Factor::Scalar(s) => Ok(Some(s)),
+            // `hepack_backend::fuse` groups scalar combinations only.
+            Factor::Plain(_) => Err(SealError::Data {
+                op: "linear combination",
+                why: "a grouped combination has a vector weight".into(),
+            }),
+        }
+    }
 }
 
 impl Job<'_> {
@@ -852,28 +891,27 @@ impl Job<'_> {
         self.own(values, self.operand(values, v))
     }
 
-    /// Weight `id` as a linear combination's scalar.
-    fn scalar(
+    /// Weight `id` as a linear combination's term weight: a scalar's
+    /// residues, or a vector's plaintext (cached as `mul_plain`'s are).
+    fn factor(
         &self,
         id: hepack_backend::program::PlainId,
         mem: &MemoryPool,
-    ) -> Result<Arc<Scalar>, SealError> {
+    ) -> Result<Factor, SealError> {
         let Plain::Scalar {
             value,
             scale,
             depth,
         } = self.program.plains[id.0 as usize]
         else {
-            // Fusion takes scalar weights only (`hepack_backend::fuse`).
-            return Err(SealError::Data {
-                op: "linear combination",
-                why: format!("weight @{} is a vector; fused sums take scalars", id.0),
-            });
+            return self.plain(id, mem).map(Factor::Plain);
         };
-        self.scalars.get(id.0, || {
-            let parms = self.context.parms_id(depth).expect("levels were checked");
-            self.encoder.scalar(value, &parms, scale, Some(mem))
-        })
+        self.scalars
+            .get(id.0, || {
+                let parms = self.context.parms_id(depth).expect("levels were checked");
+                self.encoder.scalar(value, &parms, scale, Some(mem))
+            })
+            .map(Factor::Scalar)
     }
 
     /// The terms of value `v` for the fused sum that reads it: a fused
@@ -897,14 +935,16 @@ impl Job<'_> {
             id,
             value: id,
             x,
-            w: None,
+            w: Factor::One,
         }]
     }
 
-    /// `Σ wᵢ·xᵢ` over `terms`, in one kernel call; an owned operand's memory
-    /// becomes the result's.
+    /// `Σ wᵢ·xᵢ` over `terms`, in one kernel call (the scalar kernel, or
+    /// the weighted-sum kernel when a weight is a vector); an owned
+    /// operand's memory becomes the result's.
     fn combine(&self, values: &Values, mut terms: Vec<Term>) -> Result<Ciphertext, SealError> {
         let ctx = self.context;
+        let vector = terms.iter().any(|t| matches!(t.w, Factor::Plain(_)));
         let result = match terms.iter().position(|t| t.x.is_owned()) {
             Some(at) => {
                 let acc = terms.swap_remove(at);
@@ -912,14 +952,21 @@ impl Job<'_> {
                 let Operand::Owned(mut dest) = acc.x else {
                     unreachable!("found owned")
                 };
-                let rest: Vec<_> = terms.iter().map(|t| (t.x.get(), t.w.as_deref())).collect();
-                ctx.linear_combination_inplace(&mut dest, acc.w.as_deref(), &rest)
-                    .map(|()| dest)
+                if vector {
+                    let rest: Vec<_> = terms.iter().map(|t| (t.x.get(), t.w.weight())).collect();
+                    ctx.weighted_sum_inplace(&mut dest, acc.w.weight(), &rest)
+                } else {
+                    scalar_terms(&terms).and_then(|rest| {
+                        ctx.linear_combination_inplace(&mut dest, acc.w.scalar()?, &rest)
+                    })
+                }
+                .map(|()| dest)
             }
-            None => {
-                let all: Vec<_> = terms.iter().map(|t| (t.x.get(), t.w.as_deref())).collect();
-                ctx.linear_combination(&all)
+            None if vector => {
+                let all: Vec<_> = terms.iter().map(|t| (t.x.get(), t.w.weight())).collect();
+                ctx.weighted_sum(&all)
             }
+            None => scalar_terms(&terms).and_then(|all| ctx.linear_combination(&all)),
         };
         self.release_terms(values, terms);
         result
@@ -967,11 +1014,11 @@ impl Job<'_> {
                             xs.push(t.x.get());
                             xs.len() - 1
                         });
-                        (s, t.w.as_deref())
+                        t.w.scalar().map(|w| (s, w))
                     })
                     .collect()
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let results = self
             .context
             .linear_combinations(&xs, &outputs, Kernel::Fastest);
@@ -1070,7 +1117,7 @@ impl Job<'_> {
                     return Ok(());
                 }
                 HeOp::MulPlain(a, p) if self.fusion.product[i] => {
-                    let w = self.scalar(p, mem).map_err(wrap)?;
+                    let w = self.factor(p, mem).map_err(wrap)?;
                     let x = self.operand(values, a);
                     if x.is_owned() {
                         // It now lives on as the product's.
@@ -1080,7 +1127,7 @@ impl Job<'_> {
                         id: i,
                         value: a.0 as usize,
                         x,
-                        w: Some(w),
+                        w,
                     };
                     *values.terms[i].lock().expect("terms lock") = Some(vec![term]);
                     return Ok(());
@@ -1187,6 +1234,14 @@ impl Job<'_> {
         *values.slots[i].lock().expect("value lock") = Some(Arc::new(result));
         Ok(())
     }
+}
+
+/// Terms' operands and scalar weights, for the scalar kernel.
+fn scalar_terms(terms: &[Term]) -> Result<Vec<(&Ciphertext, Option<&Scalar>)>, SealError> {
+    terms
+        .iter()
+        .map(|t| Ok((t.x.get(), t.w.scalar()?)))
+        .collect()
 }
 
 /// An op's view of one operand.

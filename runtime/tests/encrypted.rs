@@ -603,9 +603,11 @@ fn mlp_diagonal_encrypted_matches_plaintext_one_sample_and_several() {
         let got = encrypted_inference(&back, &x, 2);
         let err = max_error(&want, &got);
         assert!(err <= 1e-3, "{samples} samples: max |error| {err}");
-        // Every run above hoists the baby steps.
+        // Every run above hoists the baby steps, and sums the diagonal
+        // products in the weighted-sum kernel.
         let fused = hepack_backend::cost(&back, &OpTimes::default());
         assert!(fused.hoisted_rotations > 0 && fused.decompositions > 0);
+        assert!(fused.fused_products > 0 && fused.combinations > 0);
         for (a, b) in want.outer_iter().zip(got.outer_iter()) {
             assert_eq!(argmax(a), argmax(b));
         }

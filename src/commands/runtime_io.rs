@@ -116,6 +116,16 @@ pub fn report_text(report: &Report, program: &Program, samples: usize) -> String
         per_batch,
         samples as f64 / report.wall_seconds.max(1e-9),
     ));
+    if let [first, later @ ..] = report.batch_seconds.as_slice() {
+        if !later.is_empty() {
+            let mut later = later.to_vec();
+            later.sort_by(f64::total_cmp);
+            out.push_str(&format!(
+                "  first batch {first:.2} s (it encodes the weights), later batches {:.2} s median\n",
+                later[later.len() / 2]
+            ));
+        }
+    }
     let mut rows = vec![vec![
         "op".to_string(),
         "count".into(),

@@ -229,6 +229,19 @@ extern "C-unwind" {
         dests: *const Handle,
         flags: u64,
     ) -> HResult;
+    /// hepack's own (`runtime/shim/weighted.cpp`): `dest = Σₛ wₛ·xs[s]`,
+    /// `wₛ` the plaintext `plains[s]` if not null, else the residues
+    /// `scalars[s]` at scale `scalar_scales[s]` if not null, else 1; `dest`
+    /// may be a source.
+    pub fn Hepack_WeightedSum(
+        context: Handle,
+        sources: u64,
+        xs: *const Handle,
+        scalars: *const *const u64,
+        plains: *const Handle,
+        scalar_scales: *const f64,
+        dest: Handle,
+    ) -> HResult;
     /// hepack's own: whether the CPU runs the vector kernel.
     pub fn Hepack_HasSimd(has: *mut bool) -> HResult;
     /// hepack's own (`runtime/shim/hoist.cpp`): the key-switching digits

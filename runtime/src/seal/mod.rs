@@ -1317,6 +1317,105 @@ impl Context {
     }
 }
 
+/// A term's weight in [`Context::weighted_sum`].
+#[derive(Clone, Copy, Debug)]
+pub enum Weight<'a> {
+    /// The ciphertext itself.
+    One,
+    /// One number in every slot.
+    Scalar(&'a Scalar),
+    /// A value per slot (a slot diagonal), encoded at the term's level.
+    Plain(&'a Plaintext),
+}
+
+/// Sums weighted by whole plaintexts, `Σ wᵢ ⊙ xᵢ` (hepack's shim,
+/// `runtime/shim/weighted.cpp`): one pass over the operands where SEAL
+/// needs a copy of each shared operand, a `multiply_plain` and an `add` per
+/// term; bit for bit SEAL's result. The terms share one level and size, and
+/// their products one scale, as SEAL's `multiply_plain` and `add` demand.
+impl Context {
+    /// `dest = Σ` over `terms`; `dest` may be one of the sources.
+    fn weighted(
+        &self,
+        terms: &[(Handle, Weight<'_>)],
+        level: ParmsId,
+        dest: Handle,
+    ) -> Result<(), SealError> {
+        let refused = SealError::Call {
+            op: "Hepack_WeightedSum",
+            code: 0x8007_0057,
+        };
+        // The shim reads one residue per prime of the level from a scalar.
+        if terms
+            .iter()
+            .any(|(_, w)| matches!(w, Weight::Scalar(s) if s.parms_id != level))
+        {
+            return Err(refused);
+        }
+        let xs: Vec<Handle> = terms.iter().map(|(x, _)| *x).collect();
+        let scalars: Vec<*const u64> = terms
+            .iter()
+            .map(|(_, w)| match w {
+                Weight::Scalar(s) => s.residues.as_ptr(),
+                _ => ptr::null(),
+            })
+            .collect();
+        let plains: Vec<Handle> = terms
+            .iter()
+            .map(|(_, w)| match w {
+                Weight::Plain(p) => p.0,
+                _ => ptr::null_mut(),
+            })
+            .collect();
+        let scales: Vec<f64> = terms
+            .iter()
+            .map(|(_, w)| match w {
+                Weight::Scalar(s) => s.scale,
+                _ => 1.0,
+            })
+            .collect();
+        call!(Hepack_WeightedSum(
+            self.raw,
+            terms.len() as u64,
+            xs.as_ptr(),
+            scalars.as_ptr(),
+            plains.as_ptr(),
+            scales.as_ptr(),
+            dest
+        ))
+    }
+
+    /// `acc := a ⊙ acc + Σ wᵢ ⊙ xᵢ`, in `acc`'s memory.
+    pub fn weighted_sum_inplace(
+        &self,
+        acc: &mut Ciphertext,
+        a: Weight<'_>,
+        terms: &[(&Ciphertext, Weight<'_>)],
+    ) -> Result<(), SealError> {
+        let all: Vec<(Handle, Weight)> = std::iter::once((acc.0, a))
+            .chain(terms.iter().map(|(x, w)| (x.0, *w)))
+            .collect();
+        self.weighted(&all, acc.parms_id(), acc.0)
+    }
+
+    /// `Σ wᵢ ⊙ xᵢ` in a new buffer (sized like [`Context::copy`]'s).
+    pub fn weighted_sum(
+        &self,
+        terms: &[(&Ciphertext, Weight<'_>)],
+    ) -> Result<Ciphertext, SealError> {
+        let Some((first, _)) = terms.first() else {
+            return Err(SealError::Call {
+                op: "Hepack_WeightedSum",
+                code: 0x8000_4003,
+            });
+        };
+        let dest = self.top_level_buffer()?;
+        let all: Vec<(Handle, Weight)> = terms.iter().map(|(x, w)| (x.0, *w)).collect();
+        self.weighted(&all, first.parms_id(), dest.0)?;
+        Ok(dest)
+    }
+}
+
 handle!(
     /// The key-switching digits of one ciphertext (hepack's shim,
     /// `runtime/shim/hoist.cpp`): what every rotation of it shares.

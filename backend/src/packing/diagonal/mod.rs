@@ -244,20 +244,31 @@ impl Layout {
     }
 
     /// A model input: channels on a grid if `[C, H, W]` and a channel fits
-    /// a block, else compact.
+    /// a block, else compact. The grid's rows and channels are padded to
+    /// powers of two where that takes no more ciphertexts: the steps
+    /// between rows and channels are then powers of two, which the key
+    /// budget keeps (LeNet-5: 308 → 219 rotations at 72 keys).
     fn input(shape: &Shape, block: usize) -> Layout {
         if let [_, h, w] = *shape.dims() {
+            let grid = |row: usize, channel: usize| Grid {
+                per_ct: block / channel,
+                channel,
+                row,
+                col: 1,
+                mux: [1, 1],
+                unit: [0, 0],
+            };
             if h * w <= block && h * w > 0 {
-                let grid = Grid {
-                    per_ct: block / (h * w),
-                    channel: h * w,
-                    row: w,
-                    col: 1,
-                    mux: [1, 1],
-                    unit: [0, 0],
-                };
-                if let Some(l) = grid.layout(shape) {
-                    return l;
+                let tight = grid(w, h * w).layout(shape);
+                let row = w.next_power_of_two();
+                let channel = (h * row).next_power_of_two();
+                let padded = (channel <= block)
+                    .then(|| grid(row, channel).layout(shape))
+                    .flatten();
+                match (tight, padded) {
+                    (Some(t), Some(p)) if p.cts <= t.cts => return p,
+                    (Some(t), _) => return t,
+                    _ => {}
                 }
             }
         }
@@ -1263,4 +1274,27 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
             output: places,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (row, channel, ciphertexts) of an input's grid.
+    fn grid_of(dims: &[usize], block: usize) -> (usize, usize, usize) {
+        let l = Layout::input(&Shape::new(dims.to_vec()), block);
+        let g = l.grid.expect("an image is on a grid");
+        (g.row, g.channel, l.cts)
+    }
+
+    #[test]
+    fn an_input_grid_is_padded_to_powers_of_two_where_it_costs_no_ciphertext() {
+        // A digit: rows of 32 slots, a channel of 1,024.
+        assert_eq!(grid_of(&[1, 28, 28], 8192), (32, 1024, 1));
+        // Eight padded channels fill one ciphertext; nine would take two.
+        assert_eq!(grid_of(&[8, 28, 28], 8192), (32, 1024, 1));
+        assert_eq!(grid_of(&[9, 28, 28], 8192), (28, 784, 1));
+        // A padded channel larger than a ciphertext stays tight.
+        assert_eq!(grid_of(&[1, 70, 70], 8192), (70, 4900, 1));
+    }
 }
