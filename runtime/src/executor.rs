@@ -16,7 +16,9 @@
 //! weight that only a sum reads keeps its operand and weight as a *term*,
 //! sums of terms only pass their terms on, and the last sum of the tree
 //! computes `Σ wᵢ·xᵢ` in one kernel call, bit for bit the result of SEAL's
-//! `multiply_plain`s and `add`s.
+//! `multiply_plain`s and `add`s: the scalar kernel when every weight is one
+//! number, the weighted-sum kernel when one is a slot diagonal (a term then
+//! holds its encoded plaintext until the sum runs).
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
