@@ -61,6 +61,12 @@ const HOISTED_MS: (f64, f64) = (15.0 * 19.8 / 31.4, 15.0 * 22.6 / 31.4);
 /// 8`, the 2-core development machine: 2.9 ms).
 const ENCODE_VECTOR_MS: f64 = 2.9;
 
+/// What a term weighted by a slot diagonal costs beyond a scalar's at
+/// N = 16384, top level, in milliseconds: `hepack calibrate --poly-degree
+/// 16384 --levels 8` timed a `weighted_term` at 0.278 ms, against
+/// [`COMBINATION_MS`]' 0.204 per scalar term.
+const WEIGHTED_TERM_EXTRA_MS: f64 = 0.278 - COMBINATION_MS.1;
+
 /// Single-thread seconds per op kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpTimes {
@@ -80,6 +86,9 @@ pub struct OpTimes {
     /// Seconds to encode a vector weight (a slot diagonal): part of a
     /// `mul_plain`'s time that a fused product still pays.
     pub encode_vector: f64,
+    /// Seconds a term weighted by a slot diagonal costs beyond a scalar's
+    /// (`combination_term`): the plaintext it reads too.
+    pub vector_term_extra: f64,
 }
 
 impl OpTimes {
@@ -104,7 +113,7 @@ impl OpTimes {
             + fused.terms() as f64 * self.combination_term
             - fused.hoisted_rotations as f64 * (self.seconds[k("rotate")] - self.hoisted_rotate)
             + fused.decompositions as f64 * self.decompose
-            + fused.vector_products as f64 * self.encode_vector
+            + fused.vector_products as f64 * (self.encode_vector + self.vector_term_extra)
     }
 }
 
@@ -135,6 +144,7 @@ impl Default for OpTimes {
             hoisted_rotate: HOISTED_MS.0 * ms,
             decompose: HOISTED_MS.1 * ms,
             encode_vector: ENCODE_VECTOR_MS * ms,
+            vector_term_extra: WEIGHTED_TERM_EXTRA_MS * ms,
         }
     }
 }
@@ -368,5 +378,34 @@ impl Cost {
             seal_seconds: predicted_seconds,
             op_times: times.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fused_product_by_a_diagonal_still_pays_its_encoding_and_its_plaintext_read() {
+        let times = OpTimes {
+            encode_vector: 3e-3,
+            vector_term_extra: 1e-4,
+            ..OpTimes::default()
+        };
+        let mut counts = OpCounts::default();
+        counts.0[kind_index("mul_plain").unwrap()] = 2;
+        counts.0[kind_index("add").unwrap()] = 1;
+        let scalar = FusedCounts {
+            products: 2,
+            sums: 1,
+            combinations: 1,
+            ..FusedCounts::default()
+        };
+        let vector = FusedCounts {
+            vector_products: 2,
+            ..scalar
+        };
+        let more = times.server_seconds(&counts, vector) - times.server_seconds(&counts, scalar);
+        assert!((more - 2.0 * (3e-3 + 1e-4)).abs() < 1e-12, "{more}");
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RuntimeError;
 use crate::seal::{
-    Ciphertext, Encoder, Encryptor, Evaluator, Kernel, KeyGenerator, MemoryPool, Terms,
+    Ciphertext, Encoder, Encryptor, Evaluator, Kernel, KeyGenerator, MemoryPool, Terms, Weight,
 };
 use hepack_backend::fuse::GROUP_OUTPUTS;
 
@@ -56,6 +56,13 @@ pub struct LevelTimes {
     /// scalar's.
     #[serde(default)]
     pub encode_vector: Vec<f64>,
+    /// Per term of a sum weighted by slot diagonals (the weighted-sum
+    /// kernel, diagonal packing's `Σ_b d_b ⊙ rot(x, b)`), the plaintexts
+    /// already encoded, per depth (absent from calibrations made before
+    /// the runtime had the kernel: such a term is then priced as a scalar
+    /// one).
+    #[serde(default)]
+    pub weighted_term: Vec<f64>,
 }
 
 impl LevelTimes {
@@ -98,7 +105,7 @@ impl LevelTimes {
             }
         }
         let (mut hoisted, mut split_off) = ((0.0, 0u64), (0.0, 0u64));
-        let mut encodes = (0.0, 0u64);
+        let (mut encodes, mut weighted) = ((0.0, 0u64), (0.0, 0u64));
         for (i, instr) in program.instrs.iter().enumerate() {
             let k = instr.op.kind_index();
             // The operand's depth decides the cost; a fresh input is at 0.
@@ -121,6 +128,11 @@ impl LevelTimes {
             if fusion.vector_product.get(i) == Some(&true) {
                 encodes.0 += at(&self.encode_vector, depth);
                 encodes.1 += 1;
+                // What a diagonal's term costs beyond a scalar's.
+                let scalar_term = self.combination_time(depth, 1).1;
+                let term = self.weighted_term.get(depth).or(self.weighted_term.last());
+                weighted.0 += term.map_or(0.0, |t| t - scalar_term);
+                weighted.1 += 1;
             }
             if fusion.hoisted.get(i) == Some(&true) {
                 let (one, split) = self.hoisted_time(depth);
@@ -163,6 +175,12 @@ impl LevelTimes {
             hoisted_rotate: mean(hoisted, one),
             decompose: mean(split_off, split),
             encode_vector: mean(encodes, at(&self.encode_vector, 0)),
+            vector_term_extra: mean(
+                weighted,
+                self.weighted_term
+                    .first()
+                    .map_or(0.0, |t| t - self.combination_time(0, 1).1),
+            ),
         }
     }
 
@@ -291,6 +309,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
     let mut decompose = Vec::new();
     let mut hoisted_rotate = Vec::new();
     let mut encode_vector = Vec::new();
+    let mut weighted_term = Vec::new();
     let mut record = |kind: &str, t: f64| seconds.entry(kind.to_string()).or_default().push(t);
     for depth in 0..=levels {
         let id = context.parms_id(depth).expect("within the chain");
@@ -391,6 +410,29 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         combination_term_grouped.push(group / (COMBINATION_TERMS * GROUP_OUTPUTS) as f64);
         drop(outputs);
         drop(refs);
+        // The same ciphertexts weighted by distinct diagonals, as the
+        // executor sums them (encoded beforehand, as a warm cache holds them).
+        let diagonals = (0..COMBINATION_TERMS)
+            .map(|t| {
+                let d: Vec<f64> = values.iter().map(|v| v * (t + 1) as f64 / 64.0).collect();
+                encoder.encode(&d, &id, 2f64.powi(weight_bits as i32), mem)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let weigh = |n: usize| {
+            let terms: Vec<_> = many[..n]
+                .iter()
+                .zip(&diagonals)
+                .map(|(x, d)| (x, Weight::Plain(d)))
+                .collect();
+            median(reps, || {
+                let t = Instant::now();
+                context.weighted_sum(&terms, Kernel::Fastest)?;
+                Ok(t.elapsed().as_secs_f64())
+            })
+        };
+        let (two, all) = (weigh(2)?, weigh(COMBINATION_TERMS)?);
+        weighted_term.push(((all - two) / (COMBINATION_TERMS - 2) as f64).max(0.0));
+        drop(diagonals);
         drop(many);
         record("sub", timed(&|c| evaluator.sub_inplace(c, &y))?);
         record(
@@ -470,6 +512,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
         decompose,
         hoisted_rotate,
         encode_vector,
+        weighted_term,
     })
 }
 
@@ -499,6 +542,7 @@ mod tests {
             decompose: vec![],
             hoisted_rotate: vec![],
             encode_vector: vec![],
+            weighted_term: vec![],
         };
         let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
         assert!(close(times.combination_time(0, 1).1, 8e-5));

@@ -956,7 +956,7 @@ impl Job<'_> {
                 };
                 if vector {
                     let rest: Vec<_> = terms.iter().map(|t| (t.x.get(), t.w.weight())).collect();
-                    ctx.weighted_sum_inplace(&mut dest, acc.w.weight(), &rest)
+                    ctx.weighted_sum_inplace(&mut dest, acc.w.weight(), &rest, Kernel::Fastest)
                 } else {
                     scalar_terms(&terms).and_then(|rest| {
                         ctx.linear_combination_inplace(&mut dest, acc.w.scalar()?, &rest)
@@ -966,7 +966,7 @@ impl Job<'_> {
             }
             None if vector => {
                 let all: Vec<_> = terms.iter().map(|t| (t.x.get(), t.w.weight())).collect();
-                ctx.weighted_sum(&all)
+                ctx.weighted_sum(&all, Kernel::Fastest)
             }
             None => scalar_terms(&terms).and_then(|all| ctx.linear_combination(&all)),
         };

@@ -4,9 +4,12 @@
 //! bit, and refusals where SEAL would refuse.
 
 use hepack_runtime::seal::{
-    Ciphertext, Context, Decryptor, Encoder, Encryptor, Evaluator, KeyGenerator, Plaintext,
+    Ciphertext, Context, Decryptor, Encoder, Encryptor, Evaluator, Kernel, KeyGenerator, Plaintext,
     Security, Weight,
 };
+
+/// The vector kernel where this CPU has it, and the portable one always.
+const KERNELS: [Kernel; 2] = [Kernel::Fastest, Kernel::Portable];
 
 const SCALE: f64 = (1u64 << 40) as f64;
 
@@ -139,20 +142,31 @@ fn a_weighted_sum_is_bit_for_bit_seals_multiply_plain_then_add() {
             })
             .chain([(&extra, Weight::One)])
             .collect();
-        let new = s.context.weighted_sum(&terms).unwrap();
-        assert!(same_bits(&new, &seal), "{count} terms at depth {depth}");
-        assert_eq!(new.primes(), xs[0].primes());
-        assert!((new.scale() - SCALE * SCALE).abs() < 1.0);
+        for kernel in KERNELS {
+            let new = s.context.weighted_sum(&terms, kernel).unwrap();
+            assert!(
+                same_bits(&new, &seal),
+                "{kernel:?}: {count} terms at depth {depth}"
+            );
+            assert_eq!(new.primes(), xs[0].primes());
+            assert!((new.scale() - SCALE * SCALE).abs() < 1.0);
 
-        // In place, into the first term's memory.
-        let mut in_place = s.context.copy(&xs[0]).unwrap();
-        s.context
-            .weighted_sum_inplace(&mut in_place, Weight::Plain(&plains[0]), &terms[1..])
-            .unwrap();
-        assert!(
-            same_bits(&in_place, &seal),
-            "in place: {count} terms at depth {depth}"
-        );
+            // In place, into the first term's memory.
+            let mut in_place = s.context.copy(&xs[0]).unwrap();
+            s.context
+                .weighted_sum_inplace(
+                    &mut in_place,
+                    Weight::Plain(&plains[0]),
+                    &terms[1..],
+                    kernel,
+                )
+                .unwrap();
+            assert!(
+                same_bits(&in_place, &seal),
+                "{kernel:?} in place: {count} terms at depth {depth}"
+            );
+        }
+        let new = s.context.weighted_sum(&terms, Kernel::Fastest).unwrap();
 
         // And it is the right number, not just SEAL's.
         let got = s.decrypt(&new);
@@ -201,9 +215,11 @@ fn a_weighted_sum_of_three_polynomial_ciphertexts_is_seals() {
         .zip(&plains)
         .map(|(x, w)| (x, Weight::Plain(w)))
         .collect();
-    let new = s.context.weighted_sum(&terms).unwrap();
-    assert_eq!(new.size(), 3);
-    assert!(same_bits(&new, &seal));
+    for kernel in KERNELS {
+        let new = s.context.weighted_sum(&terms, kernel).unwrap();
+        assert_eq!(new.size(), 3);
+        assert!(same_bits(&new, &seal), "{kernel:?}");
+    }
 }
 
 #[test]
@@ -242,11 +258,36 @@ fn weighted_sums_seal_would_refuse_are_refused() {
         ),
     ];
     for (what, terms) in cases {
-        let err = s.context.weighted_sum(&terms).expect_err(what);
-        assert!(
-            err.to_string().contains("Hepack_WeightedSum"),
-            "{what}: {err}"
-        );
+        for kernel in KERNELS {
+            let err = s.context.weighted_sum(&terms, kernel).expect_err(what);
+            assert!(
+                err.to_string().contains("Hepack_WeightedSum"),
+                "{what}: {err}"
+            );
+        }
     }
-    assert!(s.context.weighted_sum(&[]).is_err(), "no terms");
+    assert!(
+        s.context.weighted_sum(&[], Kernel::Fastest).is_err(),
+        "no terms"
+    );
+}
+
+#[test]
+fn more_terms_than_the_vector_kernels_lanes_hold_are_folded_in_time() {
+    // 4,100 terms: past the 4,000 after which the vector kernel folds its
+    // 52-bit lanes (one ciphertext and one diagonal read again and again,
+    // so the test holds two operands, not thousands).
+    let s = setup();
+    let x = s.encrypt(wave(0), 1);
+    let w = s.plain(diagonal(0), 1, SCALE);
+    let product = s.product(&x, &w);
+    let mut seal = s.context.copy(&product).unwrap();
+    for _ in 1..4100 {
+        s.evaluator.add_inplace(&mut seal, &product).unwrap();
+    }
+    let terms = vec![(&x, Weight::Plain(&w)); 4100];
+    for kernel in KERNELS {
+        let new = s.context.weighted_sum(&terms, kernel).unwrap();
+        assert!(same_bits(&new, &seal), "{kernel:?}");
+    }
 }

@@ -66,17 +66,25 @@ pub fn run(
                 .collect(),
         );
     }
-    // hepack's own ops: the weight encoding inside add_plain/mul_plain, and
-    // the linear combination kernel, per call and per term.
+    // hepack's own ops: the weight encodings inside add_plain/mul_plain,
+    // the linear combination kernels per call and per term, and hoisted
+    // rotations.
     for (name, per_level) in [
         ("encode_scalar", &times.encode_scalar),
+        ("encode_vector", &times.encode_vector),
         ("combination (call)", &times.combination),
         ("combination (term)", &times.combination_term),
         (
             "combination (term, group of 8)",
             &times.combination_term_grouped,
         ),
+        ("weighted sum (term, by a diagonal)", &times.weighted_term),
+        ("decompose", &times.decompose),
+        ("hoisted rotate", &times.hoisted_rotate),
     ] {
+        if per_level.is_empty() {
+            continue;
+        }
         rows.push(
             std::iter::once(name.to_string())
                 .chain(per_level.iter().map(|t| format!("{:.3}", t * 1e3)))

@@ -232,7 +232,8 @@ extern "C-unwind" {
     /// hepack's own (`runtime/shim/weighted.cpp`): `dest = Σₛ wₛ·xs[s]`,
     /// `wₛ` the plaintext `plains[s]` if not null, else the residues
     /// `scalars[s]` at scale `scalar_scales[s]` if not null, else 1; `dest`
-    /// may be a source.
+    /// may be a source; `flags` bit 0 allows the vector kernel.
+    #[allow(clippy::too_many_arguments)]
     pub fn Hepack_WeightedSum(
         context: Handle,
         sources: u64,
@@ -241,6 +242,7 @@ extern "C-unwind" {
         plains: *const Handle,
         scalar_scales: *const f64,
         dest: Handle,
+        flags: u64,
     ) -> HResult;
     /// hepack's own: whether the CPU runs the vector kernel.
     pub fn Hepack_HasSimd(has: *mut bool) -> HResult;

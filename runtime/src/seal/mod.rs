@@ -1331,8 +1331,9 @@ pub enum Weight<'a> {
 /// Sums weighted by whole plaintexts, `Σ wᵢ ⊙ xᵢ` (hepack's shim,
 /// `runtime/shim/weighted.cpp`): one pass over the operands where SEAL
 /// needs a copy of each shared operand, a `multiply_plain` and an `add` per
-/// term; bit for bit SEAL's result. The terms share one level and size, and
-/// their products one scale, as SEAL's `multiply_plain` and `add` demand.
+/// term; bit for bit SEAL's result with either [`Kernel`]. The terms share
+/// one level and size, and their products one scale, as SEAL's
+/// `multiply_plain` and `add` demand.
 impl Context {
     /// `dest = Σ` over `terms`; `dest` may be one of the sources.
     fn weighted(
@@ -1340,6 +1341,7 @@ impl Context {
         terms: &[(Handle, Weight<'_>)],
         level: ParmsId,
         dest: Handle,
+        kernel: Kernel,
     ) -> Result<(), SealError> {
         let refused = SealError::Call {
             op: "Hepack_WeightedSum",
@@ -1381,7 +1383,8 @@ impl Context {
             scalars.as_ptr(),
             plains.as_ptr(),
             scales.as_ptr(),
-            dest
+            dest,
+            u64::from(kernel == Kernel::Fastest)
         ))
     }
 
@@ -1391,17 +1394,19 @@ impl Context {
         acc: &mut Ciphertext,
         a: Weight<'_>,
         terms: &[(&Ciphertext, Weight<'_>)],
+        kernel: Kernel,
     ) -> Result<(), SealError> {
         let all: Vec<(Handle, Weight)> = std::iter::once((acc.0, a))
             .chain(terms.iter().map(|(x, w)| (x.0, *w)))
             .collect();
-        self.weighted(&all, acc.parms_id(), acc.0)
+        self.weighted(&all, acc.parms_id(), acc.0, kernel)
     }
 
     /// `Σ wᵢ ⊙ xᵢ` in a new buffer (sized like [`Context::copy`]'s).
     pub fn weighted_sum(
         &self,
         terms: &[(&Ciphertext, Weight<'_>)],
+        kernel: Kernel,
     ) -> Result<Ciphertext, SealError> {
         let Some((first, _)) = terms.first() else {
             return Err(SealError::Call {
@@ -1411,7 +1416,7 @@ impl Context {
         };
         let dest = self.top_level_buffer()?;
         let all: Vec<(Handle, Weight)> = terms.iter().map(|(x, w)| (x.0, *w)).collect();
-        self.weighted(&all, first.parms_id(), dest.0)?;
+        self.weighted(&all, first.parms_id(), dest.0, kernel)?;
         Ok(dest)
     }
 }
