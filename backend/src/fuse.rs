@@ -480,16 +480,20 @@ mod tests {
         (instrs, roots)
     }
 
-    fn grouped(instrs: &[Instr]) -> Fusion {
-        let metas = vec![
+    /// Every value on one level and scale, of two polynomials.
+    fn flat_metas(n: usize) -> Vec<Option<Meta>> {
+        vec![
             Some(Meta {
                 depth: 0,
                 scale: 1.0,
                 size: 2,
             });
-            instrs.len()
-        ];
-        Fusion::of_instrs(instrs, &metas, &|_| true)
+            n
+        ]
+    }
+
+    fn grouped(instrs: &[Instr]) -> Fusion {
+        Fusion::of_instrs(instrs, &flat_metas(instrs.len()), &|_| true)
     }
 
     #[test]
@@ -516,15 +520,7 @@ mod tests {
         let at = roots[3] as usize - 1;
         assert!(matches!(instrs[at].op, HeOp::MulPlain(..)));
         instrs[at].op = HeOp::MulPlain(V(2), vector);
-        let metas = vec![
-            Some(Meta {
-                depth: 0,
-                scale: 1.0,
-                size: 2,
-            });
-            instrs.len()
-        ];
-        let f = Fusion::of_instrs(&instrs, &metas, &|w| w != vector);
+        let f = Fusion::of_instrs(&instrs, &flat_metas(instrs.len()), &|w| w != vector);
         assert!(
             f.product[at] && f.vector_product[at],
             "the vector product is a term"

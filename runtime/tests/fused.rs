@@ -7,46 +7,10 @@ use hepack_runtime::seal::{
     Scalar, Security, Terms,
 };
 
-const SCALE: f64 = (1u64 << 40) as f64;
-
-struct Setup {
-    context: Context,
-    encoder: Encoder,
-    encryptor: Encryptor,
-    decryptor: Decryptor,
-    evaluator: Evaluator,
-}
-
-fn setup() -> Setup {
-    let primes = hepack_backend::params::coeff_modulus(8192, &[60, 40, 40, 60]).unwrap();
-    let context = Context::new(8192, &primes, Security::Tc128).unwrap();
-    let keygen = KeyGenerator::new(&context).unwrap();
-    let public = keygen.public_key(false).unwrap();
-    let secret = keygen.secret_key().unwrap();
-    Setup {
-        encoder: Encoder::new(&context).unwrap(),
-        encryptor: Encryptor::with_public(&context, &public).unwrap(),
-        decryptor: Decryptor::new(&context, &secret).unwrap(),
-        evaluator: Evaluator::new(&context).unwrap(),
-        context,
-    }
-}
+mod common;
+use common::{same_bits, setup, wave, Setup, SCALE};
 
 impl Setup {
-    /// A ciphertext of `f(i)` in slot `i`, `depth` levels down.
-    fn encrypt(&self, f: impl Fn(usize) -> f64, depth: u32) -> Ciphertext {
-        let values: Vec<f64> = (0..self.context.slots()).map(f).collect();
-        let top = self.context.parms_id(0).unwrap();
-        let plain = self.encoder.encode(&values, &top, SCALE, None).unwrap();
-        let mut ct = self.encryptor.encrypt(&plain, None).unwrap();
-        for _ in 0..depth {
-            self.evaluator
-                .mod_switch_to_next_inplace(&mut ct, None)
-                .unwrap();
-        }
-        ct
-    }
-
     /// `value` for level `depth`, as SEAL's plaintext and as the
     /// combination's scalar.
     fn scalar(&self, value: f64, depth: u32) -> (Plaintext, Scalar) {
@@ -65,20 +29,6 @@ impl Setup {
             .unwrap();
         p
     }
-
-    fn decrypt(&self, ct: &Ciphertext) -> Vec<f64> {
-        let plain = self.decryptor.decrypt(ct).unwrap();
-        self.encoder.decode(&plain, self.context.slots()).unwrap()
-    }
-}
-
-fn same_bits(a: &Ciphertext, b: &Ciphertext) -> bool {
-    a.save().unwrap() == b.save().unwrap()
-}
-
-/// `f(i)` for term `t`: every term different, and some negative.
-fn wave(t: usize) -> impl Fn(usize) -> f64 {
-    move |i| ((i * (t + 3)) as f64 * 0.001 + t as f64).sin()
 }
 
 #[test]

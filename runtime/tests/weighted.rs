@@ -3,43 +3,13 @@
 //! own copy + multiply_plain + add per term: the same ciphertext, bit for
 //! bit, and refusals where SEAL would refuse.
 
-use hepack_runtime::seal::{
-    Ciphertext, Context, Decryptor, Encoder, Encryptor, Evaluator, Kernel, KeyGenerator, Plaintext,
-    Security, Weight,
-};
+use hepack_runtime::seal::{Ciphertext, Kernel, Plaintext, Weight};
+
+mod common;
+use common::{same_bits, setup, wave, Setup, SCALE};
 
 /// The vector kernel where this CPU has it, and the portable one always.
 const KERNELS: [Kernel; 2] = [Kernel::Fastest, Kernel::Portable];
-
-const SCALE: f64 = (1u64 << 40) as f64;
-
-struct Setup {
-    context: Context,
-    encoder: Encoder,
-    encryptor: Encryptor,
-    decryptor: Decryptor,
-    evaluator: Evaluator,
-}
-
-fn setup() -> Setup {
-    let primes = hepack_backend::params::coeff_modulus(8192, &[60, 40, 40, 60]).unwrap();
-    let context = Context::new(8192, &primes, Security::Tc128).unwrap();
-    let keygen = KeyGenerator::new(&context).unwrap();
-    let public = keygen.public_key(false).unwrap();
-    let secret = keygen.secret_key().unwrap();
-    Setup {
-        encoder: Encoder::new(&context).unwrap(),
-        encryptor: Encryptor::with_public(&context, &public).unwrap(),
-        decryptor: Decryptor::new(&context, &secret).unwrap(),
-        evaluator: Evaluator::new(&context).unwrap(),
-        context,
-    }
-}
-
-/// `f(i)` for term `t`: every term different, and some negative.
-fn wave(t: usize) -> impl Fn(usize) -> f64 {
-    move |i| ((i * (t + 3)) as f64 * 0.001 + t as f64).sin()
-}
 
 /// A diagonal for term `t`: small, varying from slot to slot, some zero.
 fn diagonal(t: usize) -> impl Fn(usize) -> f64 {
@@ -55,22 +25,6 @@ fn diagonal(t: usize) -> impl Fn(usize) -> f64 {
 impl Setup {
     fn values(&self, f: impl Fn(usize) -> f64) -> Vec<f64> {
         (0..self.context.slots()).map(f).collect()
-    }
-
-    /// A ciphertext of `f(i)` in slot `i`, `depth` levels down.
-    fn encrypt(&self, f: impl Fn(usize) -> f64, depth: u32) -> Ciphertext {
-        let top = self.context.parms_id(0).unwrap();
-        let plain = self
-            .encoder
-            .encode(&self.values(f), &top, SCALE, None)
-            .unwrap();
-        let mut ct = self.encryptor.encrypt(&plain, None).unwrap();
-        for _ in 0..depth {
-            self.evaluator
-                .mod_switch_to_next_inplace(&mut ct, None)
-                .unwrap();
-        }
-        ct
     }
 
     /// `f` encoded for level `depth` at `scale`.
@@ -89,15 +43,6 @@ impl Setup {
             .unwrap();
         p
     }
-
-    fn decrypt(&self, ct: &Ciphertext) -> Vec<f64> {
-        let plain = self.decryptor.decrypt(ct).unwrap();
-        self.encoder.decode(&plain, self.context.slots()).unwrap()
-    }
-}
-
-fn same_bits(a: &Ciphertext, b: &Ciphertext) -> bool {
-    a.save().unwrap() == b.save().unwrap()
 }
 
 #[test]
