@@ -70,15 +70,6 @@ namespace
         std::uint64_t *sums;            // outputs × n, reduced
     };
 
-    inline void fold(u128 *acc, std::size_t n, const seal::Modulus &q)
-    {
-        for (std::size_t i = 0; i < n; i++)
-        {
-            std::uint64_t halves[2] = { static_cast<std::uint64_t>(acc[i]), static_cast<std::uint64_t>(acc[i] >> 64) };
-            acc[i] = seal::util::barrett_reduce_128(halves, q);
-        }
-    }
-
     // The portable kernel, one output at a time over the terms it has: a
     // term's product and the running sum stay unreduced 128-bit integers,
     // folded every `kFold` terms and reduced once at the end. Terms go four
@@ -181,9 +172,7 @@ namespace
                 // Σ = hi·2^52 + lo, to a residue below q < 2^52 in `lo`.
                 for (std::size_t i = 0; i < G * n; i++)
                 {
-                    const u128 v = (static_cast<u128>(hi[i]) << 52) + lo[i];
-                    std::uint64_t halves[2] = { static_cast<std::uint64_t>(v), static_cast<std::uint64_t>(v >> 64) };
-                    lo[i] = seal::util::barrett_reduce_128(halves, *b.q);
+                    lo[i] = reduce((static_cast<u128>(hi[i]) << 52) + lo[i], *b.q);
                     hi[i] = 0;
                 }
                 since_fold = 0;

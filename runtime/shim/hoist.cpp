@@ -270,10 +270,6 @@ extern "C" long Hepack_RotateHoisted(
             // polynomials here).
             std::vector<std::uint64_t> prod(2 * (primes + 1) * n);
             std::vector<u128> acc0(kBlock), acc1(kBlock);
-            const auto reduce = [](u128 a, const seal::Modulus &q) {
-                std::uint64_t halves[2] = { static_cast<std::uint64_t>(a), static_cast<std::uint64_t>(a >> 64) };
-                return seal::util::barrett_reduce_128(halves, q);
-            };
             for (std::size_t i = 0; i <= primes; i++)
             {
                 const std::size_t k = key_index(i, primes, key_primes);

@@ -4,9 +4,9 @@
 //
 // SEAL does this as a copy of each shared operand, a multiply_plain and an
 // add per term, writing every product back to memory. Here each term's
-// block of ciphertext and plaintext streams through once into sums that
-// stay in registers (the AVX-512 IFMA kernel, primes below 2^52) or in the
-// L1 cache (the portable one), unreduced, with one Barrett reduction per
+// block of ciphertext and plaintext streams through once into a block of
+// unreduced sums in the L1 cache (52-bit halves on AVX-512 IFMA for primes
+// below 2^52, 128-bit integers elsewhere), with one Barrett reduction per
 // coefficient at the end: bit for bit SEAL's result, since both are the
 // same residues mod each prime.
 //
@@ -40,20 +40,6 @@ namespace
     // A product is below 2^120 (primes of at most 60 bits): 2^8 of them fit
     // in 128 bits; fold the sums to residues well before.
     constexpr std::size_t kFold = 128;
-
-    inline std::uint64_t reduce(u128 v, const seal::Modulus &q)
-    {
-        std::uint64_t halves[2] = { static_cast<std::uint64_t>(v), static_cast<std::uint64_t>(v >> 64) };
-        return seal::util::barrett_reduce_128(halves, q);
-    }
-
-    inline void fold(u128 *acc, std::size_t n, const seal::Modulus &q)
-    {
-        for (std::size_t i = 0; i < n; i++)
-        {
-            acc[i] = reduce(acc[i], q);
-        }
-    }
 
     // One term of one prime: its ciphertext's polynomials there, and its
     // weight (a plaintext's residues there, else one number for every slot).

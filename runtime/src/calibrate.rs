@@ -391,8 +391,10 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
                 Ok(t.elapsed().as_secs_f64())
             })
         };
+        // A term's time: the difference of a long and a short call, per term.
+        let per_term = |two: f64, all: f64| ((all - two) / (COMBINATION_TERMS - 2) as f64).max(0.0);
         let (two, all) = (combine(2)?, combine(COMBINATION_TERMS)?);
-        let term = ((all - two) / (COMBINATION_TERMS - 2) as f64).max(0.0);
+        let term = per_term(two, all);
         combination.push((two - 2.0 * term).max(0.0));
         combination_term.push(term);
         // The same terms for a full group of outputs in one call, per
@@ -431,7 +433,7 @@ pub fn measure(params: &CkksParams, reps: usize) -> Result<LevelTimes, RuntimeEr
             })
         };
         let (two, all) = (weigh(2)?, weigh(COMBINATION_TERMS)?);
-        weighted_term.push(((all - two) / (COMBINATION_TERMS - 2) as f64).max(0.0));
+        weighted_term.push(per_term(two, all));
         drop(diagonals);
         drop(many);
         record("sub", timed(&|c| evaluator.sub_inplace(c, &y))?);

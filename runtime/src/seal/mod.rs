@@ -1347,35 +1347,26 @@ impl Context {
             op: "Hepack_WeightedSum",
             code: 0x8007_0057,
         };
-        // The shim reads one residue per prime of the level from a scalar.
-        if terms
-            .iter()
-            .any(|(_, w)| matches!(w, Weight::Scalar(s) if s.parms_id != level))
-        {
-            return Err(refused);
+        let n = terms.len();
+        let (mut xs, mut scalars, mut plains, mut scales) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for &(x, w) in terms {
+            let (scalar, plain, scale): (*const u64, Handle, f64) = match w {
+                Weight::One => (ptr::null(), ptr::null_mut(), 1.0),
+                // The shim reads one residue per prime of the level.
+                Weight::Scalar(s) if s.parms_id != level => return Err(refused),
+                Weight::Scalar(s) => (s.residues.as_ptr(), ptr::null_mut(), s.scale),
+                Weight::Plain(p) => (ptr::null(), p.0, 1.0),
+            };
+            xs.push(x);
+            scalars.push(scalar);
+            plains.push(plain);
+            scales.push(scale);
         }
-        let xs: Vec<Handle> = terms.iter().map(|(x, _)| *x).collect();
-        let scalars: Vec<*const u64> = terms
-            .iter()
-            .map(|(_, w)| match w {
-                Weight::Scalar(s) => s.residues.as_ptr(),
-                _ => ptr::null(),
-            })
-            .collect();
-        let plains: Vec<Handle> = terms
-            .iter()
-            .map(|(_, w)| match w {
-                Weight::Plain(p) => p.0,
-                _ => ptr::null_mut(),
-            })
-            .collect();
-        let scales: Vec<f64> = terms
-            .iter()
-            .map(|(_, w)| match w {
-                Weight::Scalar(s) => s.scale,
-                _ => 1.0,
-            })
-            .collect();
         call!(Hepack_WeightedSum(
             self.raw,
             terms.len() as u64,
