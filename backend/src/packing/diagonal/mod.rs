@@ -417,7 +417,13 @@ struct Structure {
 impl Structure {
     /// The non-zero generalised diagonals the run's matrix has from
     /// `input` to `out` ([`Lowerer::linear`]'s count).
-    fn diagonals(&mut self, graph: &Graph, run: &[NodeId], input: &Layout, out: &Layout) -> usize {
+    fn diagonals(
+        &mut self,
+        graph: &Graph,
+        run: &[NodeId],
+        (input, out): (&Layout, &Layout),
+        slots: usize,
+    ) -> usize {
         let end = *run.last().expect("a run has a node");
         let reads = self.reads.entry(end).or_insert_with(|| {
             run_affine(graph, run, true)
@@ -431,7 +437,7 @@ impl Structure {
             let to = out.at[o];
             for &i in row {
                 let from = input.at[i];
-                keys.insert((to.ct, from.ct, i64::from(from.slot) - i64::from(to.slot)));
+                keys.insert((to.ct, from.ct, offset(from, to, slots)));
             }
         }
         keys.len()
@@ -487,7 +493,7 @@ fn plan_for(
                     && out.grid.is_none()
                     && p <= m
                     && 2 * m <= slots
-                    && p < structure.diagonals(graph, run, input, &out)
+                    && p < structure.diagonals(graph, run, (input, &out), slots)
                 {
                     hybrid.insert(id, (m, p));
                     is_dirty = true;
@@ -754,8 +760,17 @@ fn baby_step_count(
     best.map_or(1, |(_, n1)| n1)
 }
 
+/// The diagonal that carries input slot `from` to output slot `to`: the
+/// rotation `k` with `rot(x, k)[to] = x[from]`, in `[0, slots)`. Rotations
+/// are cyclic, so offsets a whole vector apart are one diagonal (a sample
+/// that fills the slots reads blocks both before and after its outputs).
+fn offset(from: SlotRef, to: SlotRef, slots: usize) -> i64 {
+    (i64::from(from.slot) - i64::from(to.slot)).rem_euclid(slots as i64)
+}
+
 /// A linear map's non-zero generalised diagonals: (output ciphertext, input
-/// ciphertext, slot offset k) → the (output slot, weight) pairs on it.
+/// ciphertext, slot offset k modulo the slots) → the (output slot, weight)
+/// pairs on it.
 type Diagonals = BTreeMap<(u32, u32, i64), Vec<(u32, f64)>>;
 
 /// Where a hybrid ([`Lowerer::hybrid`]) puts weight `W[o, i]`: the offset
@@ -806,7 +821,7 @@ impl Lowerer<'_> {
                 else {
                     continue;
                 };
-                let k = i64::from(from.slot) - i64::from(to.slot);
+                let k = offset(from, to, self.slots);
                 diagonals
                     .entry((to.ct, from.ct, k))
                     .or_default()

@@ -25,7 +25,7 @@ use hepack_ir::{Graph, NodeId, Op};
 use hepack_passes::prune::{linear_layers, LayerWeights, PackedLayer, Unit};
 use hepack_passes::PassError;
 
-use super::{baby_step_count, hybrid_offset, plan, run_affine};
+use super::{baby_step_count, hybrid_offset, offset, plan, run_affine};
 use crate::cost::OpTimes;
 
 /// Slots the pruner lays a sample out in: N = 16384, the ring 128-bit
@@ -272,7 +272,7 @@ pub fn layer_diagonals(graph: &Graph, slots: usize) -> Result<Vec<LayerDiagonals
                 Some((span, p)) => (0, 0, (hybrid_offset(in_l, i, o, span) % p) as i64),
                 None => {
                     let (from, to) = (in_l.at[i], out_l.at[o]);
-                    (to.ct, from.ct, i64::from(from.slot) - i64::from(to.slot))
+                    (to.ct, from.ct, offset(from, to, slots))
                 }
             }
         };
