@@ -59,10 +59,16 @@ enum Command {
         /// export`) and print its HE op counts per layer.
         #[arg(long)]
         he: bool,
-        /// The packing for --he and the unit counts: batch, or diagonal (one
-        /// sample per ciphertext, rotations).
+        /// The packing for --he and the unit counts: batch, diagonal (one
+        /// sample per ciphertext, rotations) or tile (with --tile).
         #[arg(long, value_enum, default_value_t = commands::prune_args::PackingArg::Batch)]
         packing: commands::prune_args::PackingArg,
+        /// With --packing tile: the tile shape T1xT2, or `all` (with --he):
+        /// for every tile shape that fits the ring, the samples per
+        /// ciphertext, HE ops, rotations, ciphertexts, memory, and
+        /// predicted latency and throughput, to pick a shape for a batch.
+        #[arg(long, value_name = "T1xT2|all")]
+        tile: Option<commands::inspect::TileArg>,
         /// With --he --packing diagonal: beside hepack's counts, per linear
         /// layer the Perm / Mult / Add that Hunter's Table 4 formulas give
         /// under GAZELLE's packing (c_n = 1 for the first conv, 2 after it;
@@ -386,13 +392,20 @@ fn main() -> ExitCode {
             reference,
             he,
             packing,
+            tile,
             paper_counts,
         } => {
             let units = commands::prune_args::units_label(packing, block);
             if commands::is_program_file(&model) {
                 commands::inspect_program::run(&model, json)
+            } else if let Some(commands::inspect::TileArg::All) = tile {
+                commands::inspect::tile_shapes(&model, json, packing, he)
             } else {
-                packing.lowering(block).and_then(|lowering| {
+                let tile = tile.map(|t| match t {
+                    commands::inspect::TileArg::Shape(s) => s,
+                    commands::inspect::TileArg::All => unreachable!("handled above"),
+                });
+                packing.lowering(block, tile).and_then(|lowering| {
                     commands::inspect::run(
                         &model,
                         json,

@@ -41,6 +41,10 @@ pub enum BackendError {
     /// A Galois key budget would make the program too large.
     #[error("Galois key budget: {0}")]
     KeyBudget(String),
+    /// The packing cannot lay this model out (the message names the layer
+    /// and the packings that can).
+    #[error("{0}")]
+    Unsupported(String),
     /// A simulated input does not fit the program.
     #[error("simulation input: {0}")]
     Input(String),

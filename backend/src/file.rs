@@ -30,7 +30,7 @@ pub mod pb {
 pub const MAGIC: &str = "hepack-program";
 
 /// The format version this hepack writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The oldest version it still reads (version 2: no slot layouts).
 pub const OLDEST_VERSION: u32 = 2;
@@ -207,6 +207,10 @@ fn to_message(program: &Program, metas: &[Option<crate::levels::Meta>]) -> pb::P
                 output_cts: l.output_cts,
                 output_ct: l.output.iter().map(|r| r.map_or(0, |r| r.ct)).collect(),
                 output_slot: l.output.iter().map(|r| r.map_or(0, |r| r.slot)).collect(),
+                sample_stride: l.sample_stride,
+                input_replica: l.input_replicas.clone(),
+                output_replica: l.output_replicas.clone(),
+                output_garbage: l.output_garbage,
             }),
         }),
         layers: program
@@ -362,9 +366,9 @@ fn outputs_from(outputs: Vec<pb::ModelOutput>) -> Result<Vec<ProgramOutput>, Fil
 }
 
 /// A slot layout, checked against the parameters and the shapes: a block
-/// that divides the slots, every place inside its block and ciphertext
-/// count, no two elements in one slot, and encrypted output elements (only
-/// those) placed.
+/// that divides the slots, every written slot (each sample's place plus
+/// each replica) inside the ciphertext and taken once, the ciphertext
+/// counts, and encrypted output elements (only those) placed.
 fn slots_from(
     l: pb::SlotLayout,
     params: &CkksParams,
@@ -385,24 +389,53 @@ fn slots_from(
             l.block, l.slots
         )));
     }
-    let places =
-        |cts: &[u32], slots: &[u32], count: u32, what: &str| -> Result<Vec<SlotRef>, FileError> {
-            let mut seen = std::collections::HashSet::new();
-            cts.iter()
-                .zip(slots)
-                .map(|(&ct, &slot)| {
-                    let r = SlotRef { ct, slot };
-                    if ct >= count || slot >= l.block || !seen.insert(r) {
-                        return Err(invalid(format!(
+    // Version 3 wrote neither strides nor replicas: samples side by side.
+    let stride = if l.sample_stride == 0 {
+        l.block
+    } else {
+        l.sample_stride
+    };
+    let replicas = |r: Vec<u32>| if r.is_empty() { vec![0] } else { r };
+    let (input_replicas, output_replicas) = (replicas(l.input_replica), replicas(l.output_replica));
+    let samples = (l.slots / l.block) as usize;
+    let places = |cts: &[u32],
+                  slots: &[u32],
+                  count: u32,
+                  reps: &[u32],
+                  what: &str|
+     -> Result<Vec<SlotRef>, FileError> {
+        let mut taken = vec![false; count as usize * l.slots as usize];
+        cts.iter()
+            .zip(slots)
+            .map(|(&ct, &slot)| {
+                let outside = || {
+                    invalid(format!(
                         "{what} at ciphertext {ct}, slot {slot}: outside {count} ciphertexts of \
-                         {} slots, or a slot taken twice",
-                        l.block
-                    )));
+                         {} slots ({samples} samples every {stride} slots, {} copies), or a slot \
+                         taken twice",
+                        l.slots,
+                        reps.len()
+                    ))
+                };
+                if ct >= count {
+                    return Err(outside());
+                }
+                for j in 0..samples as u64 {
+                    for &r in reps {
+                        let s = u64::from(slot) + j * u64::from(stride) + u64::from(r);
+                        if s >= u64::from(l.slots) {
+                            return Err(outside());
+                        }
+                        let at = ct as usize * l.slots as usize + s as usize;
+                        if std::mem::replace(&mut taken[at], true) {
+                            return Err(outside());
+                        }
                     }
-                    Ok(r)
-                })
-                .collect()
-        };
+                }
+                Ok(SlotRef { ct, slot })
+            })
+            .collect()
+    };
     if l.input_ct.len() != input_features || l.input_slot.len() != input_features {
         return Err(invalid(format!(
             "the slot layout places {} input features, the input has {input_features}",
@@ -412,7 +445,13 @@ fn slots_from(
     if l.input_cts == 0 || l.input_cts as usize > input_features {
         return Err(invalid(format!("{} input ciphertexts", l.input_cts)));
     }
-    let input = places(&l.input_ct, &l.input_slot, l.input_cts, "an input feature")?;
+    let input = places(
+        &l.input_ct,
+        &l.input_slot,
+        l.input_cts,
+        &input_replicas,
+        "an input feature",
+    )?;
     if l.output_ct.len() != elements.len() || l.output_slot.len() != elements.len() {
         return Err(invalid(format!(
             "the slot layout places {} output elements, the outputs have {}",
@@ -432,7 +471,13 @@ fn slots_from(
     }
     let cts: Vec<u32> = encrypted.iter().map(|&i| l.output_ct[i]).collect();
     let slots: Vec<u32> = encrypted.iter().map(|&i| l.output_slot[i]).collect();
-    let placed = places(&cts, &slots, l.output_cts, "an output element")?;
+    let placed = places(
+        &cts,
+        &slots,
+        l.output_cts,
+        &output_replicas,
+        "an output element",
+    )?;
     let mut output = vec![None; elements.len()];
     for (&i, r) in encrypted.iter().zip(placed) {
         output[i] = Some(r);
@@ -440,10 +485,14 @@ fn slots_from(
     Ok(SlotLayout {
         slots: l.slots,
         block: l.block,
+        sample_stride: stride,
         input_cts: l.input_cts,
         input,
+        input_replicas,
         output_cts: l.output_cts,
         output,
+        output_replicas,
+        output_garbage: l.output_garbage,
     })
 }
 
@@ -530,15 +579,28 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     let outputs = outputs_from(layout.outputs)?;
     // The elements of all outputs, as output ops index them.
     let elements: Vec<OutputElement> = outputs.iter().flat_map(|o| o.elements.clone()).collect();
+    // The version that brought each slot packing's layout.
+    let since = |packing: &str| match packing {
+        "diagonal" => Some(3),
+        "tile" => Some(4),
+        _ => None,
+    };
     let slots = match (layout.packing.as_str(), layout.slots) {
         ("batch", None) => None,
-        ("diagonal", Some(l)) if m.format_version >= 3 => {
+        (packing, Some(l)) if since(packing).is_some_and(|v| m.format_version >= v) => {
             Some(slots_from(l, &params, input_features, &elements)?)
+        }
+        (packing, Some(_)) if since(packing).is_some() => {
+            return Err(invalid(format!(
+                "packing {packing:?} in a version {} file (its slot layouts came with version {})",
+                m.format_version,
+                since(packing).expect("checked")
+            )))
         }
         (packing, _) => {
             return Err(invalid(format!(
                 "packing {packing:?} with{} a slot layout (this hepack runs \"batch\" without \
-                 and \"diagonal\" with one)",
+                 and \"diagonal\" and \"tile\" with one)",
                 if matches!(packing, "batch") {
                     ""
                 } else {

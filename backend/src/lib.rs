@@ -14,7 +14,8 @@
 //! that keeps few ciphertexts alive, [`fuse`] says which products the
 //! runtime computes inside the sums that read them, and [`file`] reads and
 //! writes the program file. Packings ([`packing`]): batch (one sample per
-//! slot) and diagonal (one sample per ciphertext, rotations).
+//! slot), diagonal (one sample per ciphertext, rotations) and tile (a
+//! tile of each of `t3` samples per ciphertext, HElayers and HE-PEx).
 
 pub mod builder;
 pub mod cost;
@@ -31,7 +32,7 @@ pub mod simulate;
 
 use hepack_ir::Graph;
 
-pub use packing::{batch, diagonal};
+pub use packing::{batch, diagonal, tile};
 
 pub use cost::{cost, Cost, LayerCost, OpCounts, OpTimes};
 pub use error::BackendError;
@@ -59,6 +60,12 @@ pub trait Lowering: hepack_passes::prune::Packing {
     /// after another).
     fn lower_with(&self, graph: &Graph, builder: &mut Builder) -> Result<Lowered, BackendError>;
 
+    /// Slots a ciphertext must have for this packing's layout (a tile's);
+    /// compilation picks a ring at least that large.
+    fn min_slots(&self) -> usize {
+        1
+    }
+
     /// Lower `graph` into a program with dead ops removed, and cost it, with
     /// parameters chosen for the default precision.
     fn lower(&self, graph: &Graph, times: &OpTimes) -> Result<(Program, Cost), BackendError> {
@@ -76,6 +83,10 @@ pub trait Lowering: hepack_passes::prune::Packing {
         request: &ParamRequest,
     ) -> Result<(Program, Cost), BackendError> {
         request.validate()?;
+        let request = &ParamRequest {
+            min_degree: request.min_degree.max(Some(2 * self.min_slots() as u32)),
+            ..request.clone()
+        };
         let layers = batch::layer_names(graph);
         let mut probe = Builder::new(
             layers.len(),

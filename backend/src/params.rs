@@ -60,6 +60,9 @@ pub struct ParamRequest {
     /// may need; steps beyond are composed of others ([`crate::rotations`]).
     /// `None`: as many as fit in [`DEFAULT_EVAL_KEY_BYTES`].
     pub max_galois_keys: Option<usize>,
+    /// The smallest degree: a layout that needs more slots than a shallow
+    /// program's ring has (a tile of `t1·t2` slots) raises it.
+    pub min_degree: Option<u32>,
 }
 
 impl Default for ParamRequest {
@@ -73,6 +76,7 @@ impl Default for ParamRequest {
             insecure: false,
             min_first_bits: None,
             max_galois_keys: None,
+            min_degree: None,
         }
     }
 }
@@ -384,6 +388,7 @@ pub fn select(depth: u32, req: &ParamRequest) -> Result<CkksParams, ParamError> 
     }
     let scale_bits = req.scale_bits();
     let total: u32 = chain_bits.iter().sum();
+    let min_degree = req.min_degree.unwrap_or(0);
     let degree = match req.degree {
         Some(n) => {
             let Some(max) = max_bits_128(n) else {
@@ -391,6 +396,14 @@ pub fn select(depth: u32, req: &ParamRequest) -> Result<CkksParams, ParamError> 
                     "N = {n} is not a supported degree (one of {DEGREES:?})"
                 )));
             };
+            if n < min_degree {
+                return Err(ParamError::Invalid(format!(
+                    "N = {n} has {} slots, fewer than the packing's layout needs ({}): \
+                     pin N = {min_degree} or more, or choose a smaller tile",
+                    n / 2,
+                    min_degree / 2
+                )));
+            }
             if total > max && !req.insecure {
                 return Err(ParamError::TooDeep {
                     depth,
@@ -402,7 +415,10 @@ pub fn select(depth: u32, req: &ParamRequest) -> Result<CkksParams, ParamError> 
             }
             n
         }
-        None => match DEGREES.iter().find(|&&n| max_bits_128(n) >= Some(total)) {
+        None => match DEGREES
+            .iter()
+            .find(|&&n| n >= min_degree && max_bits_128(n) >= Some(total))
+        {
             Some(&n) => n,
             None if req.insecure => 32768,
             None => {

@@ -243,36 +243,67 @@ impl Plain {
 pub struct SlotRef {
     /// Which of the tensor's ciphertexts.
     pub ct: u32,
-    /// The slot within the sample's block.
+    /// The slot of the first sample ([`SlotLayout::sample_slot`] gives the others).
     pub slot: u32,
 }
 
 /// Where a slot packing puts one sample's input and output elements. Input
 /// ciphertext `c` is what `EncryptInput { feature: c }` reads, output
-/// ciphertext `c` what `Output { index: c, .. }` writes; every slot no
-/// element names is zero.
+/// ciphertext `c` what `Output { index: c, .. }` writes. Sample `j` of a
+/// ciphertext has place `slot` at slot `slot + j · sample_stride`: side by
+/// side (diagonal packing, a stride of `block`) or interleaved (tile
+/// packing, a stride of 1). An input feature is written at its place plus
+/// each of `input_replicas`; every slot no output element names (at its
+/// place plus each of `output_replicas`) is zero unless `output_garbage`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SlotLayout {
     /// Slots per ciphertext (N/2).
     pub slots: u32,
-    /// Slots one sample takes: samples sit side by side every `block` slots,
-    /// `slots / block` to a ciphertext.
+    /// Slots one sample takes: `slots / block` samples to a ciphertext.
     pub block: u32,
+    /// Slots from one sample's place to the next sample's.
+    pub sample_stride: u32,
     /// Input ciphertexts per sample group.
     pub input_cts: u32,
     /// Each flat input feature's place.
     pub input: Vec<SlotRef>,
+    /// Offsets from an input feature's place at which the client writes it
+    /// too (`[0]`: once).
+    pub input_replicas: Vec<u32>,
     /// Output ciphertexts (the outputs' cts one after another).
     pub output_cts: u32,
     /// Each flat output element's place (outputs one after another; `None`
     /// where the element is public).
     pub output: Vec<Option<SlotRef>>,
+    /// Offsets from an output element's place that hold copies of it.
+    pub output_replicas: Vec<u32>,
+    /// Whether slots no output element names may hold partial sums (tile
+    /// packing leaves them where no client reads them).
+    pub output_garbage: bool,
 }
 
 impl SlotLayout {
-    /// Samples one ciphertext holds side by side.
+    /// Samples one ciphertext holds.
     pub fn samples_per_ct(&self) -> usize {
         (self.slots / self.block) as usize
+    }
+
+    /// The slot that holds sample `j`'s value at place `slot`.
+    pub fn sample_slot(&self, j: usize, slot: u32) -> usize {
+        slot as usize + j * self.sample_stride as usize
+    }
+
+    /// Where sample `j`'s input feature at `place` is written: its slot
+    /// plus each replica offset.
+    pub fn input_slots(&self, j: usize, place: SlotRef) -> impl Iterator<Item = usize> + '_ {
+        let base = self.sample_slot(j, place.slot);
+        self.input_replicas.iter().map(move |&r| base + r as usize)
+    }
+
+    /// Where sample `j`'s output element at `place` and its copies are.
+    pub fn output_slots(&self, j: usize, place: SlotRef) -> impl Iterator<Item = usize> + '_ {
+        let base = self.sample_slot(j, place.slot);
+        self.output_replicas.iter().map(move |&r| base + r as usize)
     }
 }
 

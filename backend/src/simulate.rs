@@ -48,26 +48,31 @@ pub fn simulate_outputs(
             }
         }
         Some(layout) => {
-            let (slots, block) = (layout.slots as usize, layout.block as usize);
+            let slots = layout.slots as usize;
             let per = layout.samples_per_ct();
             for first in (0..n).step_by(per) {
                 let group = first..(first + per).min(n);
                 let mut cts = vec![vec![0.0; slots]; layout.input_cts as usize];
                 for (j, sample) in group.clone().enumerate() {
-                    for (f, r) in layout.input.iter().enumerate() {
-                        cts[r.ct as usize][j * block + r.slot as usize] = flat[[sample, f]];
+                    for (f, &r) in layout.input.iter().enumerate() {
+                        for s in layout.input_slots(j, r) {
+                            cts[r.ct as usize][s] = flat[[sample, f]];
+                        }
                     }
                 }
                 let mut out: Vec<Option<Vec<f64>>> = vec![None; layout.output_cts as usize];
                 for (index, v) in run(program, |c| cts[c as usize].clone()) {
                     out[index as usize] = Some(v);
                 }
-                // Every slot no element names must be exactly zero: the
-                // client would otherwise see values the model never output.
-                let mut named = vec![vec![false; slots]; out.len()];
-                for r in layout.output.iter().flatten() {
+                // Every slot no element names must be exactly zero (unless
+                // the layout says it may hold partial sums): the client
+                // would otherwise see values the model never output.
+                let mut named = vec![vec![layout.output_garbage; slots]; out.len()];
+                for &r in layout.output.iter().flatten() {
                     for j in 0..per {
-                        named[r.ct as usize][j * block + r.slot as usize] = true;
+                        for s in layout.output_slots(j, r) {
+                            named[r.ct as usize][s] = true;
+                        }
                     }
                 }
                 for (c, v) in out.iter().enumerate() {
@@ -85,7 +90,7 @@ pub fn simulate_outputs(
                     for (i, r) in layout.output.iter().enumerate() {
                         if let Some(r) = r {
                             let v = out[r.ct as usize].as_ref().expect("checked");
-                            y2[[sample, i]] = v[j * block + r.slot as usize];
+                            y2[[sample, i]] = v[layout.sample_slot(j, r.slot)];
                         }
                     }
                 }

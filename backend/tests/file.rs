@@ -301,3 +301,53 @@ fn diagonal_programs_round_trip_and_bad_layouts_are_refused() {
         assert!(got.contains(want), "expected {want:?} in {got:?}");
     }
 }
+
+/// Tile programs keep their interleaved layout (stride 1, replicas, the
+/// garbage flag); version 3 files cannot say "tile", and replicas that
+/// collide or leave the ciphertext are refused by name.
+#[test]
+fn tile_programs_round_trip_and_bad_layouts_are_refused() {
+    let tile = |g: &Graph| {
+        hepack_backend::tile::TilePacking {
+            shape: "16x8".parse().unwrap(),
+        }
+        .lower(g, &OpTimes::default())
+        .unwrap()
+        .0
+    };
+    for name in ["mlp", "ae1"] {
+        let program = tile(&model(name));
+        let back = file::decode(&file::encode(&program).unwrap()).unwrap();
+        assert!(back == program, "{name} changed in a round trip");
+        let l = back.slots.as_ref().unwrap();
+        assert_eq!((l.sample_stride, l.input_replicas.len()), (1, 8));
+    }
+    let good = message(&tile(&model("mlp")));
+    let mut cases: Vec<(&str, pb::ProgramFile)> = Vec::new();
+    let mut m = good.clone();
+    m.format_version = 3;
+    cases.push(("a version 3 file", m));
+    let mut m = good.clone();
+    // 32 samples interleaved: with a stride of 32, sample 1 of every input
+    // feature lands on its own second replica.
+    m.layout
+        .as_mut()
+        .unwrap()
+        .slots
+        .as_mut()
+        .unwrap()
+        .sample_stride = 32;
+    cases.push(("a slot taken twice", m));
+    let mut m = good.clone();
+    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    s.input_replica.push(s.slots);
+    cases.push(("an input feature at", m));
+    let mut m = good.clone();
+    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    s.output_replica.push(1);
+    cases.push(("an output element at", m));
+    for (want, m) in cases {
+        let got = refused(&m);
+        assert!(got.contains(want), "expected {want:?} in {got:?}");
+    }
+}

@@ -352,13 +352,17 @@ class Model:
         he: bool = False,
         packing: str = "batch",
         block: Optional[str] = None,
+        tile: Optional[str] = None,
         paper_counts: Optional[str] = None,
     ) -> Dict[str, Any]:
         """``hepack inspect --json``: ``["layers"]`` is the per-layer table as
         records (``pandas.DataFrame(model.inspect()["layers"])``),
         ``["pruning"]`` the units per layer, and with ``he=True`` ``["he"]``
-        the HE program's op counts under ``packing``."""
-        argv = _argv(dict(packing=packing, block=block, he=he, paper_counts=paper_counts))
+        the HE program's op counts under ``packing`` (``tile="16x16"`` with
+        ``packing="tile"``)."""
+        argv = _argv(
+            dict(packing=packing, block=block, tile=tile, he=he, paper_counts=paper_counts)
+        )
         return json.loads(self._native.inspect(argv))
 
     def transform(
@@ -439,7 +443,8 @@ class Model:
         passes (``act``: square, poly:D or cheb:D fitted on ``calib``), pruning
         (``sparsity``, ``block``, ``layer``…, or ``masks`` as in ``prune``), and
         the program under ``packing``
-        (batch or diagonal) with 128-bit parameters chosen for it
+        (batch, diagonal, or tile with ``tile="T1xT2"``) with 128-bit
+        parameters chosen for it
         (``poly_degree``, ``scale_bits``, ``precision``, ``max_galois_keys``…
         pin or steer them). ``Program.report`` says what was done."""
         options = dict(params, packing=packing, act=act, sparsity=sparsity)

@@ -193,10 +193,10 @@ impl Model {
         let o: InspectOptions = options::parse("inspect", argv)?;
         let units = prune_args::units_label(o.packing, o.block);
         // The packing is made again inside: a `Lowering` is not `Sync`.
-        o.packing.lowering(o.block).or_raise(Kind::Option)?;
+        o.packing.lowering(o.block, o.tile).or_raise(Kind::Option)?;
         let value = py
             .detach(|| {
-                let lowering = o.packing.lowering(o.block)?;
+                let lowering = o.packing.lowering(o.block, o.tile)?;
                 inspect::report_json(
                     &self.inner,
                     &self.label,

@@ -13,6 +13,7 @@ use hepack::commands::param_args::ParamArgs;
 use hepack::commands::passes::PassArgs;
 use hepack::commands::prune_args::{BlockArg, PackingArg, PruneArgs};
 use hepack::commands::tune::TuneOptions;
+use hepack_backend::tile::TileShape;
 use pyo3::prelude::*;
 
 use crate::errors::{message, Kind};
@@ -52,6 +53,9 @@ pub struct InspectOptions {
     /// Units counted in the pruning table.
     #[arg(long)]
     pub block: Option<BlockArg>,
+    /// Tile packing's tile shape.
+    #[arg(long)]
+    pub tile: Option<TileShape>,
     /// Add the HE program's op table.
     #[arg(long)]
     pub he: bool,

@@ -2,8 +2,9 @@
 //! program's input layout, decrypt and unpack its outputs. Batch packing
 //! puts sample `s` of a batch in slot `s` of every ciphertext; batches larger
 //! than N/2 samples become several ciphertext batches. Slot packings put
-//! each sample's elements where the program's [`SlotLayout`] says, samples
-//! side by side every `block` slots, `slots / block` samples to a batch.
+//! each sample's elements where the program's [`SlotLayout`] says (side by
+//! side or interleaved, each input feature in every replica slot),
+//! `slots / block` samples to a batch.
 
 use hepack_backend::{HeOp, OutputElement, Program, SlotLayout};
 use ndarray::{Array2, ArrayD, ArrayViewD, Axis};
@@ -50,10 +51,11 @@ pub fn output_indices(program: &Program) -> Vec<u32> {
 fn pack(layout: &SlotLayout, chunk: ndarray::ArrayView2<'_, f64>, ct: u32) -> Vec<f64> {
     let mut v = vec![0.0; layout.slots as usize];
     for (j, sample) in chunk.outer_iter().enumerate() {
-        let base = j * layout.block as usize;
-        for (f, r) in layout.input.iter().enumerate() {
+        for (f, &r) in layout.input.iter().enumerate() {
             if r.ct == ct {
-                v[base + r.slot as usize] = sample[f];
+                for s in layout.input_slots(j, r) {
+                    v[s] = sample[f];
+                }
             }
         }
     }
@@ -183,7 +185,7 @@ pub fn decrypt(
                     let Some(r) = r else { continue };
                     let values = &columns[of_ct[r.ct as usize]];
                     for j in 0..count {
-                        y[[first + j, i]] = values[j * layout.block as usize + r.slot as usize];
+                        y[[first + j, i]] = values[layout.sample_slot(j, r.slot)];
                     }
                 }
             }

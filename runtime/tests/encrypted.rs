@@ -232,7 +232,21 @@ fn a_combination_read_twice_is_a_term_of_its_second_reader() {
 /// also bounds the values for parameter selection.
 #[test]
 fn ae1_encrypted_matches_plaintext_within_1e_3() {
-    let path = root().join("examples/models/ae1.onnx");
+    let (g, request) = fitted("ae1");
+    let program = BATCH.compile(&g, &OpTimes::default(), &request).unwrap().0;
+    assert_eq!(program.params.security_bits, Some(128));
+    let x = mnist_flat(16);
+    let want = interp::run(&g, x.view()).unwrap();
+    let got = encrypted_inference(&program, &x, 2);
+    let err = max_error(&want, &got);
+    assert!(err <= 1e-3, "max |error| {err}");
+}
+
+/// An autoencoder with quadratics fitted on 1,000 training digits, and
+/// parameters for twice the largest value they reach (squares alone
+/// overflow them).
+fn fitted(name: &str) -> (Graph, ParamRequest) {
+    let path = root().join("examples/models").join(format!("{name}.onnx"));
     let mut g = hepack_frontend::load(&path).unwrap().graph;
     let calib = mnist_file("mnist_train_x_flat.npy", 1000);
     let options = PassOptions {
@@ -248,13 +262,7 @@ fn ae1_encrypted_matches_plaintext_within_1e_3() {
         max_value: Some(2.0 * interp::max_abs(&g, calib.view()).unwrap()),
         ..ParamRequest::default()
     };
-    let program = BATCH.compile(&g, &OpTimes::default(), &request).unwrap().0;
-    assert_eq!(program.params.security_bits, Some(128));
-    let x = mnist_flat(16);
-    let want = interp::run(&g, x.view()).unwrap();
-    let got = encrypted_inference(&program, &x, 2);
-    let err = max_error(&want, &got);
-    assert!(err <= 1e-3, "max |error| {err}");
+    (g, request)
 }
 
 /// A tiny program (dense 4 → 3, square, dense 3 → 2) for the file tests.
@@ -632,5 +640,55 @@ fn diagonal_rotations_hoisted_or_not_give_the_same_answer() {
         let got = encrypted_inference_with(&program, &x, &options);
         let err = max_error(&want, &got);
         assert!(err <= 1e-3, "hoist {hoist}: max |error| {err}");
+    }
+}
+
+/// Tile packing on SEAL: the MLP and AE1 at two tile shapes each, and AE3
+/// (four dense layers: a column-0 output is cleaned and replicated before
+/// the third), a full tile batch (`t3` samples interleaved in every
+/// ciphertext) and fewer; within 1e-3 of plaintext, the MLP's argmax equal;
+/// the program file round-trips with its interleaved layout and replicas.
+#[test]
+fn tile_packing_encrypted_matches_plaintext_full_batch_and_fewer() {
+    use hepack_backend::tile::TilePacking;
+    let models: [(&str, &[&str]); 3] = [
+        ("mlp", &["16x16", "8x64"]),
+        ("ae1", &["32x8", "16x16"]),
+        ("ae3", &["16x16"]),
+    ];
+    for (name, shapes) in models {
+        let (g, request) = match name {
+            "mlp" => (he_friendly(name), ParamRequest::default()),
+            _ => fitted(name),
+        };
+        for &shape in shapes {
+            let (program, _) = TilePacking {
+                shape: shape.parse().unwrap(),
+            }
+            .compile(&g, &OpTimes::default(), &request)
+            .unwrap();
+            assert_eq!(program.params.security_bits, Some(128));
+            let bytes = hepack_backend::file::encode(&program).unwrap();
+            let back = hepack_backend::file::decode(&bytes).unwrap();
+            assert_eq!(back.slots, program.slots);
+            let layout = back.slots.as_ref().unwrap();
+            assert_eq!(layout.sample_stride, 1);
+            let t3 = layout.samples_per_ct();
+            for samples in [t3, 3] {
+                let x = mnist_flat(samples);
+                let want = interp::run(&g, x.view()).unwrap();
+                let got = encrypted_inference(&back, &x, 2);
+                let err = max_error(&want, &got);
+                assert!(
+                    err <= 1e-3,
+                    "{name} {shape}, {samples} samples: max |error| {err}"
+                );
+                if name == "mlp" {
+                    for (a, b) in want.outer_iter().zip(got.outer_iter()) {
+                        assert_eq!(argmax(a), argmax(b), "{shape}");
+                    }
+                }
+            }
+        }
     }
 }

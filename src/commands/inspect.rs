@@ -5,10 +5,14 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use hepack_backend::diagonal::gazelle::{paper_counts, LayerPaperCounts};
+use hepack_backend::tile::{TilePacking, TileShape};
+use hepack_backend::Lowering;
 use hepack_frontend::{BatchDim, Model};
 use hepack_ir::{Shape, Summary};
 use hepack_passes::prune::{layer_stats, linear_params, model_sparsity, LayerStats};
 use serde::Serialize;
+
+use super::prune_args::PackingArg;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -411,4 +415,135 @@ fn pruning_table(p: &Pruning) -> String {
         ),
     });
     out
+}
+
+/// `--tile`: one tile shape, or every shape (`all`).
+#[derive(Clone, Copy, Debug)]
+pub enum TileArg {
+    /// One tile shape.
+    Shape(TileShape),
+    /// Every tile shape that fits the ring.
+    All,
+}
+
+impl std::str::FromStr for TileArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(TileArg::All),
+            _ => s.parse().map(TileArg::Shape),
+        }
+    }
+}
+
+/// One row of `inspect --he --packing tile --tile all`.
+#[derive(Serialize)]
+struct TileRow {
+    tile: String,
+    /// Samples per ciphertext, `t3`.
+    samples: usize,
+    degree: u32,
+    he_ops: u64,
+    rotations: u64,
+    mul_plain: u64,
+    /// Ciphertexts the client encrypts per batch of `t3`.
+    input_ciphertexts: usize,
+    /// Most ciphertexts alive at once on the server, and their bytes.
+    peak_ciphertexts: Option<usize>,
+    peak_bytes: Option<u64>,
+    /// Predicted server seconds for one batch (one thread, `inspect`'s op
+    /// times), and samples per second at that.
+    predicted_seconds: f64,
+    samples_per_second: f64,
+}
+
+/// The smallest side `--tile all` tries: below it a tile holds too little
+/// of a layer for the shape to matter.
+const MIN_TILE_SIDE: usize = 4;
+
+/// `inspect --he --packing tile --tile all`: every tile shape that fits the
+/// ring the model's depth needs (both sides at least [`MIN_TILE_SIDE`]),
+/// compiled, one row each.
+pub fn tile_shapes(path: &Path, json: bool, packing: PackingArg, he: bool) -> Result<()> {
+    if !matches!(packing, PackingArg::Tile) || !he {
+        bail!("--tile all compares tile shapes' programs: add --he --packing tile");
+    }
+    let model: Model = super::load_model(path)?;
+    let times = hepack_backend::OpTimes::default();
+    let compile = |shape: TileShape| {
+        TilePacking { shape }
+            .lower(&model.graph, &times)
+            .with_context(|| format!("cannot lower {} with {shape} tiles", path.display()))
+    };
+    let smallest = TileShape {
+        rows: MIN_TILE_SIDE,
+        cols: MIN_TILE_SIDE,
+    };
+    let slots = compile(smallest)?.0.params.slots() as usize;
+    let mut rows = Vec::new();
+    for shape in TileShape::all(slots, MIN_TILE_SIDE) {
+        let (program, cost) = compile(shape)?;
+        let samples = program.samples_per_ct();
+        let inputs = program
+            .instrs
+            .iter()
+            .filter(|i| matches!(i.op, hepack_backend::HeOp::EncryptInput { .. }))
+            .count();
+        rows.push(TileRow {
+            tile: shape.to_string(),
+            samples,
+            degree: program.params.degree,
+            he_ops: cost.he_ops,
+            rotations: cost.total.get("rotate"),
+            mul_plain: cost.total.get("mul_plain"),
+            input_ciphertexts: inputs,
+            peak_ciphertexts: cost.peak_ciphertexts,
+            peak_bytes: cost.peak_bytes,
+            predicted_seconds: cost.predicted_seconds,
+            samples_per_second: samples as f64 / cost.predicted_seconds.max(f64::MIN_POSITIVE),
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut table = vec![[
+        "tile",
+        "samples",
+        "N",
+        "HE ops",
+        "rotate",
+        "mul_plain",
+        "inputs",
+        "peak cts",
+        "peak memory",
+        "predicted s",
+        "samples/s",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for r in &rows {
+        table.push(vec![
+            r.tile.clone(),
+            r.samples.to_string(),
+            r.degree.to_string(),
+            r.he_ops.to_string(),
+            r.rotations.to_string(),
+            r.mul_plain.to_string(),
+            r.input_ciphertexts.to_string(),
+            r.peak_ciphertexts.map_or("-".into(), |p| p.to_string()),
+            r.peak_bytes.map_or("-".into(), super::he_report::gib),
+            format!("{:.2}", r.predicted_seconds),
+            format!("{:.1}", r.samples_per_second),
+        ]);
+    }
+    println!(
+        "{}: tile shapes with both sides at least {MIN_TILE_SIDE} in {slots} slots (one thread, {} op times); a batch of B samples takes ⌈B / samples⌉ runs",
+        path.display(),
+        times.source
+    );
+    let right: Vec<bool> = (0..table[0].len()).map(|i| i > 0).collect();
+    print!("{}", super::table(&table, &right));
+    Ok(())
 }

@@ -59,6 +59,7 @@ impl ParamArgs {
             insecure: self.insecure,
             min_first_bits: None,
             max_galois_keys: self.max_galois_keys,
+            min_degree: None,
         }
     }
 

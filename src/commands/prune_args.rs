@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use hepack_backend::diagonal::{DiagonalPacking, DiagonalUnit};
+use hepack_backend::tile::{TilePacking, TileShape};
 use hepack_ir::Graph;
 use hepack_passes::prune::{
     apply_masks, compress, find_masks_staged, layer_stats, linear_params, mask_file,
@@ -25,6 +26,10 @@ pub enum PackingArg {
     /// slot diagonals with rotations (GAZELLE, Hunter, Artemis): one query
     /// costs one query's work.
     Diagonal,
+    /// A `t1 × t2` tile of each of `t3 = N/2 / (t1·t2)` samples in a
+    /// ciphertext (HElayers, HE-PEx; `--tile T1xT2`): a batch of `t3` costs
+    /// what one sample does.
+    Tile,
 }
 
 /// The unit `--block` names: a batch packing block, a group of diagonals,
@@ -38,6 +43,8 @@ pub enum BlockArg {
     /// Diagonal packing, Hunter's progressive order: convolutions' positions,
     /// then their channel diagonals, then the dense layers' diagonals.
     Hunter,
+    /// Tile packing: one weight tile (HE-PEx's P2T).
+    Tile,
 }
 
 impl std::str::FromStr for BlockArg {
@@ -49,9 +56,11 @@ impl std::str::FromStr for BlockArg {
             "position" => BlockArg::Diagonal(DiagonalUnit::Position),
             "channel-diagonal" => BlockArg::Diagonal(DiagonalUnit::ChannelDiagonal),
             "hunter" => BlockArg::Hunter,
+            "tile" => BlockArg::Tile,
             _ => BlockArg::Batch(s.parse().map_err(|e: String| {
                 format!(
-                    "{e}; under --packing diagonal: diagonal, position, channel-diagonal or hunter"
+                    "{e}; under --packing diagonal: diagonal, position, channel-diagonal or \
+                     hunter; under --packing tile: tile"
                 )
             })?),
         })
@@ -65,6 +74,7 @@ impl fmt::Display for BlockArg {
             BlockArg::Batch(Block::Rect { h, w }) => write!(f, "{h}x{w}"),
             BlockArg::Diagonal(u) => write!(f, "{}", u.name()),
             BlockArg::Hunter => write!(f, "hunter"),
+            BlockArg::Tile => write!(f, "tile"),
         }
     }
 }
@@ -72,8 +82,21 @@ impl fmt::Display for BlockArg {
 impl PackingArg {
     /// The packing to lower with, its pruning units set by `block` (batch
     /// packing's block shape, or diagonal packing's diagonal group; Hunter's
-    /// order reports in single diagonals).
-    pub fn lowering(self, block: Option<BlockArg>) -> Result<Box<dyn hepack_backend::Lowering>> {
+    /// order reports in single diagonals) and its tiles by `tile`.
+    pub fn lowering(
+        self,
+        block: Option<BlockArg>,
+        tile: Option<TileShape>,
+    ) -> Result<Box<dyn hepack_backend::Lowering>> {
+        match (self, tile) {
+            (PackingArg::Tile, None) => {
+                bail!("--packing tile needs a tile shape: add --tile T1xT2, e.g. --tile 16x16")
+            }
+            (PackingArg::Batch | PackingArg::Diagonal, Some(t)) => {
+                bail!("--tile {t} shapes tile packing's tiles: add --packing tile")
+            }
+            _ => {}
+        }
         Ok(match (self, block) {
             (PackingArg::Batch, None) => Box::new(BatchPacking {
                 block: Block::Column,
@@ -85,13 +108,35 @@ impl PackingArg {
             (PackingArg::Diagonal, Some(BlockArg::Diagonal(unit))) => {
                 Box::new(DiagonalPacking { unit })
             }
-            (PackingArg::Batch, Some(b)) => bail!(
-                "--block {b} is a unit of diagonal packing: add --packing diagonal, or give batch packing's cols or HxW"
-            ),
-            (PackingArg::Diagonal, Some(b)) => bail!(
-                "--block {b} shapes batch packing's units; under --packing diagonal give diagonal, position, channel-diagonal or hunter"
-            ),
+            (PackingArg::Tile, None | Some(BlockArg::Tile)) => Box::new(TilePacking {
+                shape: tile.expect("checked above"),
+            }),
+            (p, Some(b)) => {
+                let owner = match b {
+                    BlockArg::Batch(_) => "--packing batch (the default)",
+                    BlockArg::Diagonal(_) | BlockArg::Hunter => "--packing diagonal",
+                    BlockArg::Tile => "--packing tile --tile T1xT2",
+                };
+                let own = match p {
+                    PackingArg::Batch => "cols or HxW",
+                    PackingArg::Diagonal => "diagonal, position, channel-diagonal or hunter",
+                    PackingArg::Tile => "tile (the default)",
+                };
+                bail!(
+                    "--block {b} is a unit of another packing: add {owner}, or give {} packing's {own}",
+                    p.name()
+                )
+            }
         })
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PackingArg::Batch => "batch",
+            PackingArg::Diagonal => "diagonal",
+            PackingArg::Tile => "tile",
+        }
     }
 }
 
@@ -100,6 +145,7 @@ pub fn units_label(packing: PackingArg, block: Option<BlockArg>) -> String {
     match (packing, block) {
         (PackingArg::Batch, None) => "batch packing, cols units".to_string(),
         (PackingArg::Diagonal, None) => "diagonal packing, diagonal units".to_string(),
+        (PackingArg::Tile, _) => "tile packing, tile units".to_string(),
         (PackingArg::Batch, Some(b)) => format!("batch packing, {b} units"),
         (PackingArg::Diagonal, Some(BlockArg::Hunter)) => {
             "diagonal packing, diagonal units (Hunter's order prunes them in turn)".into()
@@ -119,6 +165,12 @@ pub enum CriterionArg {
     Random,
     /// Single weights by |w|, ignoring the block (baseline: removes few HE ops).
     Unstructured,
+    /// Mean |w| over the tile (HE-PEx's T-Avg; the same ranking as mean-abs).
+    TileMean,
+    /// Largest |w| in the tile (HE-PEx's T-Max).
+    TileMax,
+    /// Smallest |w| in the tile (HE-PEx's T-Min).
+    TileMin,
 }
 
 /// Which units exist and how they are ranked.
@@ -136,9 +188,14 @@ pub struct UnitArgs {
     /// diagonal of one giant step: a giant rotation; Hunter's external
     /// structure, Artemis's diagonal pruning) or `hunter` (the three in
     /// Hunter's order: positions and channel diagonals of convolutions,
-    /// then diagonals of dense layers).
+    /// then diagonals of dense layers). Tile packing: `tile` (one weight
+    /// tile, HE-PEx's P2T; the default).
     #[arg(long, value_name = "UNIT")]
     pub block: Option<BlockArg>,
+    /// The tile shape of `--packing tile`: T1xT2, powers of two (e.g.
+    /// 16x16); each ciphertext holds `t3 = N/2 / (t1·t2)` samples.
+    #[arg(long, value_name = "T1xT2")]
+    pub tile: Option<TileShape>,
     /// How units are ranked; the weakest are pruned first.
     #[arg(long, value_enum, default_value_t = CriterionArg::MeanAbs)]
     pub criterion: CriterionArg,
@@ -155,7 +212,11 @@ impl UnitArgs {
     /// The ranking.
     pub fn criterion(&self) -> Criterion {
         match self.criterion {
-            CriterionArg::MeanAbs | CriterionArg::Unstructured => Criterion::MeanAbs,
+            CriterionArg::MeanAbs | CriterionArg::Unstructured | CriterionArg::TileMean => {
+                Criterion::MeanAbs
+            }
+            CriterionArg::TileMax => Criterion::MaxAbs,
+            CriterionArg::TileMin => Criterion::MinAbs,
             CriterionArg::L2 => Criterion::L2,
             CriterionArg::Random => Criterion::Random { seed: self.seed },
         }
@@ -200,7 +261,7 @@ impl UnitArgs {
     /// The packing to lower with (batch packing with the chosen block, whole
     /// columns by default).
     pub fn lowering(&self) -> Result<Box<dyn hepack_backend::Lowering>> {
-        self.packing.lowering(self.block)
+        self.packing.lowering(self.block, self.tile)
     }
 
     /// A short description for reports, e.g. `batch packing, cols units, mean-abs`.
@@ -210,15 +271,16 @@ impl UnitArgs {
             (_, Some(b), _) => b.to_string(),
             (_, None, PackingArg::Batch) => "cols".to_string(),
             (_, None, PackingArg::Diagonal) => "diagonal".to_string(),
+            (_, None, PackingArg::Tile) => "tile".to_string(),
         };
         let criterion = self
             .criterion
             .to_possible_value()
             .map(|v| v.get_name().to_string())
             .unwrap_or_default();
-        let packing = match self.packing {
-            PackingArg::Batch => "batch",
-            PackingArg::Diagonal => "diagonal",
+        let packing = match (self.packing, self.tile) {
+            (PackingArg::Tile, Some(t)) => format!("tile {t}"),
+            (p, _) => p.name().to_string(),
         };
         format!("{packing} packing, {units} units, {criterion}")
     }

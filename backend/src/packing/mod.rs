@@ -5,3 +5,6 @@
 
 pub mod batch;
 pub mod diagonal;
+pub(crate) mod runs;
+pub(crate) mod slotwise;
+pub mod tile;

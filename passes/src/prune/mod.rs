@@ -27,6 +27,10 @@ pub enum Criterion {
     MeanAbs,
     /// L2 norm of the unit (Artemis).
     L2,
+    /// Largest |w| in the unit (HE-PEx's T-Max).
+    MaxAbs,
+    /// Smallest |w| in the unit (HE-PEx's T-Min).
+    MinAbs,
     /// A seeded random order (baseline).
     Random {
         /// The seed.
@@ -197,6 +201,16 @@ fn score(criterion: Criterion, w: &Array2<f64>, unit: &Unit, index: usize) -> f6
                 .sum::<f64>()
                 / n
         }
+        Criterion::MaxAbs => unit
+            .cells
+            .iter()
+            .map(|&[r, c]| w[[r, c]].abs())
+            .fold(0.0, f64::max),
+        Criterion::MinAbs => unit
+            .cells
+            .iter()
+            .map(|&[r, c]| w[[r, c]].abs())
+            .fold(f64::INFINITY, f64::min),
         Criterion::L2 => unit
             .cells
             .iter()

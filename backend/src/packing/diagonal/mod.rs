@@ -33,8 +33,10 @@ use hepack_ir::{Graph, NodeId, Op, Shape};
 use hepack_passes::prune::{PackedLayer, Packing};
 use ndarray::{ArrayD, Axis, IxDyn};
 
-use crate::builder::{compose, Builder, Ct, Enc};
+use crate::builder::{Builder, Ct, Enc};
 use crate::error::BackendError;
+use crate::packing::runs::{is_relabel, relabel_sources, run_affine, runs, Affine};
+use crate::packing::slotwise::{self, Packed, Placement};
 use crate::program::{OutputElement, SlotLayout, SlotRef};
 use crate::{Lowered, Lowering};
 
@@ -65,65 +67,6 @@ impl Lowering for DiagonalPacking {
     fn lower_with(&self, graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
         lower(graph, b)
     }
-}
-
-/// Ops a run of linear layers may hold.
-fn is_linear(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Conv(_)
-            | Op::Dense(_)
-            | Op::AddConst(_)
-            | Op::MulConst(_)
-            | Op::AvgPool(_)
-            | Op::GlobalAvgPool
-            | Op::BatchNorm(_)
-            | Op::SumPool(_)
-            | Op::Patches(_)
-            | Op::Transpose(_)
-            | Op::Flatten
-            | Op::Reshape(_)
-            | Op::Dropout { .. }
-            | Op::Identity
-    )
-}
-
-/// Ops that only move elements: a run of them costs nothing.
-fn is_relabel(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Transpose(_) | Op::Flatten | Op::Reshape(_) | Op::Dropout { .. } | Op::Identity
-    )
-}
-
-/// The runs of linear ops, each keyed by its last node: a run starts at a
-/// linear node and takes its single user while that is linear and the run
-/// has no second weight layer (composing two would trade a level for a
-/// dense matrix with many more diagonals). Interior nodes have no other
-/// reader.
-fn runs(graph: &Graph) -> HashMap<NodeId, Vec<NodeId>> {
-    let mut taken: HashSet<NodeId> = HashSet::new();
-    let mut runs = HashMap::new();
-    for id in graph.topo_order() {
-        if taken.contains(&id) || !is_linear(&graph.node(id).op) {
-            continue;
-        }
-        let mut run = vec![id];
-        let mut weights = usize::from(graph.node(id).op.is_linear_layer());
-        let mut cur = id;
-        while let Some(u) = graph.single_user(cur) {
-            let op = &graph.node(u).op;
-            if !is_linear(op) || (op.is_linear_layer() && weights > 0) {
-                break;
-            }
-            weights += usize::from(op.is_linear_layer());
-            run.push(u);
-            cur = u;
-        }
-        taken.extend(run.iter().copied());
-        runs.insert(cur, run);
-    }
-    runs
 }
 
 /// Where each weight layer's ops are counted: the name of its run's last
@@ -334,22 +277,6 @@ fn run_layout(graph: &Graph, run: &[NodeId], input: &Layout, block: usize) -> La
         Some(l) if l.cts <= compact.cts => l,
         _ => compact,
     }
-}
-
-/// Where a run of relabelling ops sends each element: output element `e`
-/// is input element `source[e]`.
-fn relabel_sources(graph: &Graph, run: &[NodeId]) -> Vec<usize> {
-    let in_shape = &graph.node(graph.operands(run[0])[0]).shape;
-    let mut dims = vec![1];
-    dims.extend_from_slice(in_shape.dims());
-    let mut x = ArrayD::from_shape_fn(IxDyn(&dims), |_| 0.0);
-    for (i, v) in x.iter_mut().enumerate() {
-        *v = i as f64;
-    }
-    for &id in run {
-        x = hepack_ir::interp::eval_node(graph, id, x);
-    }
-    x.iter().map(|&v| v as usize).collect()
 }
 
 /// The layouts of every node's value for a given block, and the block.
@@ -626,85 +553,6 @@ fn plan(graph: &Graph, slots: usize) -> Result<Plan, BackendError> {
     })
 }
 
-/// One sample's tensor as lowering sees it: per ciphertext, nothing (all
-/// slots zero) or a ciphertext with a pending public factor; per element, a
-/// pending public offset. Element `e` is `mult · slot + offsets[e]`.
-#[derive(Clone, Debug)]
-struct Packed {
-    cts: Vec<Option<Enc>>,
-    offsets: Vec<f64>,
-    /// Slots no element names may hold partial sums (after a hybrid dense
-    /// map); the next weighted map reads only elements' slots and cleans it.
-    dirty: bool,
-}
-
-/// An affine map on flat elements: `y[o] = Σ w · x[i] + bias[o]`.
-struct Affine {
-    rows: Vec<Vec<(usize, f64)>>,
-    bias: Vec<f64>,
-}
-
-/// The affine map a run computes, read off by running it on the zero
-/// input and on each basis vector (in chunks, to bound memory). In a naive
-/// count every weight of the run's layers counts as non-zero.
-fn run_affine(graph: &Graph, run: &[NodeId], naive: bool) -> Affine {
-    // Only a naive count edits weights, and so needs its own copy.
-    let g = if naive {
-        let mut g = graph.clone();
-        for &id in run {
-            match &mut g.node_mut(id).op {
-                Op::Conv(c) => c.weight.mapv_inplace(|w| if w == 0.0 { 1.0 } else { w }),
-                Op::Dense(d) => d.weight.mapv_inplace(|w| if w == 0.0 { 1.0 } else { w }),
-                _ => {}
-            }
-        }
-        std::borrow::Cow::Owned(g)
-    } else {
-        std::borrow::Cow::Borrowed(graph)
-    };
-    let in_shape = g.node(g.operands(run[0])[0]).shape.clone();
-    let n_in = in_shape.numel();
-    let n_out = g.node(*run.last().expect("non-empty")).shape.numel();
-    let apply = |x: ArrayD<f64>| -> ArrayD<f64> {
-        let mut x = x;
-        for &id in run {
-            x = hepack_ir::interp::eval_node(&g, id, x);
-        }
-        x
-    };
-    let batch = |rows: usize| {
-        let mut dims = vec![rows];
-        dims.extend_from_slice(in_shape.dims());
-        ArrayD::<f64>::zeros(IxDyn(&dims))
-    };
-    let zero = apply(batch(1));
-    let bias: Vec<f64> = zero.iter().copied().collect();
-    let mut rows: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_out];
-    const CHUNK: usize = 256;
-    for start in (0..n_in).step_by(CHUNK) {
-        let len = CHUNK.min(n_in - start);
-        let mut x = batch(len);
-        {
-            let flat = x.as_slice_mut().expect("standard layout");
-            for j in 0..len {
-                flat[j * n_in + start + j] = 1.0;
-            }
-        }
-        let y = apply(x);
-        let y = y.as_standard_layout();
-        let y = y.as_slice().expect("standard layout");
-        for j in 0..len {
-            for (o, row) in rows.iter_mut().enumerate() {
-                let w = y[j * n_out + o] - bias[o];
-                if w != 0.0 {
-                    row.push((start + j, w));
-                }
-            }
-        }
-    }
-    Affine { rows, bias }
-}
-
 /// The baby-step count `n₁` (a power of two) whose rotations take the
 /// least time at `times` for the diagonals `keys` (output ciphertext,
 /// input ciphertext, offset): the distinct non-zero baby steps of each
@@ -780,6 +628,29 @@ fn hybrid_offset(in_l: &Layout, i: usize, o: usize, span: usize) -> usize {
     (i64::from(in_l.at[i].slot) - o as i64).rem_euclid(span as i64) as usize
 }
 
+/// A layout with the slot geometry that repeats it in every block.
+struct Placed<'l> {
+    layout: &'l Layout,
+    slots: usize,
+    block: usize,
+}
+
+impl Placement for Placed<'_> {
+    fn elements_by_ct(&self) -> Vec<Vec<usize>> {
+        self.layout.elements_by_ct()
+    }
+
+    fn vector(&self, values: &[(usize, f64)]) -> Vec<f64> {
+        let mut v = vec![0.0; self.slots];
+        for &(e, x) in values {
+            for base in (0..self.slots).step_by(self.block) {
+                v[base + self.layout.at[e].slot as usize] = x;
+            }
+        }
+        v
+    }
+}
+
 /// The builder and the slot geometry of one lowering.
 struct Lowerer<'a> {
     b: &'a mut Builder,
@@ -788,16 +659,13 @@ struct Lowerer<'a> {
 }
 
 impl Lowerer<'_> {
-    /// The full slot vector of per-sample slot values, repeated in every
-    /// sample's block.
-    fn spread(&self, values: impl IntoIterator<Item = (usize, f64)>) -> Vec<f64> {
-        let mut v = vec![0.0; self.slots];
-        for (slot, x) in values {
-            for base in (0..self.slots).step_by(self.block) {
-                v[base + slot] = x;
-            }
+    /// `layout` as the slot-wise ops see it.
+    fn placed<'l>(&self, layout: &'l Layout) -> Placed<'l> {
+        Placed {
+            layout,
+            slots: self.slots,
+            block: self.block,
         }
-        v
     }
 
     /// Rotation steps as the keys name them: within (−slots/2, slots/2].
@@ -817,7 +685,8 @@ impl Lowerer<'_> {
             for &(i, w) in row {
                 offsets[o] += w * x.offsets[i];
                 let from = in_l.at[i];
-                let Some(enc) = x.cts[from.ct as usize].or_else(|| naive.then(|| self.fresh()))
+                let Some(enc) =
+                    x.cts[from.ct as usize].or_else(|| naive.then(|| slotwise::fresh(self.b)))
                 else {
                     continue;
                 };
@@ -831,7 +700,10 @@ impl Lowerer<'_> {
         let bases: Vec<Option<Ct>> = x
             .cts
             .iter()
-            .map(|c| c.map(|e| e.ct).or_else(|| naive.then(|| self.fresh().ct)))
+            .map(|c| {
+                c.map(|e| e.ct)
+                    .or_else(|| naive.then(|| slotwise::fresh(self.b).ct))
+            })
             .collect();
         let cts = self.emit(&bases, diagonals, out.cts);
         Packed {
@@ -921,7 +793,7 @@ impl Lowerer<'_> {
                 offsets[o] += w * x.offsets[i];
             }
         }
-        let Some(enc) = x.cts[0].or_else(|| naive.then(|| self.fresh())) else {
+        let Some(enc) = x.cts[0].or_else(|| naive.then(|| slotwise::fresh(self.b))) else {
             return Packed {
                 cts: vec![None],
                 offsets,
@@ -983,133 +855,6 @@ impl Lowerer<'_> {
         baby_step_count(&self.b.times, self.block, diagonals.keys().copied())
     }
 
-    /// A stand-in ciphertext for a naive count's "every value encrypted".
-    fn fresh(&self) -> Enc {
-        Enc::of(self.b.fresh_meta())
-    }
-
-    /// Pending offsets of `ct`'s elements added into it (no level), so
-    /// that a slot-wise op sees each element's whole value.
-    fn settle_offsets(&mut self, x: &mut Packed, ct: usize, elements: &[usize], layout: &Layout) {
-        let Some(enc) = x.cts[ct] else { return };
-        if elements.iter().all(|&e| x.offsets[e] == 0.0) {
-            return;
-        }
-        // mult · (c + off / mult) = mult · c + off.
-        let v = self.spread(
-            elements
-                .iter()
-                .map(|&e| (layout.at[e].slot as usize, x.offsets[e] / enc.mult)),
-        );
-        let c = self.b.add_vector(enc.ct, v);
-        x.cts[ct] = Some(Enc { ct: c, ..enc });
-        for &e in elements {
-            x.offsets[e] = 0.0;
-        }
-    }
-
-    /// A polynomial, slot-wise on every ciphertext.
-    fn polynomial(&mut self, mut x: Packed, layout: &Layout, coeffs: &[f64]) -> Packed {
-        let eval = |c: &[f64], v: f64| c.iter().rev().fold(0.0, |acc, &k| acc * v + k);
-        for (ct, elements) in layout.elements_by_ct().iter().enumerate() {
-            if x.cts[ct].is_none() && self.b.is_naive() {
-                x.cts[ct] = Some(self.fresh());
-            }
-            let Some(_) = x.cts[ct] else {
-                for &e in elements {
-                    x.offsets[e] = eval(coeffs, x.offsets[e]);
-                }
-                continue;
-            };
-            self.settle_offsets(&mut x, ct, elements, layout);
-            let enc = x.cts[ct].expect("encrypted");
-            let c = compose(coeffs, enc.mult, 0.0);
-            let degree = (0..c.len()).rev().find(|&k| c[k] != 0.0).unwrap_or(0);
-            let (value, constant) = match degree {
-                0 => (None, c.first().copied().unwrap_or(0.0)),
-                1 => (
-                    Some(Enc {
-                        ct: enc.ct,
-                        mult: c[1],
-                        offset: 0.0,
-                    }),
-                    c[0],
-                ),
-                2 => {
-                    // c₂·(x + h)² + c₀ − c₂h², the shift on the elements' slots only.
-                    let h = c[1] / (2.0 * c[2]);
-                    let t = if h == 0.0 {
-                        enc.ct
-                    } else {
-                        let v =
-                            self.spread(elements.iter().map(|&e| (layout.at[e].slot as usize, h)));
-                        self.b.add_vector(enc.ct, v)
-                    };
-                    let sq = self.b.power_product(t, t, true);
-                    (
-                        Some(Enc {
-                            ct: sq,
-                            mult: c[2],
-                            offset: 0.0,
-                        }),
-                        c[0] - c[2] * h * h,
-                    )
-                }
-                _ => (Some(Enc::of(self.powers(enc.ct, &c, degree))), c[0]),
-            };
-            x.cts[ct] = value;
-            for &e in elements {
-                x.offsets[e] = constant;
-            }
-        }
-        x
-    }
-
-    /// `Σ_{k≥1} cₖ·vᵏ`: the powers the builder makes, then one weighted sum
-    /// (no constant, so zero slots stay zero).
-    fn powers(&mut self, v: Ct, c: &[f64], degree: usize) -> Ct {
-        let powers = self.b.powers(v, c, degree);
-        let terms: Vec<(Ct, f64)> = (1..=degree)
-            .filter(|&k| c[k] != 0.0)
-            .map(|k| (powers[k].expect("computed"), c[k]))
-            .collect();
-        self.b.scalar_products(&terms)
-    }
-
-    /// `x + y` element by element (both in one layout).
-    fn add(&mut self, x: &Packed, y: &Packed) -> Packed {
-        let cts = x
-            .cts
-            .iter()
-            .zip(&y.cts)
-            .map(|(a, b)| match (a, b) {
-                (None, None) => None,
-                (Some(e), None) | (None, Some(e)) => Some(*e),
-                (Some(p), Some(q)) => {
-                    let terms = [
-                        (crate::builder::Abs::Encrypted(*p), 1.0),
-                        (crate::builder::Abs::Encrypted(*q), 1.0),
-                    ];
-                    match self.b.lincomb(terms, 0.0) {
-                        crate::builder::Abs::Encrypted(e) => Some(e),
-                        _ => None,
-                    }
-                }
-            })
-            .collect();
-        let offsets = x
-            .offsets
-            .iter()
-            .zip(&y.offsets)
-            .map(|(a, b)| a + b)
-            .collect();
-        Packed {
-            cts,
-            offsets,
-            dirty: x.dirty || y.dirty,
-        }
-    }
-
     /// `x` moved into layout `to` (an identity map: one level).
     fn relayout(&mut self, x: &Packed, from: &Layout, to: &Layout) -> Packed {
         let n = from.at.len();
@@ -1118,21 +863,6 @@ impl Lowerer<'_> {
             bias: vec![0.0; n],
         };
         self.linear(x, from, &m, to)
-    }
-
-    /// The value's ciphertexts with everything pending applied (a factor
-    /// costs a product and a level, offsets an addition).
-    fn materialize(&mut self, mut x: Packed, layout: &Layout) -> Packed {
-        for (ct, elements) in layout.elements_by_ct().iter().enumerate() {
-            self.settle_offsets(&mut x, ct, elements, layout);
-            if let Some(enc) = x.cts[ct] {
-                if enc.mult != 1.0 {
-                    let c = self.b.scalar_products(&[(enc.ct, enc.mult)]);
-                    x.cts[ct] = Some(Enc::of(c));
-                }
-            }
-        }
-        x
     }
 }
 
@@ -1188,12 +918,18 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
             }
         } else {
             match &node.op {
-                Op::Polynomial(p) => {
-                    low.polynomial(values[&operands[0]].clone(), layout, &p.coeffs)
-                }
-                Op::Activation(hepack_ir::Activation::Square) => {
-                    low.polynomial(values[&operands[0]].clone(), layout, &[0.0, 0.0, 1.0])
-                }
+                Op::Polynomial(p) => slotwise::polynomial(
+                    low.b,
+                    values[&operands[0]].clone(),
+                    &low.placed(layout),
+                    &p.coeffs,
+                ),
+                Op::Activation(hepack_ir::Activation::Square) => slotwise::polynomial(
+                    low.b,
+                    values[&operands[0]].clone(),
+                    &low.placed(layout),
+                    &[0.0, 0.0, 1.0],
+                ),
                 Op::Add => {
                     let (l0, l1) = (&plan.layouts[&operands[0]], &plan.layouts[&operands[1]]);
                     let y = if l1 == l0 {
@@ -1202,7 +938,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
                         let y = values[&operands[1]].clone();
                         low.relayout(&y, l1, l0)
                     };
-                    low.add(&values[&operands[0]], &y)
+                    slotwise::add(low.b, &values[&operands[0]], &y)
                 }
                 Op::Concat(_) => {
                     let parts: Vec<&Packed> = operands.iter().map(|o| &values[o]).collect();
@@ -1251,7 +987,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
             // get here, a mask (one level) clears the unnamed slots.
             x = low.relayout(&x, layout, layout);
         }
-        let x = low.materialize(x, layout);
+        let x = slotwise::materialize(low.b, x, &low.placed(layout));
         let mut index_of: HashMap<usize, u32> = HashMap::new();
         for (ct, enc) in x.cts.iter().enumerate() {
             if let Some(enc) = enc {
@@ -1283,10 +1019,14 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
         slots: Some(SlotLayout {
             slots: slots as u32,
             block: plan.block as u32,
+            sample_stride: plan.block as u32,
             input_cts: input_layout.cts as u32,
             input: input_layout.at.clone(),
+            input_replicas: vec![0],
             output_cts: next_ct,
             output: places,
+            output_replicas: vec![0],
+            output_garbage: false,
         }),
     })
 }

@@ -19,14 +19,15 @@
 //! on diagonals of two groups joins them into one unit, so units always
 //! partition W̄.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use hepack_ir::{Graph, NodeId, Op};
+use hepack_ir::{Graph, NodeId};
 use hepack_passes::prune::{linear_layers, LayerWeights, PackedLayer, Unit};
 use hepack_passes::PassError;
 
-use super::{baby_step_count, hybrid_offset, offset, plan, run_affine};
+use super::{baby_step_count, hybrid_offset, offset, plan};
 use crate::cost::OpTimes;
+use crate::packing::runs::{compiled_layers, for_each_use, partition, run_affine};
 
 /// Slots the pruner lays a sample out in: N = 16384, the ring 128-bit
 /// parameters give the example models' depths. A model that compiles to a
@@ -147,33 +148,11 @@ impl LayerDiagonals {
     /// The layer's weights grouped into units of kind `unit`.
     pub fn units(&self, unit: DiagonalUnit) -> Vec<Unit> {
         let f = self.weights.matrix.ncols();
-        let mut parent: Vec<usize> = (0..self.cells.len()).collect();
-        fn root(parent: &mut [usize], mut i: usize) -> usize {
-            while parent[i] != i {
-                parent[i] = parent[parent[i]];
-                i = parent[i];
-            }
-            i
-        }
-        let mut first: HashMap<DiagonalKey, usize> = HashMap::new();
-        for (cell, keys) in self.cells.iter().enumerate() {
-            for &key in keys {
-                let owner = *first.entry(self.group(unit, key)).or_insert(cell);
-                let (a, b) = (root(&mut parent, owner), root(&mut parent, cell));
-                if a != b {
-                    parent[a.max(b)] = a.min(b);
-                }
-            }
-        }
-        let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for cell in 0..self.cells.len() {
-            let r = root(&mut parent, cell);
-            members.entry(r).or_default().push(cell);
-        }
+        let members = partition(&self.cells, |key| self.group(unit, key));
         // What a unit owns: its diagonals, and the baby and giant steps of
         // the unpruned split that no diagonal outside it uses.
         let mut unit_of_key: HashMap<DiagonalKey, usize> = HashMap::new();
-        for (u, cells) in members.values().enumerate() {
+        for (u, cells) in members.iter().enumerate() {
             for &c in cells {
                 for &key in &self.cells[c] {
                     unit_of_key.insert(key, u);
@@ -205,7 +184,7 @@ impl LayerDiagonals {
             diagonals[u] += 1;
         }
         members
-            .into_values()
+            .into_iter()
             .enumerate()
             .map(|(u, cells)| Unit {
                 cells: cells.into_iter().map(|c| [c / f, c % f]).collect(),
@@ -313,87 +292,15 @@ pub fn layer_diagonals(graph: &Graph, slots: usize) -> Result<Vec<LayerDiagonals
     Ok(out)
 }
 
-/// Calls `f(cell, a, b)` for every use of every weight of layer `id`: cell
-/// `[r, c]` of W̄ multiplies the layer's input element `b` into its output
-/// element `a`.
-fn for_each_use(graph: &Graph, id: NodeId, mut f: impl FnMut([usize; 2], usize, usize)) {
-    let input = &graph.node(graph.operands(id)[0]).shape;
-    match &graph.node(id).op {
-        Op::Conv(conv) => {
-            let (filters, channels, kh, kw) = conv.weight.dim();
-            let (h, w) = (input.dims()[1], input.dims()[2]);
-            let out = graph.node(id).shape.dims();
-            let (oh, ow) = (out[1], out[2]);
-            for fi in 0..filters {
-                for ch in 0..channels {
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let row = (ch * kh + ky) * kw + kx;
-                            for oy in 0..oh {
-                                let iy = (oy * conv.strides[0] + ky * conv.dilations[0])
-                                    .checked_sub(conv.pads[0]);
-                                let Some(iy) = iy.filter(|&y| y < h) else {
-                                    continue;
-                                };
-                                for ox in 0..ow {
-                                    let ix = (ox * conv.strides[1] + kx * conv.dilations[1])
-                                        .checked_sub(conv.pads[1]);
-                                    let Some(ix) = ix.filter(|&x| x < w) else {
-                                        continue;
-                                    };
-                                    let a = (fi * oh + oy) * ow + ox;
-                                    let b = (ch * h + iy) * w + ix;
-                                    f([row, fi], a, b);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Op::Dense(d) => {
-            let (k, n) = d.weight.dim();
-            for r in 0..input.numel() / k {
-                for i in 0..k {
-                    for o in 0..n {
-                        f([i, o], r * n + o, r * k + i);
-                    }
-                }
-            }
-        }
-        _ => unreachable!("linear_layers returns conv and dense layers only"),
-    }
-}
-
-/// The diagonals of `graph`'s layers as the compiler will lay them out:
-/// the graph is planned after the HE-friendly pipeline `hepack compile`
-/// runs (which drops a softmax kept for training, replaces ReLUs, may fuse
-/// linear layers), and its layers matched back by name and shape (the
-/// units are structural; the weights stay `graph`'s).
+/// The diagonals of `graph`'s layers as the compiler will lay them out
+/// ([`compiled_layers`]).
 fn compiled_diagonals(graph: &Graph) -> Result<Vec<LayerDiagonals>, PassError> {
-    let mut g = graph.clone();
-    hepack_passes::pipeline("he-friendly", &hepack_passes::PassOptions::default())?
-        .run(&mut g, |_, _| {})?;
-    let mut planned = layer_diagonals(&g, PRUNING_SLOTS)?;
-    linear_layers(graph)
-        .into_iter()
-        .map(|weights| {
-            let at = planned
-                .iter()
-                .position(|p| {
-                    p.weights.name == weights.name && p.weights.matrix.dim() == weights.matrix.dim()
-                })
-                .ok_or_else(|| {
-                    PassError::Prune(format!(
-                        "diagonal units of '{}': the HE-friendly pipeline `hepack compile` runs changes this layer (fuses it with another, or reshapes it), so its units cannot be read off the compiled layout; prune the model `hepack export` writes, whose layers are the compiled ones",
-                        weights.name
-                    ))
-                })?;
-            let mut l = planned.swap_remove(at);
-            l.weights = weights;
-            Ok(l)
-        })
-        .collect()
+    compiled_layers(
+        graph,
+        "diagonal",
+        |g| layer_diagonals(g, PRUNING_SLOTS),
+        |l| &mut l.weights,
+    )
 }
 
 /// [`hepack_passes::prune::Packing::layers`] for diagonal packing with units `unit`.
