@@ -169,6 +169,14 @@ enum Command {
     /// square --sparsity 0.9 --test-data tx.npy --test-labels ty.npy --log
     /// tune.csv -o lenet5.tuned.onnx
     Tune(commands::tune::TuneArgs),
+    /// Permute hidden neurons so that a pruned model's zero weights gather
+    /// into whole tiles of --packing tile (HE-PEx's P3), then optionally zero
+    /// the tiles left mostly zero (P4). The function is unchanged by the
+    /// permutation; inputs and outputs keep their order.
+    ///
+    /// Example: hepack permute mlp.pruned.onnx --tile 16x16 --p4-threshold
+    /// 0.25 -o mlp.permuted.onnx
+    Permute(commands::permute::PermuteArgs),
     /// Prune whole packed units (filters/neurons or blocks of them), remove
     /// what became dead, and write the model as ONNX and/or the masks as JSON.
     ///
@@ -457,6 +465,7 @@ fn main() -> ExitCode {
             },
             json,
         ),
+        Command::Permute(args) => commands::permute::run(&args),
         Command::Export {
             model,
             output,

@@ -792,3 +792,132 @@ fn cli_prune_diagonal_units_round_trip_through_the_mask_file() {
     ]);
     assert!(!ok && err.contains("--packing diagonal"), "{err}");
 }
+
+/// `prune --packing tile` with each of HE-PEx's criteria zeroes whole tiles,
+/// half of the hidden layer's; the masks drive the same model again; the
+/// pruned model compiles with fewer products; `inspect --tile all` lists
+/// every shape; a tile packing without a shape, or a shape without it, is
+/// a clear error.
+#[test]
+fn cli_prune_tile_units_and_inspect_every_tile_shape() {
+    use hepack_backend::tile::TilePacking;
+    use hepack_passes::prune::Packing;
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = model("mlp");
+    let original = load(&mlp).unwrap().graph;
+    let packing = TilePacking {
+        shape: "16x16".parse().unwrap(),
+    };
+    let layers = packing.layers(&original).unwrap();
+    for criterion in ["tile-mean", "tile-max", "tile-min"] {
+        let onnx = dir.path().join(format!("{criterion}.onnx"));
+        let masks = dir.path().join(format!("{criterion}.json"));
+        let (ok, out, err) = common::hepack(&[
+            "prune",
+            path_str(&mlp),
+            "--packing",
+            "tile",
+            "--tile",
+            "16x16",
+            "--criterion",
+            criterion,
+            "--sparsity",
+            "0.5",
+            "--f64",
+            "--masks-out",
+            path_str(&masks),
+            "-o",
+            path_str(&onnx),
+        ]);
+        assert!(ok, "{criterion}: {err}");
+        assert!(out.contains("tile 16x16 packing, tile units"), "{out}");
+        let mask_set =
+            mask_file::from_json(&std::fs::read_to_string(&masks).unwrap(), "m").unwrap();
+        let hidden = &layers[0];
+        let mask = &mask_set[hidden.weights.name.as_str()];
+        let whole = |u: &hepack_passes::prune::Unit, keep: bool| {
+            u.cells.iter().all(|&[r, c]| mask[[r, c]] == keep)
+        };
+        assert!(hidden
+            .units
+            .iter()
+            .all(|u| whole(u, true) || whole(u, false)));
+        let gone = hidden.units.iter().filter(|u| whole(u, false)).count();
+        assert_eq!(gone, units_to_prune(0.5, hidden.units.len()), "{criterion}");
+        let again = dir.path().join("again.onnx");
+        let (ok, _, err) = common::hepack(&[
+            "prune",
+            path_str(&mlp),
+            "--masks-in",
+            path_str(&masks),
+            "--packing",
+            "tile",
+            "--tile",
+            "16x16",
+            "--f64",
+            "-o",
+            path_str(&again),
+        ]);
+        assert!(ok, "{criterion}: {err}");
+        assert_eq!(
+            std::fs::read(&again).unwrap(),
+            std::fs::read(&onnx).unwrap()
+        );
+    }
+    let program = dir.path().join("p.hep");
+    let (ok, out, err) = common::hepack(&[
+        "compile",
+        path_str(&dir.path().join("tile-max.onnx")),
+        "--packing",
+        "tile",
+        "--tile",
+        "16x16",
+        "-o",
+        path_str(&program),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("samples per ciphertext"), "{out}");
+    // The exported model is HE-friendly, so every tile shape lowers.
+    let he = dir.path().join("he.onnx");
+    let (ok, _, err) = common::hepack(&["export", path_str(&mlp), "-o", path_str(&he)]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = common::hepack(&[
+        "inspect",
+        path_str(&he),
+        "--he",
+        "--packing",
+        "tile",
+        "--tile",
+        "all",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() > 20, "{}", rows.len());
+    for r in rows {
+        let tile = r["tile"].as_str().unwrap();
+        let (t1, t2) = tile.split_once('x').unwrap();
+        let area: u64 = t1.parse::<u64>().unwrap() * t2.parse::<u64>().unwrap();
+        let slots = r["degree"].as_u64().unwrap() / 2;
+        assert_eq!(r["samples"].as_u64().unwrap() * area, slots, "{tile}");
+        assert!(r["mul_plain"].as_u64().unwrap() > 0);
+    }
+    for (args, want) in [
+        (vec!["--packing", "tile"], "--tile T1xT2"),
+        (
+            vec!["--packing", "diagonal", "--tile", "8x8"],
+            "add --packing tile",
+        ),
+        (vec!["--packing", "tile", "--tile", "12x8"], "powers of two"),
+        (
+            vec!["--packing", "tile", "--tile", "8x8", "--block", "cols"],
+            "a unit of another packing",
+        ),
+    ] {
+        let mut argv = vec!["compile", path_str(&mlp)];
+        argv.extend(args);
+        let (ok, _, err) = common::hepack(&argv);
+        assert!(!ok && err.contains(want), "{argv:?}: {err}");
+    }
+}

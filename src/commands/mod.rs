@@ -16,6 +16,7 @@ pub mod inspect_program;
 pub mod keygen;
 pub mod param_args;
 pub mod passes;
+pub mod permute;
 pub mod prune;
 pub mod prune_args;
 pub mod run;

@@ -43,6 +43,7 @@ use crate::packing::slotwise::{self, Packed, Placement};
 use crate::program::{OutputElement, SlotLayout, SlotRef};
 use crate::{Lowered, Lowering};
 
+pub mod permute;
 pub mod units;
 
 /// A tile's rows × columns, powers of two (`--tile 16x8`).
