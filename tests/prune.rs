@@ -921,3 +921,83 @@ fn cli_prune_tile_units_and_inspect_every_tile_shape() {
         assert!(!ok && err.contains(want), "{argv:?}: {err}");
     }
 }
+
+/// `prune --permute` and `hepack permute` keep the pruned model's function
+/// (P3) and never lose zero tiles; P4 zeroes more; bad thresholds and a
+/// permutation without tiles are clear errors.
+#[test]
+fn cli_permute_keeps_the_function_and_gathers_zero_tiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = model("mlp");
+    let pruned = dir.path().join("pruned.onnx");
+    let permuted = dir.path().join("permuted.onnx");
+    let prune = |extra: &[&str], out: &std::path::Path| {
+        let mut argv = vec![
+            "prune",
+            path_str(&mlp),
+            "--packing",
+            "tile",
+            "--tile",
+            "8x8",
+            "--criterion",
+            "unstructured",
+            "--sparsity",
+            "0.9",
+            "--f64",
+            "-o",
+            path_str(out),
+        ];
+        argv.extend_from_slice(extra);
+        common::hepack(&argv)
+    };
+    let (ok, _, err) = prune(&[], &pruned);
+    assert!(ok, "{err}");
+    let (ok, out, err) = prune(&["--permute"], &permuted);
+    assert!(ok, "{err}");
+    assert!(out.contains("zero 8x8 tiles"), "{out}");
+    let x = samples(&load(&mlp).unwrap().graph);
+    let run = |p: &std::path::Path| interp::run(&load(p).unwrap().graph, x.view()).unwrap();
+    assert_close(&run(&pruned), &run(&permuted), "prune --permute");
+    let p4 = dir.path().join("p4.onnx");
+    let (ok, out, err) = common::hepack(&[
+        "permute",
+        path_str(&pruned),
+        "--tile",
+        "8x8",
+        "--p4-threshold",
+        "0.2",
+        "--f64",
+        "--json",
+        "-o",
+        path_str(&p4),
+    ]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let zero = |k: &str| report[k]["zero"].as_u64().unwrap();
+    assert!(
+        zero("after") >= zero("before") && zero("after_p4") >= zero("after"),
+        "{report}"
+    );
+    for (args, want) in [
+        (
+            vec!["--tile", "8x8", "--p4-threshold", "1.5"],
+            "a P4 threshold of 1.5",
+        ),
+        (vec!["--tile", "8"], "powers of two"),
+    ] {
+        let mut argv = vec!["permute", path_str(&pruned), "-o", path_str(&p4)];
+        argv.extend(args);
+        let (ok, _, err) = common::hepack(&argv);
+        assert!(!ok && err.contains(want), "{argv:?}: {err}");
+    }
+    let (ok, _, err) = common::hepack(&[
+        "prune",
+        path_str(&mlp),
+        "--sparsity",
+        "0.5",
+        "--permute",
+        "-o",
+        path_str(&p4),
+    ]);
+    assert!(!ok && err.contains("--packing tile --tile"), "{err}");
+}

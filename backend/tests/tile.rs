@@ -8,7 +8,7 @@ use hepack_backend::simulate::simulate_outputs;
 use hepack_backend::tile::{TilePacking, TileShape};
 use hepack_backend::{HeOp, Lowering, OpTimes, Program};
 use hepack_ir::testing::{add_outputs, assert_all_close, prune_randomly, random_graph};
-use hepack_ir::{interp, Graph, Op};
+use hepack_ir::{interp, Graph, NodeId, Op};
 use proptest::prelude::*;
 
 mod common;
@@ -440,4 +440,42 @@ proptest! {
         prop_assert!(report.after.zero >= report.before.zero, "{report}");
         assert_all_close(&want, &interp::run_outputs(&p, x.view()).unwrap(), "permuted");
     }
+}
+
+/// The compiler places the model's inputs and outputs (the client applies
+/// the places): inputs 0 and 2 feed only the first two neurons, 1 and 3
+/// the last two, so grouped as {0, 2}, {1, 3} the first layer keeps two
+/// 2×2 tiles of four; outputs likewise for the last layer.
+#[test]
+fn inputs_and_outputs_are_placed_to_gather_zero_tiles() {
+    let mut g = dense_chain(&[4, 4, 4], 0.0, 5);
+    let order = g.topo_order();
+    let dense: Vec<NodeId> = order
+        .into_iter()
+        .filter(|&id| matches!(g.node(id).op, Op::Dense(_)))
+        .collect();
+    if let Op::Dense(d) = &mut g.node_mut(dense[0]).op {
+        for i in 0..4 {
+            for n in 0..4 {
+                if (i % 2 == 0) != (n < 2) {
+                    d.weight[[i, n]] = 0.0;
+                }
+            }
+        }
+    }
+    if let Op::Dense(d) = &mut g.node_mut(dense[1]).op {
+        for n in 0..4 {
+            for m in 0..4 {
+                if (m % 2 == 0) != (n < 2) {
+                    d.weight[[n, m]] = 0.0;
+                }
+            }
+        }
+    }
+    let program = assert_agree(&g, "2x2", 3, "placed inputs and outputs");
+    assert_eq!(products_in(&program, "fc0"), 2);
+    assert_eq!(products_in(&program, "fc1"), 2);
+    let layout = program.slots.as_ref().unwrap();
+    assert_eq!(layout.input[0].ct, layout.input[2].ct);
+    assert_ne!(layout.input[0].ct, layout.input[1].ct);
 }

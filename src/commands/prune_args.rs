@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use hepack_backend::diagonal::{DiagonalPacking, DiagonalUnit};
+use hepack_backend::tile::permute::{permute, PermuteReport};
 use hepack_backend::tile::{TilePacking, TileShape};
 use hepack_ir::Graph;
 use hepack_passes::prune::{
@@ -206,9 +207,27 @@ pub struct UnitArgs {
     /// Prune the output layer at --sparsity too (MOFHEI keeps it whole).
     #[arg(long)]
     pub prune_output: bool,
+    /// After pruning, permute hidden neurons so that zero weights gather
+    /// into whole tiles (HE-PEx's P3, as `hepack permute` does; with
+    /// --packing tile). The function is unchanged; masks written by
+    /// --masks-out stay those of the unpermuted model.
+    #[arg(long)]
+    pub permute: bool,
 }
 
 impl UnitArgs {
+    /// Permute `graph`'s hidden neurons for tile packing if `--permute`
+    /// asks (HE-PEx's P3).
+    pub fn permute(&self, graph: &mut Graph) -> Result<Option<PermuteReport>> {
+        if !self.permute {
+            return Ok(None);
+        }
+        let (PackingArg::Tile, Some(shape)) = (self.packing, self.tile) else {
+            bail!("--permute gathers zeros into tiles: add --packing tile --tile T1xT2");
+        };
+        Ok(Some(permute(graph, shape, None, self.seed)?))
+    }
+
     /// The ranking.
     pub fn criterion(&self) -> Criterion {
         match self.criterion {
@@ -364,6 +383,9 @@ pub struct PruneOutcome {
     /// The masks applied (written by [`PruneArgs::write_masks`]).
     #[serde(skip)]
     pub mask_set: Masks,
+    /// What `--permute` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permute: Option<PermuteReport>,
 }
 
 impl PruneArgs {
@@ -456,6 +478,7 @@ impl PruneArgs {
         } else {
             Some(compress(graph)?)
         };
+        let permuted = self.units.permute(graph)?;
         let (_, params_after) = linear_params(graph);
         Ok(Some(PruneOutcome {
             method: self.units.describe(),
@@ -468,6 +491,7 @@ impl PruneArgs {
             params_before,
             params_after,
             mask_set: masks,
+            permute: permuted,
         }))
     }
 
@@ -522,6 +546,10 @@ impl fmt::Display for PruneOutcome {
             self.params_after,
             self.params_before,
             100.0 * (1.0 - ops_after as f64 / ops_before.max(1) as f64)
-        )
+        )?;
+        if let Some(p) = &self.permute {
+            write!(f, "{p}")?;
+        }
+        Ok(())
     }
 }

@@ -203,6 +203,9 @@ pub struct TuneReport {
     replacements: Vec<hepack_tune::Replacement>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pruning: Option<hepack_tune::PruneRun>,
+    /// What `--permute` did after pruning (the function is unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permute: Option<hepack_backend::tile::permute::PermuteReport>,
     epochs: Vec<LogLine>,
 }
 
@@ -560,6 +563,7 @@ pub fn tune(
         checkpoints.push(checkpoint("fine-tuned", &graph)?);
     }
     bar.finish_and_clear();
+    let permute = args.units.permute(&mut graph)?;
 
     let report = TuneReport {
         metric,
@@ -568,6 +572,7 @@ pub fn tune(
         checkpoints,
         replacements,
         pruning,
+        permute,
         epochs: log,
     };
     Ok((graph, report))
@@ -683,6 +688,9 @@ fn summary(report: &TuneReport) -> String {
             p.pruning.len(),
             p.fine.len()
         );
+    }
+    if let Some(p) = &report.permute {
+        let _ = write!(out, "{p}");
     }
     let mut rows = vec![vec![
         "stage".to_string(),

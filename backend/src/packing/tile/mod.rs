@@ -340,7 +340,7 @@ fn plan(graph: &Graph, shape: TileShape, slots: usize) -> Result<Plan, BackendEr
         let node = graph.node(id);
         let operands = graph.operands(id);
         let layout = if let Op::Input = node.op {
-            geo.compact(node.shape.numel(), Form::Rows)
+            input_layout(graph, &runs, &sources, geo)
         } else if let Some(run) = runs.get(&id) {
             let input = &layouts[&graph.operands(run[0])[0]];
             match sources.get(&id) {
@@ -348,7 +348,21 @@ fn plan(graph: &Graph, shape: TileShape, slots: usize) -> Result<Plan, BackendEr
                     at: moved.iter().map(|&s| input.at[s]).collect(),
                     ..input.clone()
                 },
-                None => geo.compact(node.shape.numel(), geo.output_form(input.form)),
+                None => {
+                    let out = geo.compact(node.shape.numel(), geo.output_form(input.form));
+                    if reaches_only_outputs(graph, id) {
+                        let m = run_affine(graph, run, false);
+                        let reads = m.rows.iter().enumerate().flat_map(|(o, row)| {
+                            let input = cleaned(input);
+                            row.iter()
+                                .map(move |&(i, _)| (o, input.at[i].ct))
+                                .collect::<Vec<_>>()
+                        });
+                        placed_by(out, input.cts, reads, geo)
+                    } else {
+                        out
+                    }
+                }
             }
         } else {
             match &node.op {
@@ -388,6 +402,94 @@ fn plan(graph: &Graph, shape: TileShape, slots: usize) -> Result<Plan, BackendEr
         runs,
         sources,
     })
+}
+
+/// `layout` (compact) with its elements regrouped so that the tiles they
+/// touch gather ([`permute::grouping`]): `touches` lists each element's
+/// (element, chunk on the other side of the map) pairs among `chunks`.
+/// Only inputs and outputs move this way: their places are the client's
+/// to apply, so the model stays as it is.
+fn placed_by(
+    layout: Layout,
+    chunks: usize,
+    touches: impl IntoIterator<Item = (usize, u32)>,
+    geo: Geometry,
+) -> Layout {
+    let sigs = permute::signatures_of(layout.at.len(), chunks, touches);
+    match permute::grouping(&sigs, geo.chunk(layout.form), 0) {
+        Some(groups) => {
+            let mut at = layout.at.clone();
+            for (g, group) in groups.iter().enumerate() {
+                for (p, &e) in group.iter().enumerate() {
+                    at[e] = Place {
+                        ct: g as u32,
+                        pos: p as u32,
+                    };
+                }
+            }
+            Layout { at, ..layout }
+        }
+        None => layout,
+    }
+}
+
+/// The model input's layout: along rows, its features grouped by the
+/// output chunks of the weighted run that reads them (directly or through
+/// a run of relabelling ops), so that pruned inputs gather into zero tiles.
+fn input_layout(
+    graph: &Graph,
+    runs: &HashMap<NodeId, Vec<NodeId>>,
+    sources: &HashMap<NodeId, Vec<usize>>,
+    geo: Geometry,
+) -> Layout {
+    let input = graph.input();
+    let compact = geo.compact(graph.node(input).shape.numel(), Form::Rows);
+    let run_from = |id: NodeId| {
+        let user = graph.single_user(id).filter(|_| !graph.is_output(id))?;
+        runs.iter()
+            .find(|(_, run)| run[0] == user)
+            .map(|(&end, run)| (end, run))
+    };
+    let Some((mut end, mut run)) = run_from(input) else {
+        return compact;
+    };
+    let mut moved: Option<&Vec<usize>> = None;
+    if let Some(m) = sources.get(&end) {
+        moved = Some(m);
+        let Some(next) = run_from(end) else {
+            return compact;
+        };
+        (end, run) = next;
+    }
+    if sources.contains_key(&end) {
+        return compact;
+    }
+    let m = run_affine(graph, run, false);
+    let len = geo.chunk(Form::Cols);
+    let touches: Vec<(usize, u32)> = m
+        .rows
+        .iter()
+        .enumerate()
+        .flat_map(|(o, row)| {
+            row.iter().map(move |&(j, _)| {
+                let e = moved.map_or(j, |m| m[j]);
+                (e, (o / len) as u32)
+            })
+        })
+        .collect();
+    let chunks = graph.node(end).shape.numel().div_ceil(len);
+    placed_by(compact, chunks, touches, geo)
+}
+
+/// Whether only slot-wise ops lie between `id` and the model's outputs:
+/// then its elements' places are the client's to apply.
+fn reaches_only_outputs(graph: &Graph, id: NodeId) -> bool {
+    let users = graph.users(id);
+    (graph.is_output(id) || !users.is_empty())
+        && users.into_iter().all(|u| {
+            matches!(graph.node(u).op, Op::Polynomial(_) | Op::Activation(_))
+                && reaches_only_outputs(graph, u)
+        })
 }
 
 /// The builder and the geometry of one lowering.

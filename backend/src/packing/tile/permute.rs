@@ -68,6 +68,8 @@ pub struct PermuteReport {
     pub after: TileCount,
     /// All layers after P4.
     pub after_p4: TileCount,
+    /// The P4 threshold, if P4 ran.
+    pub p4_threshold: Option<f64>,
     /// Weights P4 zeroed.
     pub p4_zeroed_weights: usize,
 }
@@ -75,24 +77,34 @@ pub struct PermuteReport {
 impl std::fmt::Display for PermuteReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let frac = |c: TileCount| format!("{}/{}", c.zero, c.total);
-        writeln!(
+        write!(
             f,
-            "zero {} tiles: {} before, {} permuted, {} after P4 ({} weights zeroed)",
+            "zero {} tiles: {} before, {} permuted",
             self.tile,
             frac(self.before),
-            frac(self.after),
-            frac(self.after_p4),
-            self.p4_zeroed_weights
+            frac(self.after)
         )?;
-        for l in &self.layers {
-            writeln!(
+        match self.p4_threshold {
+            Some(t) => writeln!(
                 f,
-                "  {}: {} → {} → {}",
+                ", {} after P4 at {t} ({} weights zeroed)",
+                frac(self.after_p4),
+                self.p4_zeroed_weights
+            )?,
+            None => writeln!(f)?,
+        }
+        for l in &self.layers {
+            write!(
+                f,
+                "  {}: {} → {}",
                 l.layer,
                 frac(l.before),
-                frac(l.permuted),
-                frac(l.after_p4)
+                frac(l.permuted)
             )?;
+            match self.p4_threshold {
+                Some(_) => writeln!(f, " → {}", frac(l.after_p4))?,
+                None => writeln!(f)?,
+            }
         }
         if self.permuted.is_empty() {
             writeln!(f, "no hidden dimension could be permuted for the better")?;
@@ -158,7 +170,7 @@ fn pairs(graph: &Graph) -> Vec<Pair> {
 }
 
 /// A set of chunks as bits.
-type Signature = Vec<u64>;
+pub(super) type Signature = Vec<u64>;
 
 fn bits(sig: &Signature) -> u32 {
     sig.iter().map(|w| w.count_ones()).sum()
@@ -232,6 +244,39 @@ fn cluster(sigs: &[Signature], size: usize, seed: u64) -> Vec<Vec<usize>> {
     groups
 }
 
+/// The grouping of elements with signatures `sigs` into chunks of `size`
+/// that keeps the fewest tiles, if it keeps fewer than the elements in
+/// their order do ([`RESTARTS`] greedy clusterings from `seed`).
+pub(super) fn grouping(sigs: &[Signature], size: usize, seed: u64) -> Option<Vec<Vec<usize>>> {
+    if sigs.is_empty() {
+        return None;
+    }
+    let identity: Vec<Vec<usize>> = (0..sigs.len())
+        .collect::<Vec<_>>()
+        .chunks(size)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let best = (0..RESTARTS)
+        .map(|r| cluster(sigs, size, seed.wrapping_add(r)))
+        .min_by_key(|g| kept(g, sigs))
+        .expect("restarts");
+    (kept(&best, sigs) < kept(&identity, sigs)).then_some(best)
+}
+
+/// Signatures of `n` elements over `chunks` chunks from (element, chunk)
+/// pairs.
+pub(super) fn signatures_of(
+    n: usize,
+    chunks: usize,
+    pairs: impl IntoIterator<Item = (usize, u32)>,
+) -> Vec<Signature> {
+    let mut sigs = vec![vec![0u64; chunks.div_ceil(64).max(1)]; n];
+    for (e, c) in pairs {
+        sigs[e][c as usize / 64] |= 1 << (c % 64);
+    }
+    sigs
+}
+
 /// Each hidden neuron's signature: the first layer's input chunks it reads
 /// and the second layer's output chunks it writes, from their tiles.
 fn signatures(first: &LayerTiles, second: &LayerTiles) -> Vec<Signature> {
@@ -251,27 +296,24 @@ fn signatures(first: &LayerTiles, second: &LayerTiles) -> Vec<Signature> {
         .map(|&(b, _)| b)
         .max()
         .map_or(0, |b| b + 1);
-    let width = (in_chunks + out_chunks).div_ceil(64) as usize;
-    let mut sigs = vec![vec![0u64; width.max(1)]; neurons];
-    let mut set = |n: usize, bit: u32| sigs[n][bit as usize / 64] |= 1 << (bit % 64);
-    for (cell, keys) in first.cells.iter().enumerate() {
-        let (i, n) = (cell / neurons, cell % neurons);
-        if w1[[i, n]] != 0.0 {
-            for &(_, a) in keys {
-                set(n, a);
-            }
-        }
-    }
     let f2 = w2.ncols();
-    for (cell, keys) in second.cells.iter().enumerate() {
+    let reads = first.cells.iter().enumerate().flat_map(|(cell, keys)| {
+        let (i, n) = (cell / neurons, cell % neurons);
+        let on = w1[[i, n]] != 0.0;
+        keys.iter().filter(move |_| on).map(move |&(_, a)| (n, a))
+    });
+    let writes = second.cells.iter().enumerate().flat_map(|(cell, keys)| {
         let (n, m) = (cell / f2, cell % f2);
-        if w2[[n, m]] != 0.0 {
-            for &(b, _) in keys {
-                set(n, in_chunks + b);
-            }
-        }
-    }
-    sigs
+        let on = w2[[n, m]] != 0.0;
+        keys.iter()
+            .filter(move |_| on)
+            .map(move |&(b, _)| (n, in_chunks + b))
+    });
+    signatures_of(
+        neurons,
+        (in_chunks + out_chunks) as usize,
+        reads.chain(writes),
+    )
 }
 
 /// Neuron `p` of the first layer's output becomes old neuron `order[p]`.
@@ -351,18 +393,9 @@ fn permute_pair(
     }
     let size = (0..neurons).filter(|&n| chunk_of[n] == 0).count().max(1);
     let sigs = signatures(first, second);
-    let identity: Vec<Vec<usize>> = (0..neurons)
-        .collect::<Vec<_>>()
-        .chunks(size)
-        .map(<[usize]>::to_vec)
-        .collect();
-    let best = (0..RESTARTS)
-        .map(|r| cluster(&sigs, size, seed.wrapping_add(r)))
-        .min_by_key(|g| kept(g, &sigs))
-        .expect("restarts");
-    if kept(&best, &sigs) >= kept(&identity, &sigs) {
+    let Some(best) = grouping(&sigs, size, seed) else {
         return Ok(false);
-    }
+    };
     let order: Vec<usize> = best.into_iter().flatten().collect();
     apply(graph, pair, &order);
     Ok(true)
@@ -416,6 +449,7 @@ pub fn permute(
         before: TileCount::default(),
         after: TileCount::default(),
         after_p4: TileCount::default(),
+        p4_threshold: p4,
         p4_zeroed_weights,
     };
     for ((b, a), l) in before.iter().zip(&after).zip(&last) {
