@@ -208,6 +208,9 @@ pub fn run(
         }
         if let Some((program, cost)) = &lowered {
             println!("{}", super::he_report::params_line(program));
+            if let Some(line) = super::he_report::slots_line(program) {
+                println!("{line}");
+            }
             print!("{}", super::he_report::table(&program.packing, cost));
         }
         if let Some(f) = &program_file {

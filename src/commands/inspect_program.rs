@@ -129,6 +129,10 @@ fn text(r: &Report<'_>, program: &Program) -> String {
         r.public_outputs,
         r.samples_per_ciphertext
     ));
+    if let Some(line) = super::he_report::slots_line(program) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     if r.outputs.len() > 1 {
         for o in &r.outputs {
             out.push_str(&format!(

@@ -277,3 +277,38 @@ pub(crate) fn compiled_layers<L>(
         })
         .collect()
 }
+
+/// How many nodes read each node's value, in `order` (a run's readers are
+/// its first node's).
+pub(crate) fn reader_counts(graph: &Graph, order: &[NodeId]) -> HashMap<NodeId, usize> {
+    let mut counts: HashMap<NodeId, usize> = order.iter().map(|&id| (id, 0)).collect();
+    for &id in order {
+        for o in graph.operands(id) {
+            *counts.get_mut(&o).expect("operands are nodes") += 1;
+        }
+    }
+    counts
+}
+
+/// After lowering `id` (a run's last node, or any node outside runs): the
+/// values it read whose last reader it was, output nodes excepted; their
+/// counts in `left` go down.
+pub(crate) fn released(
+    graph: &Graph,
+    runs: &HashMap<NodeId, Vec<NodeId>>,
+    id: NodeId,
+    left: &mut HashMap<NodeId, usize>,
+) -> Vec<NodeId> {
+    let reads = match runs.get(&id) {
+        Some(run) => graph.operands(run[0]),
+        None => graph.operands(id),
+    };
+    reads
+        .into_iter()
+        .filter(|o| {
+            let n = left.get_mut(o).expect("counted");
+            *n -= 1;
+            *n == 0 && !graph.is_output(*o)
+        })
+        .collect()
+}

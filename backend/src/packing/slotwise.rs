@@ -4,7 +4,10 @@
 //! tensor's elements sit ([`Placement`]); this module never needs to know
 //! more.
 
+use std::collections::HashMap;
+
 use crate::builder::{compose, Abs, Builder, Ct, Enc};
+use crate::program::{OutputElement, SlotRef};
 
 /// One sample's tensor as lowering sees it: per ciphertext, nothing (all
 /// slots zero) or a ciphertext with a pending public factor; per element, a
@@ -173,4 +176,45 @@ pub(crate) fn materialize(b: &mut Builder, mut x: Packed, place: &dyn Placement)
         }
     }
     x
+}
+
+/// A model input: `cts` fresh ciphertexts (what the client encrypts) of
+/// `elements` elements, nothing pending.
+pub(crate) fn input(b: &mut Builder, cts: usize, elements: usize) -> Packed {
+    Packed {
+        cts: (0..cts as u32)
+            .map(|c| Some(Enc::of(b.input_ct(c))))
+            .collect(),
+        offsets: vec![0.0; elements],
+        dirty: false,
+    }
+}
+
+/// `x` (nothing pending) as the model's output: each ciphertext holding an
+/// encrypted element becomes output ciphertext `*next` (counting up), and
+/// each element is encrypted, at its place there (`place(e)`: its
+/// ciphertext and slot in `x`), or the public constant it is.
+pub(crate) fn output(
+    b: &mut Builder,
+    x: &Packed,
+    place: impl Fn(usize) -> (usize, u32),
+    next: &mut u32,
+) -> (Vec<OutputElement>, Vec<Option<SlotRef>>) {
+    let mut index_of: HashMap<usize, u32> = HashMap::new();
+    for (ct, enc) in x.cts.iter().enumerate() {
+        if let Some(enc) = enc {
+            b.output_ct(enc.ct, *next);
+            index_of.insert(ct, *next);
+            *next += 1;
+        }
+    }
+    (0..x.offsets.len())
+        .map(|e| {
+            let (ct, slot) = place(e);
+            match index_of.get(&ct) {
+                Some(&c) => (OutputElement::Encrypted, Some(SlotRef { ct: c, slot })),
+                None => (OutputElement::Public(x.offsets[e]), None),
+            }
+        })
+        .unzip()
 }

@@ -35,9 +35,11 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::builder::{Builder, Ct, Enc};
 use crate::error::BackendError;
-use crate::packing::runs::{is_relabel, relabel_sources, run_affine, runs, Affine};
+use crate::packing::runs::{
+    is_relabel, reader_counts, relabel_sources, released, run_affine, runs, Affine,
+};
 use crate::packing::slotwise::{self, Packed, Placement};
-use crate::program::{OutputElement, SlotLayout, SlotRef};
+use crate::program::{SlotLayout, SlotRef};
 use crate::{Lowered, Lowering};
 
 pub mod gazelle;
@@ -876,12 +878,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
     };
     let order = graph.topo_order();
     let in_run: HashSet<NodeId> = plan.runs.values().flatten().copied().collect();
-    let mut users_left: HashMap<NodeId, usize> = order.iter().map(|&id| (id, 0)).collect();
-    for &id in &order {
-        for o in graph.operands(id) {
-            *users_left.get_mut(&o).expect("operands are nodes") += 1;
-        }
-    }
+    let mut users_left = reader_counts(graph, &order);
     let input_layout = &plan.layouts[&graph.input()];
     let mut values: HashMap<NodeId, Packed> = HashMap::new();
     for (layer, &id) in order.iter().enumerate() {
@@ -893,13 +890,7 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
         let layout = &plan.layouts[&id];
         let operands = graph.operands(id);
         let value = if let Op::Input = node.op {
-            Packed {
-                cts: (0..layout.cts as u32)
-                    .map(|c| Some(Enc::of(low.b.input_ct(c))))
-                    .collect(),
-                offsets: vec![0.0; layout.at.len()],
-                dirty: false,
-            }
+            slotwise::input(low.b, layout.cts, layout.at.len())
         } else if let Some(run) = plan.runs.get(&id) {
             let source = graph.operands(run[0])[0];
             let (x, in_l) = (&values[&source], &plan.layouts[&source]);
@@ -961,16 +952,8 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
             }
         };
         low.b.check_depth(&node.name)?;
-        let reads: Vec<NodeId> = match plan.runs.get(&id) {
-            Some(run) => graph.operands(run[0]),
-            None => operands,
-        };
-        for o in reads {
-            let left = users_left.get_mut(&o).expect("counted");
-            *left -= 1;
-            if *left == 0 && !graph.is_output(o) {
-                values.remove(&o);
-            }
+        for o in released(graph, &plan.runs, id, &mut users_left) {
+            values.remove(&o);
         }
         values.insert(id, value);
     }
@@ -988,30 +971,9 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
             x = low.relayout(&x, layout, layout);
         }
         let x = slotwise::materialize(low.b, x, &low.placed(layout));
-        let mut index_of: HashMap<usize, u32> = HashMap::new();
-        for (ct, enc) in x.cts.iter().enumerate() {
-            if let Some(enc) = enc {
-                low.b.output_ct(enc.ct, next_ct);
-                index_of.insert(ct, next_ct);
-                next_ct += 1;
-            }
-        }
-        let mut elements = Vec::with_capacity(layout.at.len());
-        for (e, r) in layout.at.iter().enumerate() {
-            match index_of.get(&(r.ct as usize)) {
-                Some(&c) => {
-                    elements.push(OutputElement::Encrypted);
-                    places.push(Some(SlotRef {
-                        ct: c,
-                        slot: r.slot,
-                    }));
-                }
-                None => {
-                    elements.push(OutputElement::Public(x.offsets[e]));
-                    places.push(None);
-                }
-            }
-        }
+        let place = |e: usize| (layout.at[e].ct as usize, layout.at[e].slot);
+        let (elements, at) = slotwise::output(low.b, &x, place, &mut next_ct);
+        places.extend(at);
         outputs.push(elements);
     }
     Ok(Lowered {

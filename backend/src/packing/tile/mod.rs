@@ -38,9 +38,11 @@ use hepack_passes::prune::{PackedLayer, Packing};
 
 use crate::builder::{Builder, Enc};
 use crate::error::BackendError;
-use crate::packing::runs::{is_relabel, relabel_sources, run_affine, runs, Affine};
+use crate::packing::runs::{
+    is_relabel, reader_counts, relabel_sources, released, run_affine, runs, Affine,
+};
 use crate::packing::slotwise::{self, Packed, Placement};
-use crate::program::{OutputElement, SlotLayout, SlotRef};
+use crate::program::{SlotLayout, SlotRef};
 use crate::{Lowered, Lowering};
 
 pub mod permute;
@@ -304,8 +306,8 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The input and output forms of the weighted run ending at `end`: its
-    /// source's form once cleaned, and what it writes.
+    /// The input and output layouts of the weighted run ending at `end`: its
+    /// source's, once cleaned, and what it writes.
     fn run_forms(&self, graph: &Graph, end: NodeId) -> (Layout, &Layout) {
         let source = graph.operands(self.runs[&end][0])[0];
         (cleaned(&self.layouts[&source]), &self.layouts[&end])
@@ -323,6 +325,10 @@ fn cleaned(layout: &Layout) -> Layout {
     }
 }
 
+/// Lay every node out for `shape` tiles in `slots` slots: the input along
+/// rows ([`input_layout`]), each weighted run's output in the other
+/// orientation (placed where only slot-wise ops lie between it and the
+/// outputs), relabellings and slot-wise ops as their operand.
 fn plan(graph: &Graph, shape: TileShape, slots: usize) -> Result<Plan, BackendError> {
     let geo = Geometry::new(shape, slots)?;
     let runs = runs(graph);
@@ -607,12 +613,7 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
     let mut low = Lowerer { b, geo };
     let order = graph.topo_order();
     let in_run: HashSet<NodeId> = plan.runs.values().flatten().copied().collect();
-    let mut users_left: HashMap<NodeId, usize> = order.iter().map(|&id| (id, 0)).collect();
-    for &id in &order {
-        for o in graph.operands(id) {
-            *users_left.get_mut(&o).expect("operands are nodes") += 1;
-        }
-    }
+    let mut users_left = reader_counts(graph, &order);
     let mut values: HashMap<NodeId, Packed> = HashMap::new();
     // Column-0 values cleaned for the linear maps that read them, once each.
     let mut cleaned_values: HashMap<NodeId, Packed> = HashMap::new();
@@ -625,13 +626,7 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
         let layout = &plan.layouts[&id];
         let operands = graph.operands(id);
         let value = if let Op::Input = node.op {
-            Packed {
-                cts: (0..layout.cts as u32)
-                    .map(|c| Some(Enc::of(low.b.input_ct(c))))
-                    .collect(),
-                offsets: vec![0.0; layout.at.len()],
-                dirty: false,
-            }
+            slotwise::input(low.b, layout.cts, layout.at.len())
         } else if let Some(run) = plan.runs.get(&id) {
             let source = graph.operands(run[0])[0];
             let x = &values[&source];
@@ -681,17 +676,9 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
             }
         };
         low.b.check_depth(&node.name)?;
-        let reads: Vec<NodeId> = match plan.runs.get(&id) {
-            Some(run) => graph.operands(run[0]),
-            None => operands,
-        };
-        for o in reads {
-            let left = users_left.get_mut(&o).expect("counted");
-            *left -= 1;
-            if *left == 0 && !graph.is_output(o) {
-                values.remove(&o);
-                cleaned_values.remove(&o);
-            }
+        for o in released(graph, &plan.runs, id, &mut users_left) {
+            values.remove(&o);
+            cleaned_values.remove(&o);
         }
         values.insert(id, value);
     }
@@ -706,30 +693,15 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
         forms.insert(layout.form);
         let x = values[&out.node].clone();
         let x = slotwise::materialize(low.b, x, &low.placed(layout));
-        let mut index_of: HashMap<usize, u32> = HashMap::new();
-        for (ct, enc) in x.cts.iter().enumerate() {
-            if let Some(enc) = enc {
-                low.b.output_ct(enc.ct, next_ct);
-                index_of.insert(ct, next_ct);
-                next_ct += 1;
-            }
-        }
-        let mut elements = Vec::with_capacity(layout.at.len());
-        for (e, p) in layout.at.iter().enumerate() {
-            match index_of.get(&(p.ct as usize)) {
-                Some(&c) => {
-                    elements.push(OutputElement::Encrypted);
-                    places.push(Some(SlotRef {
-                        ct: c,
-                        slot: geo.place(layout.form, p.pos as usize).0 as u32,
-                    }));
-                }
-                None => {
-                    elements.push(OutputElement::Public(x.offsets[e]));
-                    places.push(None);
-                }
-            }
-        }
+        let place = |e: usize| {
+            let p = layout.at[e];
+            (
+                p.ct as usize,
+                geo.place(layout.form, p.pos as usize).0 as u32,
+            )
+        };
+        let (elements, at) = slotwise::output(low.b, &x, place, &mut next_ct);
+        places.extend(at);
         outputs.push(elements);
     }
     // Outputs in one form name their copies; mixed forms name places only.
