@@ -181,6 +181,19 @@ def test_single_sample_packing_runs_encrypted(mlp):
     assert np.abs(y - mlp.transform().prune(0.5, packing="diagonal", block="channel-diagonal").eval(x)).max() < 1e-3
 
 
+def test_tile_packing_runs_encrypted_and_reports_its_tiles(mlp):
+    program = mlp.compile(packing="tile", tile="16x16", sparsity=0.5, permute=True)
+    assert program.packing == "tile"
+    report = program.inspect()
+    assert report["samples_per_ciphertext"] * 256 * 2 == report["params"]["degree"]
+    x = batch(mlp, 5, seed=7)
+    y = program.infer(x, progress=False)
+    pruned = mlp.transform().prune(0.5, packing="tile", tile="16x16")
+    assert np.abs(y - pruned.eval(x)).max() < 1e-3
+    counts = mlp.transform().inspect(he=True, packing="tile", tile="16x16")
+    assert counts["he"]["total"]["mul_plain"] == 200
+
+
 def test_python_client_and_cli_server(tmp_path, mlp, pruned_program, keys, plain):
     """Bytes from Python are read by the CLI, and the CLI's by Python."""
     x = batch(mlp, 6, seed=5)
