@@ -32,6 +32,11 @@ pub const MAGIC: &str = "hepack-program";
 /// The format version this hepack writes.
 pub const FORMAT_VERSION: u32 = 4;
 
+/// The most slots (ciphertexts × slots each) a slot layout may place
+/// elements in: 2^33, 1 GiB of checking bits, 64 GiB of the client's slot
+/// vectors.
+const MAX_LAYOUT_SLOTS: u64 = 1 << 33;
+
 /// The oldest version it still reads (version 2: no slot layouts).
 pub const OLDEST_VERSION: u32 = 2;
 
@@ -404,7 +409,18 @@ fn slots_from(
                   reps: &[u32],
                   what: &str|
      -> Result<Vec<SlotRef>, FileError> {
-        let mut taken = vec![false; count as usize * l.slots as usize];
+        // One bit per slot of every ciphertext: bounded, so that a hostile
+        // ciphertext count cannot make the check itself exhaust memory (the
+        // client would need 64 times as much to pack such inputs).
+        let bits = u64::from(count) * u64::from(l.slots);
+        if bits > MAX_LAYOUT_SLOTS {
+            return Err(invalid(format!(
+                "{count} ciphertexts of {} slots for {what}s: more than the {MAX_LAYOUT_SLOTS} \
+                 slots this hepack lays out",
+                l.slots
+            )));
+        }
+        let mut taken = vec![0u64; bits.div_ceil(64) as usize];
         cts.iter()
             .zip(slots)
             .map(|(&ct, &slot)| {
@@ -427,9 +443,11 @@ fn slots_from(
                             return Err(outside());
                         }
                         let at = ct as usize * l.slots as usize + s as usize;
-                        if std::mem::replace(&mut taken[at], true) {
+                        let (word, bit) = (at / 64, 1u64 << (at % 64));
+                        if taken[word] & bit != 0 {
                             return Err(outside());
                         }
+                        taken[word] |= bit;
                     }
                 }
                 Ok(SlotRef { ct, slot })
