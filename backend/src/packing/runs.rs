@@ -312,3 +312,56 @@ pub(crate) fn released(
         })
         .collect()
 }
+
+/// The run each node of `runs` is in, as the run's last node.
+pub(crate) fn run_ends(runs: &HashMap<NodeId, Vec<NodeId>>) -> HashMap<NodeId, NodeId> {
+    runs.iter()
+        .flat_map(|(&end, run)| run.iter().map(move |&n| (n, end)))
+        .collect()
+}
+
+/// Per cell of `weights`' W̄ (row-major), the distinct keys `key(o, i)`,
+/// ascending, of every (run output `o`, run input `i`) pair the cell's
+/// weight multiplies: its uses ([`for_each_use`]) carried through the
+/// linear ops before and after the layer in `run`.
+pub(crate) fn run_cells<K: Ord + Copy>(
+    graph: &Graph,
+    run: &[NodeId],
+    weights: &LayerWeights,
+    key: impl Fn(usize, usize) -> K,
+) -> Vec<Vec<K>> {
+    let w = run
+        .iter()
+        .position(|&n| n == weights.id)
+        .expect("the layer is in its run");
+    let pre = (w > 0).then(|| run_affine(graph, &run[..w], false));
+    let post = (w + 1 < run.len()).then(|| run_affine(graph, &run[w + 1..], false));
+    let mut readers: Vec<Vec<usize>> = Vec::new();
+    if let Some(post) = &post {
+        readers = vec![Vec::new(); graph.node(weights.id).shape.numel()];
+        for (o, row) in post.rows.iter().enumerate() {
+            for &(a, _) in row {
+                readers[a].push(o);
+            }
+        }
+    }
+    let f = weights.matrix.ncols();
+    let mut cells: Vec<std::collections::BTreeSet<K>> =
+        vec![Default::default(); weights.matrix.len()];
+    for_each_use(graph, weights.id, |[r, c], a, b| {
+        let outs: &[usize] = match &post {
+            Some(_) => &readers[a],
+            None => std::slice::from_ref(&a),
+        };
+        let ins: Vec<usize> = match &pre {
+            Some(pre) => pre.rows[b].iter().map(|&(i, _)| i).collect(),
+            None => vec![b],
+        };
+        for &o in outs {
+            for &i in &ins {
+                cells[r * f + c].insert(key(o, i));
+            }
+        }
+    });
+    cells.into_iter().map(|s| s.into_iter().collect()).collect()
+}

@@ -21,13 +21,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use hepack_ir::{Graph, NodeId};
+use hepack_ir::Graph;
 use hepack_passes::prune::{linear_layers, LayerWeights, PackedLayer, Unit};
 use hepack_passes::PassError;
 
 use super::{baby_step_count, hybrid_offset, offset, plan};
 use crate::cost::OpTimes;
-use crate::packing::runs::{compiled_layers, for_each_use, partition, run_affine};
+use crate::packing::runs::{compiled_layers, partition, run_cells, run_ends};
 
 /// Slots the pruner lays a sample out in: N = 16384, the ring 128-bit
 /// parameters give the example models' depths. A model that compiles to a
@@ -219,32 +219,13 @@ pub fn layer_diagonals(graph: &Graph, slots: usize) -> Result<Vec<LayerDiagonals
             "diagonal packing's units need the model's slot layout, which cannot be planned: {e}"
         ))
     })?;
-    let run_of: HashMap<NodeId, NodeId> = plan
-        .runs
-        .iter()
-        .flat_map(|(&end, run)| run.iter().map(move |&n| (n, end)))
-        .collect();
+    let run_of = run_ends(&plan.runs);
     let mut out = Vec::new();
     for weights in linear_layers(graph) {
         let end = run_of[&weights.id];
         let run = &plan.runs[&end];
-        let w = run
-            .iter()
-            .position(|&n| n == weights.id)
-            .expect("the layer is in its run");
         let source = graph.operands(run[0])[0];
         let (in_l, out_l) = (&plan.layouts[&source], &plan.layouts[&end]);
-        let pre = (w > 0).then(|| run_affine(graph, &run[..w], false));
-        let post = (w + 1 < run.len()).then(|| run_affine(graph, &run[w + 1..], false));
-        let mut readers: Vec<Vec<usize>> = Vec::new();
-        if let Some(post) = &post {
-            readers = vec![Vec::new(); graph.node(weights.id).shape.numel()];
-            for (o, row) in post.rows.iter().enumerate() {
-                for &(a, _) in row {
-                    readers[a].push(o);
-                }
-            }
-        }
         let hybrid = plan.hybrid.get(&end).copied();
         let key = |o: usize, i: usize| -> DiagonalKey {
             match hybrid {
@@ -255,25 +236,7 @@ pub fn layer_diagonals(graph: &Graph, slots: usize) -> Result<Vec<LayerDiagonals
                 }
             }
         };
-        let f = weights.matrix.ncols();
-        let mut cells: Vec<BTreeSet<DiagonalKey>> = vec![BTreeSet::new(); weights.matrix.len()];
-        for_each_use(graph, weights.id, |[r, c], a, b| {
-            let outs: &[usize] = match &post {
-                Some(_) => &readers[a],
-                None => std::slice::from_ref(&a),
-            };
-            let ins: Vec<usize> = match &pre {
-                Some(pre) => pre.rows[b].iter().map(|&(i, _)| i).collect(),
-                None => vec![b],
-            };
-            for &o in outs {
-                for &i in &ins {
-                    cells[r * f + c].insert(key(o, i));
-                }
-            }
-        });
-        let cells: Vec<Vec<DiagonalKey>> =
-            cells.into_iter().map(|s| s.into_iter().collect()).collect();
+        let cells = run_cells(graph, run, &weights, key);
         let all: BTreeSet<DiagonalKey> = cells.iter().flatten().copied().collect();
         let n1 = baby_step_count(&OpTimes::default(), plan.block, all.iter().copied());
         let fixed_rotations = match hybrid {

@@ -10,13 +10,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use hepack_ir::{Graph, NodeId};
+use hepack_ir::Graph;
 use hepack_passes::prune::{linear_layers, LayerWeights, PackedLayer, Unit};
 use hepack_passes::PassError;
 
 use super::{plan, TileShape};
 use crate::packing::diagonal::units::PRUNING_SLOTS;
-use crate::packing::runs::{compiled_layers, for_each_use, partition, run_affine};
+use crate::packing::runs::{compiled_layers, partition, run_cells, run_ends};
 
 /// A weight tile: (output chunk, input chunk).
 pub type TileKey = (u32, u32);
@@ -122,51 +122,17 @@ pub fn layer_tiles(
             "tile packing's units need the model's tile layout, which cannot be planned: {e}"
         ))
     })?;
-    let run_of: HashMap<NodeId, NodeId> = plan
-        .runs
-        .iter()
-        .flat_map(|(&end, run)| run.iter().map(move |&n| (n, end)))
-        .collect();
+    let run_of = run_ends(&plan.runs);
     let mut out = Vec::new();
     for weights in linear_layers(graph) {
         let end = run_of[&weights.id];
-        let run = &plan.runs[&end];
-        let w = run
-            .iter()
-            .position(|&n| n == weights.id)
-            .expect("the layer is in its run");
         let (in_l, out_l) = plan.run_forms(graph, end);
-        let pre = (w > 0).then(|| run_affine(graph, &run[..w], false));
-        let post = (w + 1 < run.len()).then(|| run_affine(graph, &run[w + 1..], false));
-        let mut readers: Vec<Vec<usize>> = Vec::new();
-        if let Some(post) = &post {
-            readers = vec![Vec::new(); graph.node(weights.id).shape.numel()];
-            for (o, row) in post.rows.iter().enumerate() {
-                for &(a, _) in row {
-                    readers[a].push(o);
-                }
-            }
-        }
-        let f = weights.matrix.ncols();
-        let mut cells: Vec<BTreeSet<TileKey>> = vec![BTreeSet::new(); weights.matrix.len()];
-        for_each_use(graph, weights.id, |[r, c], a, b| {
-            let outs: &[usize] = match &post {
-                Some(_) => &readers[a],
-                None => std::slice::from_ref(&a),
-            };
-            let ins: Vec<usize> = match &pre {
-                Some(pre) => pre.rows[b].iter().map(|&(i, _)| i).collect(),
-                None => vec![b],
-            };
-            for &o in outs {
-                for &i in &ins {
-                    cells[r * f + c].insert((out_l.at[o].ct, in_l.at[i].ct));
-                }
-            }
+        let cells = run_cells(graph, &plan.runs[&end], &weights, |o, i| {
+            (out_l.at[o].ct, in_l.at[i].ct)
         });
         out.push(LayerTiles {
             weights,
-            cells: cells.into_iter().map(|s| s.into_iter().collect()).collect(),
+            cells,
             sum_rotations: plan.geo.sum_steps(in_l.form).len() as u64,
         });
     }
