@@ -33,9 +33,10 @@ pub const MAGIC: &str = "hepack-program";
 pub const FORMAT_VERSION: u32 = 4;
 
 /// The most slots (ciphertexts × slots each) a slot layout may place
-/// elements in: 2^33, 1 GiB of checking bits, 64 GiB of the client's slot
-/// vectors.
-const MAX_LAYOUT_SLOTS: u64 = 1 << 33;
+/// elements in: 2^26, 8 MiB of checking bits and at most 2^26 slots to
+/// visit; the client would encrypt thousands of ciphertexts (gigabytes)
+/// to fill them, far beyond any program hepack compiles.
+const MAX_LAYOUT_SLOTS: u64 = 1 << 26;
 
 /// The oldest version it still reads (version 2: no slot layouts).
 pub const OLDEST_VERSION: u32 = 2;
@@ -215,7 +216,7 @@ fn to_message(program: &Program, metas: &[Option<crate::levels::Meta>]) -> pb::P
                 sample_stride: l.sample_stride,
                 input_replica: l.input_replicas.clone(),
                 output_replica: l.output_replicas.clone(),
-                output_garbage: l.output_garbage,
+                output_garbage: false,
             }),
         }),
         layers: program
@@ -394,14 +395,28 @@ fn slots_from(
             l.block, l.slots
         )));
     }
+    if l.output_garbage {
+        return Err(invalid(
+            "output slots that hold partial sums, which the client must not see (a tile \
+             program from an earlier version 4 hepack): recompile the model",
+        ));
+    }
     // Version 3 wrote neither strides nor replicas: samples side by side.
     let stride = if l.sample_stride == 0 {
         l.block
     } else {
         l.sample_stride
     };
-    let replicas = |r: Vec<u32>| if r.is_empty() { vec![0] } else { r };
-    let (input_replicas, output_replicas) = (replicas(l.input_replica), replicas(l.output_replica));
+    // A value's own place is its first copy; other copies follow it.
+    let replicas = |r: Vec<u32>, what: &str| match r.first() {
+        None => Ok(vec![0]),
+        Some(0) => Ok(r),
+        Some(_) => Err(invalid(format!(
+            "{what} copies at offsets {r:?}: the first copy must be at offset 0, the place itself"
+        ))),
+    };
+    let input_replicas = replicas(l.input_replica, "input")?;
+    let output_replicas = replicas(l.output_replica, "output")?;
     let samples = (l.slots / l.block) as usize;
     let places = |cts: &[u32],
                   slots: &[u32],
@@ -417,6 +432,18 @@ fn slots_from(
             return Err(invalid(format!(
                 "{count} ciphertexts of {} slots for {what}s: more than the {MAX_LAYOUT_SLOTS} \
                  slots this hepack lays out",
+                l.slots
+            )));
+        }
+        // More copies than slots must collide: refuse before visiting them.
+        let copies = cts.len() as u128 * samples as u128 * reps.len() as u128;
+        if copies > u128::from(bits) {
+            return Err(invalid(format!(
+                "{} {}s × {samples} samples × {} copies in {count} ciphertexts of {} \
+                 slots: more places than slots",
+                cts.len(),
+                what.trim_start_matches("an "),
+                reps.len(),
                 l.slots
             )));
         }
@@ -510,7 +537,6 @@ fn slots_from(
         output_cts: l.output_cts,
         output,
         output_replicas,
-        output_garbage: l.output_garbage,
     })
 }
 

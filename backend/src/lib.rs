@@ -84,7 +84,9 @@ pub trait Lowering: hepack_passes::prune::Packing {
     ) -> Result<(Program, Cost), BackendError> {
         request.validate()?;
         let request = &ParamRequest {
-            min_degree: request.min_degree.max(Some(2 * self.min_slots() as u32)),
+            min_degree: request.min_degree.max(Some(
+                u32::try_from((self.min_slots() as u64).saturating_mul(2)).unwrap_or(u32::MAX),
+            )),
             ..request.clone()
         };
         let layers = batch::layer_names(graph);

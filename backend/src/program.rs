@@ -254,7 +254,7 @@ pub struct SlotRef {
 /// side (diagonal packing, a stride of `block`) or interleaved (tile
 /// packing, a stride of 1). An input feature is written at its place plus
 /// each of `input_replicas`; every slot no output element names (at its
-/// place plus each of `output_replicas`) is zero unless `output_garbage`.
+/// place plus each of `output_replicas`) is zero.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SlotLayout {
     /// Slots per ciphertext (N/2).
@@ -277,9 +277,6 @@ pub struct SlotLayout {
     pub output: Vec<Option<SlotRef>>,
     /// Offsets from an output element's place that hold copies of it.
     pub output_replicas: Vec<u32>,
-    /// Whether slots no output element names may hold partial sums (tile
-    /// packing leaves them where no client reads them).
-    pub output_garbage: bool,
 }
 
 impl SlotLayout {

@@ -64,10 +64,9 @@ pub fn simulate_outputs(
                 for (index, v) in run(program, |c| cts[c as usize].clone()) {
                     out[index as usize] = Some(v);
                 }
-                // Every slot no element names must be exactly zero (unless
-                // the layout says it may hold partial sums): the client
-                // would otherwise see values the model never output.
-                let mut named = vec![vec![layout.output_garbage; slots]; out.len()];
+                // Every slot no element names must be exactly zero: the
+                // client would otherwise see values the model never output.
+                let mut named = vec![vec![false; slots]; out.len()];
                 for &r in layout.output.iter().flatten() {
                     for j in 0..per {
                         for s in layout.output_slots(j, r) {

@@ -302,9 +302,10 @@ fn diagonal_programs_round_trip_and_bad_layouts_are_refused() {
     }
 }
 
-/// Tile programs keep their interleaved layout (stride 1, replicas, the
-/// garbage flag); version 3 files cannot say "tile", and replicas that
-/// collide or leave the ciphertext are refused by name.
+/// Tile programs keep their interleaved layout (stride 1, replicas);
+/// partial sums in output slots are refused; version 3 files cannot say "tile", and replicas that
+/// collide, leave the ciphertext, skip the place itself or outnumber the
+/// slots are refused by name.
 #[test]
 fn tile_programs_round_trip_and_bad_layouts_are_refused() {
     let tile = |g: &Graph| {
@@ -340,12 +341,30 @@ fn tile_programs_round_trip_and_bad_layouts_are_refused() {
     cases.push(("a slot taken twice", m));
     let mut m = good.clone();
     let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
-    s.input_replica.push(s.slots);
+    *s.input_replica.last_mut().unwrap() = s.slots;
     cases.push(("an input feature at", m));
     let mut m = good.clone();
     let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
     s.output_replica.push(1);
     cases.push(("an output element at", m));
+    let mut m = good.clone();
+    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    s.input_replica.reverse();
+    cases.push(("the first copy must be at offset 0", m));
+    // A copy at every slot: refused by counting, before any slot is visited.
+    let mut m = good.clone();
+    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    s.output_replica = (0..s.slots).collect();
+    cases.push(("more places than slots", m));
+    let mut m = good.clone();
+    m.layout
+        .as_mut()
+        .unwrap()
+        .slots
+        .as_mut()
+        .unwrap()
+        .output_garbage = true;
+    cases.push(("partial sums", m));
     for (want, m) in cases {
         let got = refused(&m);
         assert!(got.contains(want), "expected {want:?} in {got:?}");

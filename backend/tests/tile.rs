@@ -67,6 +67,19 @@ fn padded_area(dims: &[(usize, usize)], t1: usize, t2: usize) -> usize {
         .sum()
 }
 
+/// The masks that clean a chain's column-0 sums: one per output chunk of
+/// every layer that reads along columns, when a tile has more than one.
+fn masks(dims: &[(usize, usize)], t1: usize, t2: usize) -> usize {
+    if t2 == 1 {
+        return 0;
+    }
+    dims.iter()
+        .skip(1)
+        .step_by(2)
+        .map(|&(_, n_out)| n_out.div_ceil(t1))
+        .sum()
+}
+
 /// The dense layers' (inputs, outputs), in order.
 fn dense_dims(g: &Graph) -> Vec<(usize, usize)> {
     g.topo_order()
@@ -108,7 +121,8 @@ fn a_full_tile_batch_and_more_than_one_simulate() {
     }
 }
 
-/// HE-PEx's invariant: the unpruned model's Mul · t1 · t2 is the padded
+/// HE-PEx's invariant: the unpruned model's Mul · t1 · t2, less the masks
+/// that clean column-0 sums, is the padded
 /// weight area, at every tile shape.
 #[test]
 fn products_times_tile_area_is_the_padded_weight_area() {
@@ -122,8 +136,9 @@ fn products_times_tile_area_is_the_padded_weight_area() {
             let packing = TilePacking { shape };
             let cost = packing.count(&g, &OpTimes::default()).unwrap();
             let muls = cost.total.get("mul_plain") as usize;
+            let weights = muls - masks(&dims, shape.rows, shape.cols);
             assert_eq!(
-                muls * shape.rows * shape.cols,
+                weights * shape.rows * shape.cols,
                 padded_area(&dims, shape.rows, shape.cols),
                 "{name} at {shape}"
             );
@@ -249,7 +264,7 @@ fn a_dense_layer_s_units_are_its_tiles() {
     assert!(layers[0].units.iter().all(|u| u.cells.len() == 128));
     let (program, _) = tile("16x8").lower(&g, &OpTimes::default()).unwrap();
     assert_eq!(
-        products(&program) as u64,
+        (products(&program) - masks(&dense_dims(&g), 16, 8)) as u64,
         layers.iter().map(|l| l.units.len() as u64).sum::<u64>()
     );
 }
@@ -474,8 +489,30 @@ fn inputs_and_outputs_are_placed_to_gather_zero_tiles() {
     }
     let program = assert_agree(&g, "2x2", 3, "placed inputs and outputs");
     assert_eq!(products_in(&program, "fc0"), 2);
-    assert_eq!(products_in(&program, "fc1"), 2);
+    // Two weight tiles, and a mask for each of the two output chunks.
+    assert_eq!(products_in(&program, "fc1"), 2 + 2);
     let layout = program.slots.as_ref().unwrap();
     assert_eq!(layout.input[0].ct, layout.input[2].ct);
     assert_ne!(layout.input[0].ct, layout.input[1].ct);
+}
+
+/// The client sees no partial sums: a last layer reading along columns
+/// writes its sums in column 0, masked, with every other slot zero (the
+/// simulator checks each unnamed slot). Outputs in different forms (one a
+/// layer earlier, replicated over rows) are masked to their places alike.
+#[test]
+fn outputs_hold_their_values_and_zeros_only() {
+    let g = dense_chain(&[12, 10, 6], 0.0, 9);
+    let program = assert_agree(&g, "4x4", 3, "column-0 output");
+    assert_eq!(program.slots.as_ref().unwrap().output_replicas, vec![0]);
+    let mut g = g;
+    let first = g.topo_order()[1];
+    let mut outputs = g.outputs().to_vec();
+    outputs.push(hepack_ir::GraphOutput {
+        name: "hidden".into(),
+        node: first,
+    });
+    g.set_outputs(outputs);
+    let program = assert_agree(&g, "4x4", 3, "mixed outputs");
+    assert_eq!(program.slots.as_ref().unwrap().output_replicas, vec![0]);
 }

@@ -91,23 +91,17 @@ pub fn params_line(program: &hepack_backend::Program) -> String {
 
 /// For a slot packing, one line on its ciphertexts: how many inputs a
 /// sample group has, how many the client encrypts and sends (inputs known
-/// zero, all their elements pruned away, are neither), the outputs, and
-/// whether slots outside the outputs may hold partial sums.
+/// zero, all their elements pruned away, are neither) and the outputs.
 pub fn slots_line(program: &hepack_backend::Program) -> Option<String> {
     let l = program.slots.as_ref()?;
     let sent = hepack_runtime::client::input_features(program).len();
     Some(format!(
-        "slot layout: {} samples per ciphertext {}, {} input ciphertexts per group ({sent} encrypted and sent, {} known zero), {} output ciphertexts{}",
+        "slot layout: {} samples per ciphertext {}, {} input ciphertexts per group ({sent} encrypted and sent, {} known zero), {} output ciphertexts",
         l.samples_per_ct(),
         if l.sample_stride == 1 { "interleaved" } else { "side by side" },
         l.input_cts,
         l.input_cts as usize - sent,
         l.output_cts,
-        if l.output_garbage {
-            " (partial sums in the slots no output names)"
-        } else {
-            ""
-        }
     ))
 }
 

@@ -988,7 +988,6 @@ fn lower(graph: &Graph, b: &mut Builder) -> Result<Lowered, BackendError> {
             output_cts: next_ct,
             output: places,
             output_replicas: vec![0],
-            output_garbage: false,
         }),
     })
 }

@@ -19,11 +19,13 @@
 //!   (rotations by `t3·2^k`), which wraps from one row into the next: only
 //!   column 0 holds the output.
 //!
-//! So consecutive layers alternate orientation with no transpose. A
-//! column-0 value that a linear layer reads is first cleaned (a mask, one
-//! level) and replicated over the columns (`log₂ t2` rotations): the
-//! replication would otherwise sum partial sums into it. A column-0 output
-//! keeps its partial sums (no client slot reads them; the layout says so).
+//! So consecutive layers alternate orientation with no transpose. The
+//! other columns of a column-0 output hold partial sums, which never leave
+//! the map: they are masked away at once (one level, which also applies
+//! the pending factor) and, unless only the client reads the value, the
+//! column is replicated over the columns (`log₂ t2` rotations) for the next
+//! map. Partial sums would outgrow the values the parameters are sized for
+//! and tell a client about the weights.
 //!
 //! Zero tiles: a weight tile that is all zero is neither encoded nor
 //! multiplied, and an input chunk known to be zero (pruned or constant
@@ -42,11 +44,16 @@ use crate::packing::runs::{
     is_relabel, reader_counts, relabel_sources, released, run_affine, runs, Affine,
 };
 use crate::packing::slotwise::{self, Packed, Placement};
+use crate::params::DEGREES;
 use crate::program::{SlotLayout, SlotRef};
 use crate::{Lowered, Lowering};
 
 pub mod permute;
 pub mod units;
+
+/// The most slots a tile may take: those of the largest ring hepack
+/// selects ([`DEGREES`]).
+pub const MAX_TILE_SLOTS: usize = DEGREES[DEGREES.len() - 1] as usize / 2;
 
 /// A tile's rows × columns, powers of two (`--tile 16x8`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,8 +67,8 @@ pub struct TileShape {
 impl TileShape {
     /// Samples one ciphertext holds (`t3`) with `slots` slots, if the tile fits.
     pub fn samples(self, slots: usize) -> Option<usize> {
-        let area = self.rows * self.cols;
-        (area <= slots).then(|| slots / area)
+        let area = self.rows.checked_mul(self.cols)?;
+        (area > 0 && area <= slots).then(|| slots / area)
     }
 
     /// Every tile shape with `t1·t2 ≤ slots` and both at least `min`, by
@@ -95,7 +102,13 @@ impl std::str::FromStr for TileShape {
         if !rows.is_power_of_two() || !cols.is_power_of_two() {
             return Err(bad());
         }
-        Ok(TileShape { rows, cols })
+        match rows.checked_mul(cols) {
+            Some(area) if area <= MAX_TILE_SLOTS => Ok(TileShape { rows, cols }),
+            _ => Err(format!(
+                "tile '{s}': {rows}·{cols} slots, more than the {MAX_TILE_SLOTS} of the largest \
+                 ciphertext; choose a smaller tile"
+            )),
+        }
     }
 }
 
@@ -128,7 +141,7 @@ impl Lowering for TilePacking {
     }
 
     fn min_slots(&self) -> usize {
-        self.shape.rows * self.shape.cols
+        self.shape.rows.saturating_mul(self.shape.cols)
     }
 }
 
@@ -139,7 +152,8 @@ enum Form {
     Rows,
     /// Along columns (chunks of `t2`), replicated over the rows.
     Cols,
-    /// Along rows in column 0; the other columns hold partial sums.
+    /// Along rows in column 0, the other columns zero: a map's output that
+    /// only reaches the model's outputs, masked but not replicated.
     RowsAtZero,
 }
 
@@ -306,22 +320,10 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The input and output layouts of the weighted run ending at `end`: its
-    /// source's, once cleaned, and what it writes.
-    fn run_forms(&self, graph: &Graph, end: NodeId) -> (Layout, &Layout) {
+    /// The input and output layouts of the weighted run ending at `end`.
+    fn run_forms(&self, graph: &Graph, end: NodeId) -> (&Layout, &Layout) {
         let source = graph.operands(self.runs[&end][0])[0];
-        (cleaned(&self.layouts[&source]), &self.layouts[&end])
-    }
-}
-
-/// `layout` as a linear map reads it: a column-0 vector along full rows.
-fn cleaned(layout: &Layout) -> Layout {
-    match layout.form {
-        Form::RowsAtZero => Layout {
-            form: Form::Rows,
-            ..layout.clone()
-        },
-        _ => layout.clone(),
+        (&self.layouts[&source], &self.layouts[&end])
     }
 }
 
@@ -355,11 +357,17 @@ fn plan(graph: &Graph, shape: TileShape, slots: usize) -> Result<Plan, BackendEr
                     ..input.clone()
                 },
                 None => {
-                    let out = geo.compact(node.shape.numel(), geo.output_form(input.form));
-                    if reaches_only_outputs(graph, id) {
+                    let to_outputs = reaches_only_outputs(graph, id);
+                    // Column-0 sums are masked; replicated unless only the
+                    // client reads them.
+                    let form = match geo.output_form(input.form) {
+                        Form::RowsAtZero if !to_outputs => Form::Rows,
+                        form => form,
+                    };
+                    let out = geo.compact(node.shape.numel(), form);
+                    if to_outputs {
                         let m = run_affine(graph, run, false);
                         let reads = m.rows.iter().enumerate().flat_map(|(o, row)| {
-                            let input = cleaned(input);
                             row.iter()
                                 .map(move |&(i, _)| (o, input.at[i].ct))
                                 .collect::<Vec<_>>()
@@ -517,35 +525,51 @@ impl Lowerer<'_> {
         x.cts[ct as usize].or_else(|| self.b.is_naive().then(|| slotwise::fresh(self.b)))
     }
 
-    /// A column-0 vector cleaned (a mask that also applies each chunk's
-    /// pending factor: one level) and replicated over the columns.
-    fn clean(&mut self, x: &Packed, layout: &Layout) -> Packed {
+    /// Every slot but the elements' own places (in `layout`'s form, copies
+    /// excluded) zeroed, by a mask that also applies each chunk's pending
+    /// factor: one level.
+    fn mask(&mut self, x: &Packed, layout: &Layout) -> Packed {
         let geo = self.geo;
-        let mut cts = Vec::with_capacity(layout.cts);
         let by_ct = self.placed(layout).elements_by_ct();
-        for (ct, elements) in by_ct.iter().enumerate() {
-            let Some(enc) = self.read(x, ct as u32) else {
-                cts.push(None);
-                continue;
-            };
-            let mask = geo.spread(
-                elements
-                    .iter()
-                    .map(|&e| (geo.slot(layout.at[e].pos as usize, 0), enc.mult)),
-            );
-            let products = self.b.vector_products(&[(enc.ct, mask)], enc.ct.depth);
-            let mut y = self.b.rescaled_sum(products);
-            for k in 0..geo.t2.trailing_zeros() {
-                let r = self.b.rotate(y, geo.step(-((geo.t3 << k) as i64)));
-                y = self.b.add_all(vec![y, r]);
-            }
-            cts.push(Some(Enc::of(y)));
-        }
+        let cts = by_ct
+            .iter()
+            .enumerate()
+            .map(|(ct, elements)| {
+                let enc = self.read(x, ct as u32)?;
+                let mask = geo.spread(elements.iter().map(|&e| {
+                    let base = geo.place(layout.form, layout.at[e].pos as usize).0;
+                    (base, enc.mult)
+                }));
+                let products = self.b.vector_products(&[(enc.ct, mask)], enc.ct.depth);
+                Some(Enc::of(self.b.rescaled_sum(products)))
+            })
+            .collect();
         Packed {
             cts,
             offsets: x.offsets.clone(),
             dirty: false,
         }
+    }
+
+    /// A map's column-0 sums [masked](Self::mask) and, for a
+    /// [`Form::Rows`] layout, replicated over the columns. Partial sums thus
+    /// never leave a linear map: they would outgrow the values the
+    /// parameters are sized for, and tell the client about the weights.
+    fn clean(&mut self, x: &Packed, layout: &Layout) -> Packed {
+        let mut y = self.mask(x, layout);
+        if layout.form == Form::Rows {
+            for enc in y.cts.iter_mut().flatten() {
+                let mut c = enc.ct;
+                for k in 0..self.geo.t2.trailing_zeros() {
+                    let r = self
+                        .b
+                        .rotate(c, self.geo.step(-((self.geo.t3 << k) as i64)));
+                    c = self.b.add_all(vec![c, r]);
+                }
+                *enc = Enc::of(c);
+            }
+        }
+        y
     }
 
     /// `x` (along rows or columns) mapped through `m` into `out`: per output
@@ -615,8 +639,6 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
     let in_run: HashSet<NodeId> = plan.runs.values().flatten().copied().collect();
     let mut users_left = reader_counts(graph, &order);
     let mut values: HashMap<NodeId, Packed> = HashMap::new();
-    // Column-0 values cleaned for the linear maps that read them, once each.
-    let mut cleaned_values: HashMap<NodeId, Packed> = HashMap::new();
     for (layer, &id) in order.iter().enumerate() {
         low.b.layer = crate::program::LayerIdx(layer as u32);
         if in_run.contains(&id) && !plan.runs.contains_key(&id) {
@@ -639,16 +661,11 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
             } else {
                 let in_l = &plan.layouts[&source];
                 let m = run_affine(graph, run, low.b.is_naive());
-                if in_l.form == Form::RowsAtZero {
-                    let clean = match cleaned_values.entry(source) {
-                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(low.clean(x, in_l))
-                        }
-                    };
-                    low.linear(clean, &cleaned(in_l), &m, layout)
+                let y = low.linear(x, in_l, &m, layout);
+                if geo.output_form(in_l.form) == Form::RowsAtZero {
+                    low.clean(&y, layout)
                 } else {
-                    low.linear(x, in_l, &m, layout)
+                    y
                 }
             }
         } else {
@@ -678,7 +695,6 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
         low.b.check_depth(&node.name)?;
         for o in released(graph, &plan.runs, id, &mut users_left) {
             values.remove(&o);
-            cleaned_values.remove(&o);
         }
         values.insert(id, value);
     }
@@ -686,13 +702,24 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
     // ciphertext that holds an encrypted element.
     let mut outputs = Vec::with_capacity(graph.outputs().len());
     let mut places = Vec::new();
-    let mut forms = HashSet::new();
+    let forms: HashSet<Form> = graph
+        .outputs()
+        .iter()
+        .map(|out| plan.layouts[&out.node].form)
+        .collect();
+    // Outputs in one form name their copies; mixed forms keep places only.
+    let output_replicas = match forms.iter().collect::<Vec<_>>()[..] {
+        [&form] => geo.place(form, 0).1.iter().map(|&o| o as u32).collect(),
+        _ => vec![0],
+    };
     let mut next_ct = 0u32;
     for out in graph.outputs() {
         let layout = &plan.layouts[&out.node];
-        forms.insert(layout.form);
         let x = values[&out.node].clone();
-        let x = slotwise::materialize(low.b, x, &low.placed(layout));
+        let mut x = slotwise::materialize(low.b, x, &low.placed(layout));
+        if forms.len() > 1 && geo.place(layout.form, 0).1.len() > 1 {
+            x = low.mask(&x, layout);
+        }
         let place = |e: usize| {
             let p = layout.at[e];
             (
@@ -704,14 +731,6 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
         places.extend(at);
         outputs.push(elements);
     }
-    // Outputs in one form name their copies; mixed forms name places only.
-    let (output_replicas, output_garbage) = match forms.iter().collect::<Vec<_>>()[..] {
-        [&form] => (
-            geo.place(form, 0).1.iter().map(|&o| o as u32).collect(),
-            form == Form::RowsAtZero,
-        ),
-        _ => (vec![0], true),
-    };
     let input = &plan.layouts[&graph.input()];
     let (_, input_replicas) = geo.place(input.form, 0);
     Ok(Lowered {
@@ -733,7 +752,6 @@ fn lower(graph: &Graph, b: &mut Builder, shape: TileShape) -> Result<Lowered, Ba
             output_cts: next_ct,
             output: places,
             output_replicas,
-            output_garbage,
         }),
     })
 }
@@ -749,7 +767,16 @@ mod tests {
         assert_eq!(s.to_string(), "16x8");
         assert_eq!(s.samples(8192), Some(64));
         assert_eq!("64x256".parse::<TileShape>().unwrap().samples(8192), None);
-        for bad in ["16", "12x8", "0x4", "ax4", "16x"] {
+        assert!("128x128".parse::<TileShape>().is_ok());
+        for bad in [
+            "16",
+            "12x8",
+            "0x4",
+            "ax4",
+            "16x",
+            "256x128",
+            "4294967296x4294967296",
+        ] {
             assert!(bad.parse::<TileShape>().is_err(), "{bad}");
         }
     }
