@@ -30,7 +30,7 @@ pub mod pb {
 pub const MAGIC: &str = "hepack-program";
 
 /// The format version this hepack writes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The most slots (ciphertexts × slots each) a slot layout may place
 /// elements in: 2^26, 8 MiB of checking bits and at most 2^26 slots to
@@ -44,6 +44,10 @@ pub const OLDEST_VERSION: u32 = 2;
 /// Files larger than this are refused before they are read (a LeNet-5
 /// program is about 20 MB; decoding allocates a small multiple of the size).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// The most non-zero weight slots a file may list, runs expanded: 2^27,
+/// 2 GiB in memory (a tile program at 8×8 lists about 2^24).
+const MAX_VECTOR_SLOTS: u64 = 1 << 27;
 
 /// Longest modulus chain a file may name (SEAL's limit on primes).
 const MAX_CHAIN: usize = 64;
@@ -100,10 +104,19 @@ pub fn looks_like_program(bytes: &[u8]) -> bool {
 }
 
 /// Encode `program`. Deterministic: the same program gives the same bytes.
-/// A program whose levels do not check is refused (no reader would load it).
+/// A program whose levels do not check, or too large for [`decode`], is
+/// refused (no reader would load it).
 pub fn encode(program: &Program) -> Result<Vec<u8>, crate::BackendError> {
     let metas = crate::levels::check(program)?;
-    Ok(to_message(program, &metas).encode_to_vec())
+    let bytes = to_message(program, &metas).encode_to_vec();
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(crate::BackendError::Unsupported(format!(
+            "the program takes {} bytes, more than the {MAX_FILE_BYTES} a program file may \
+             have: prune it, or choose a packing (or tile shape) with fewer weights",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Decode and validate a program file.
@@ -157,11 +170,26 @@ fn to_message(program: &Program, metas: &[Option<crate::levels::Meta>]) -> pb::P
             Plain::Vector { entries, .. } => {
                 weights.value.push(0.0);
                 weights.is_vector.push(true);
-                weights.vector_count.push(entries.len() as u32);
+                let before = weights.vector_slot.len();
                 for &(slot, v) in entries {
-                    weights.vector_slot.push(slot);
-                    weights.vector_value.push(v);
+                    let last = weights.vector_slot.len().checked_sub(1);
+                    match last.filter(|&j| j >= before) {
+                        Some(j)
+                            if weights.vector_slot[j] + weights.vector_run[j] == slot
+                                && weights.vector_value[j].to_bits() == v.to_bits() =>
+                        {
+                            weights.vector_run[j] += 1;
+                        }
+                        _ => {
+                            weights.vector_slot.push(slot);
+                            weights.vector_value.push(v);
+                            weights.vector_run.push(1);
+                        }
+                    }
                 }
+                weights
+                    .vector_count
+                    .push((weights.vector_slot.len() - before) as u32);
             }
         }
         weights.scale.push(plain.scale());
@@ -544,10 +572,12 @@ fn slots_from(
 type SlotValues = Vec<(u32, f64)>;
 
 /// Each weight's non-zero slots if it is a vector: only under a slot
-/// layout, slots ascending and inside it, values finite and non-zero.
+/// layout, runs of slots ascending, apart and inside it, values finite and
+/// non-zero, at most [`MAX_VECTOR_SLOTS`] slots in all.
 fn vector_weights(
     w: &pb::WeightTable,
     slots: Option<&SlotLayout>,
+    version: u32,
 ) -> Result<Vec<Option<SlotValues>>, FileError> {
     let n = w.value.len();
     let Some(layout) = slots else {
@@ -565,8 +595,19 @@ fn vector_weights(
     if w.vector_slot.len() as u64 != total || w.vector_value.len() as u64 != total {
         return Err(invalid("the vector entries do not add up to their counts"));
     }
-    let slots = layout.slots as usize;
+    let runs: std::borrow::Cow<[u32]> = match (version >= 5, w.vector_run.len() as u64) {
+        (true, len) if len == total => w.vector_run.as_slice().into(),
+        (false, 0) => vec![1; w.vector_slot.len()].into(),
+        (true, len) => {
+            return Err(invalid(format!(
+                "{len} vector runs for {total} vector entries"
+            )))
+        }
+        (false, _) => return Err(invalid("vector runs in a file older than version 5")),
+    };
+    let slots = layout.slots as u64;
     let mut at = 0usize;
+    let mut expanded = 0u64;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let count = w.vector_count[i] as usize;
@@ -579,18 +620,26 @@ fn vector_weights(
         }
         let mut entries = Vec::with_capacity(count);
         let mut next = 0u64;
-        for (&slot, &v) in w.vector_slot[at..at + count]
+        for ((&slot, &v), &run) in w.vector_slot[at..at + count]
             .iter()
             .zip(&w.vector_value[at..at + count])
+            .zip(&runs[at..at + count])
         {
-            if u64::from(slot) < next || slot as usize >= slots || !v.is_finite() || v == 0.0 {
+            let end = u64::from(slot) + u64::from(run);
+            if u64::from(slot) < next || run == 0 || end > slots || !v.is_finite() || v == 0.0 {
                 return Err(invalid(format!(
-                    "vector weight @{i}: slot {slot} = {v} (slots ascending in 0..{slots}, \
-                     values finite and non-zero)"
+                    "vector weight @{i}: {run} slots from {slot} = {v} (runs of slots \
+                     ascending and apart in 0..{slots}, values finite and non-zero)"
                 )));
             }
-            next = u64::from(slot) + 1;
-            entries.push((slot, v));
+            expanded += u64::from(run);
+            if expanded > MAX_VECTOR_SLOTS {
+                return Err(invalid(format!(
+                    "vector weights fill more than {MAX_VECTOR_SLOTS} slots in all"
+                )));
+            }
+            next = end;
+            entries.extend((slot..slot + run).map(|s| (s, v)));
         }
         at += count;
         out.push(Some(entries));
@@ -667,7 +716,7 @@ fn from_message(m: pb::ProgramFile) -> Result<Program, FileError> {
     if weights.scale.len() != plain_count || weights.level.len() != plain_count {
         return Err(invalid("the weight table's columns differ in length"));
     }
-    let vectors = vector_weights(&weights, slots.as_ref())?;
+    let vectors = vector_weights(&weights, slots.as_ref(), m.format_version)?;
     let mut plains = Vec::with_capacity(plain_count);
     for (i, ((&value, &scale), &level)) in weights
         .value

@@ -302,10 +302,12 @@ fn diagonal_programs_round_trip_and_bad_layouts_are_refused() {
     }
 }
 
-/// Tile programs keep their interleaved layout (stride 1, replicas);
-/// partial sums in output slots are refused; version 3 files cannot say "tile", and replicas that
-/// collide, leave the ciphertext, skip the place itself or outnumber the
-/// slots are refused by name.
+/// Tile programs keep their interleaved layout (stride 1, replicas) and
+/// store a weight once for all its samples (a run of slots); partial sums
+/// in output slots are refused; version 3 files cannot say "tile", and
+/// replicas that collide, leave the ciphertext, skip the place itself or
+/// outnumber the slots, and runs that are empty, overlap, miscount or come
+/// in a version 4 file are refused by name.
 #[test]
 fn tile_programs_round_trip_and_bad_layouts_are_refused() {
     let tile = |g: &Graph| {
@@ -365,6 +367,31 @@ fn tile_programs_round_trip_and_bad_layouts_are_refused() {
         .unwrap()
         .output_garbage = true;
     cases.push(("partial sums", m));
+    // Runs of equal weights: each sample's copy of a tile's weight.
+    let w = good.weights.as_ref().unwrap();
+    let (entries, filled) = (
+        w.vector_run.len(),
+        w.vector_run.iter().sum::<u32>() as usize,
+    );
+    let per = good.layout.as_ref().unwrap().slots.as_ref().unwrap().slots
+        / good.layout.as_ref().unwrap().slots.as_ref().unwrap().block;
+    assert!(
+        entries * per as usize <= filled,
+        "{entries} entries fill {filled} slots"
+    );
+    let long = w.vector_run.iter().position(|&r| r > 1).unwrap();
+    let mut m = good.clone();
+    m.weights.as_mut().unwrap().vector_run[long] = 0;
+    cases.push(("0 slots from", m));
+    let mut m = good.clone();
+    m.weights.as_mut().unwrap().vector_run[long] += 1 << 20;
+    cases.push(("runs of slots ascending and apart", m));
+    let mut m = good.clone();
+    m.weights.as_mut().unwrap().vector_run.pop();
+    cases.push(("vector runs for", m));
+    let mut m = good.clone();
+    m.format_version = 4;
+    cases.push(("vector runs in a file older than version 5", m));
     for (want, m) in cases {
         let got = refused(&m);
         assert!(got.contains(want), "expected {want:?} in {got:?}");
