@@ -45,6 +45,17 @@ fn main() {
         .file("shim/hoist.cpp")
         .warnings(true)
         .compile("hepack_seal_shim");
+    // SEAL's HEXL (sealy's `hexl` feature, x86-64) asks google's
+    // cpu_features which AVX-512 it may use; sealy does not link it, and
+    // `scripts/setup.sh` installs it (Debian's libcpu-features-dev).
+    if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") {
+        let multiarch = format!(
+            "/usr/lib/{}-linux-gnu",
+            std::env::var("CARGO_CFG_TARGET_ARCH").expect("cargo sets it")
+        );
+        println!("cargo:rustc-link-search=native={multiarch}");
+        println!("cargo:rustc-link-lib=static=cpu_features");
+    }
 }
 
 /// SEAL's `seal/util/config.h` as sealy's CMake configuration produces it

@@ -13,8 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LABEL=${1:-current}
 shift || true
-cargo build -q --release
-H=target/release/hepack
+# HEPACK=path/to/hepack measures another build (e.g. a baseline) instead.
+[ -n "${HEPACK:-}" ] || cargo build -q --release
+H=${HEPACK:-target/release/hepack}
 D=${HEPACK_CACHE:-.cache/hepack}/mnist
 OUT=docs/curves/cryptonets
 mkdir -p "$OUT"

@@ -11,8 +11,9 @@
 #   scripts/bench_single_sample.sh [MODEL ...]   (after scripts/fetch_data.py; default: mlp lenet5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release
-H=target/release/hepack
+# HEPACK=path/to/hepack measures another build (e.g. a baseline) instead.
+[ -n "${HEPACK:-}" ] || cargo build -q --release
+H=${HEPACK:-target/release/hepack}
 D=${HEPACK_CACHE:-.cache/hepack}/mnist
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT

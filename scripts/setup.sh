@@ -2,7 +2,8 @@
 # Installs what a fresh Debian machine lacks to build and test hepack:
 # python3 + pip + venv (test data, the Python package), gcc/g++ and cmake
 # (SEAL is built from source by the
-# sealy crate), libclang-dev (sealy's bindgen). Rust stable must be installed.
+# sealy crate), libclang-dev (sealy's bindgen), libcpu-features-dev (SEAL's
+# Intel HEXL on x86-64). Rust stable must be installed.
 set -euo pipefail
 
 need_apt=()
@@ -26,6 +27,11 @@ have_libclang() {
   return 1
 }
 have_libclang || need_apt+=(libclang-dev)
+# SEAL's Intel HEXL (x86-64) links google's cpu_features, which its CMake
+# would otherwise clone from GitHub.
+if [ "$(uname -m)" = x86_64 ] && ! compgen -G "/usr/lib/*-linux-gnu/libcpu_features.a" >/dev/null; then
+  need_apt+=(libcpu-features-dev)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

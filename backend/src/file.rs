@@ -581,7 +581,11 @@ fn vector_weights(
 ) -> Result<Vec<Option<SlotValues>>, FileError> {
     let n = w.value.len();
     let Some(layout) = slots else {
-        if !(w.is_vector.is_empty() && w.vector_count.is_empty() && w.vector_slot.is_empty()) {
+        if !(w.is_vector.is_empty()
+            && w.vector_count.is_empty()
+            && w.vector_slot.is_empty()
+            && w.vector_run.is_empty())
+        {
             return Err(invalid("vector weights in a batch-packed program"));
         }
         return Ok(Vec::new());
