@@ -162,43 +162,79 @@ fn bounded(
     let header = wire::header(bytes).map_err(bad)?;
     let max = context.max_bytes(object);
     let payload = &bytes[wire::HEADER..header.size];
-    let inflated = match header.compression {
-        0 => payload.to_vec(),
-        ZSTD => inflate(payload, max).map_err(bad)?,
+    let mut plain = bytes[..wire::HEADER].to_vec();
+    match header.compression {
+        0 => plain.extend_from_slice(payload),
+        ZSTD => inflate(payload, max, &mut plain).map_err(bad)?,
         mode => return Err(bad(format!("compression mode {mode} (hepack writes zstd)"))),
-    };
-    if inflated.len() as u64 > max {
+    }
+    let members = (plain.len() - wire::HEADER) as u64;
+    if members > max {
         return Err(bad(format!(
             "it expands past {max} bytes, more than any such object for these parameters"
         )));
     }
-    wire::check(&inflated, object, &context.bounds()).map_err(bad)?;
-    let mut plain = Vec::with_capacity(wire::HEADER + inflated.len());
-    plain.extend_from_slice(&bytes[..wire::HEADER]);
+    wire::check(&plain[wire::HEADER..], object, &context.bounds()).map_err(bad)?;
     plain[5] = 0;
-    plain[8..16].copy_from_slice(&((wire::HEADER + inflated.len()) as u64).to_le_bytes());
-    plain.extend_from_slice(&inflated);
+    let size = plain.len() as u64;
+    plain[8..16].copy_from_slice(&size.to_le_bytes());
     Ok((plain, header.size))
 }
 
-/// Inflates a zstd stream, stopping past `max` bytes of output. The frame's
-/// declared window is checked first: the decoder reserves it up front.
-fn inflate(payload: &[u8], max: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
+/// libzstd's one-shot decoder, from the zstd that sealy builds into SEAL
+/// (`SEAL_USE_ZSTD`): it writes into a buffer of fixed capacity and fails
+/// rather than grow it.
+mod zstd {
+    use std::os::raw::{c_char, c_uint, c_void};
+    extern "C" {
+        pub fn ZSTD_decompress(
+            dst: *mut c_void,
+            dst_capacity: usize,
+            src: *const c_void,
+            src_size: usize,
+        ) -> usize;
+        pub fn ZSTD_isError(code: usize) -> c_uint;
+        pub fn ZSTD_getErrorName(code: usize) -> *const c_char;
+    }
+}
+
+/// Inflates a zstd stream onto `out`, failing past `max` bytes of output.
+/// The frame's declared window is checked first, as a streaming decoder
+/// would reserve it.
+fn inflate(payload: &[u8], max: u64, out: &mut Vec<u8>) -> Result<(), String> {
     let window = zstd_window(payload)?;
     if window > max.max(1 << 20) {
         return Err(format!(
             "a zstd window of {window} bytes, more than any such object for these parameters"
         ));
     }
-    let mut decoder =
-        ruzstd::decoding::StreamingDecoder::new(payload).map_err(|e| format!("zstd data: {e}"))?;
-    let mut out = Vec::new();
-    (&mut decoder)
-        .take(max + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("zstd data: {e}"))?;
-    Ok(out)
+    let capacity = usize::try_from(max).map_err(|_| format!("{max} bytes do not fit in memory"))?;
+    out.reserve(capacity);
+    let spare = out.spare_capacity_mut();
+    // SAFETY: libzstd writes at most `capacity` bytes (within the spare
+    // capacity just reserved) and reads `payload`'s bytes only.
+    let written = unsafe {
+        zstd::ZSTD_decompress(
+            spare.as_mut_ptr().cast(),
+            capacity,
+            payload.as_ptr().cast(),
+            payload.len(),
+        )
+    };
+    // SAFETY: a pure function of the code.
+    if unsafe { zstd::ZSTD_isError(written) } != 0 {
+        // SAFETY: libzstd returns a static NUL-terminated string per code.
+        let name = unsafe { std::ffi::CStr::from_ptr(zstd::ZSTD_getErrorName(written)) };
+        let name = name.to_string_lossy();
+        return Err(if name.contains("too small") {
+            format!("it expands past {max} bytes, more than any such object for these parameters")
+        } else {
+            format!("zstd data: {name}")
+        });
+    }
+    // SAFETY: libzstd initialised the `written` bytes after the old length.
+    unsafe { out.set_len(out.len() + written) };
+    Ok(())
 }
 
 /// The window a zstd frame declares (RFC 8878 §3.1.1.1): the decoder's
