@@ -67,6 +67,18 @@ const ENCODE_VECTOR_MS: f64 = 2.9;
 /// [`COMBINATION_MS`]' 0.204 per scalar term.
 const WEIGHTED_TERM_EXTRA_MS: f64 = 0.278 - COMBINATION_MS.1;
 
+/// Seconds per term of a combination computed in a group of `members` (1:
+/// on its own), from a term's time `alone` and in a `full` group of
+/// [`GROUP_OUTPUTS`](crate::fuse::GROUP_OUTPUTS): a term costs
+/// `a + b / members`, its product paid per member and its source's load `b`
+/// shared by the group.
+pub fn term_in_group(alone: f64, full: f64, members: usize) -> f64 {
+    let g = crate::fuse::GROUP_OUTPUTS as f64;
+    let members = members.clamp(1, crate::fuse::GROUP_OUTPUTS) as f64;
+    let shared = (alone - full) * g / (g - 1.0);
+    alone - shared + shared / members
+}
+
 /// Single-thread seconds per op kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpTimes {
@@ -77,8 +89,17 @@ pub struct OpTimes {
     /// Seconds of one linear combination the runtime computes in one call
     /// ([`crate::fuse`]), besides its terms'.
     pub combination: f64,
-    /// Seconds per term of a linear combination.
+    /// Seconds per term of a linear combination, on average as the
+    /// program's combinations run (alone or in groups): what the floor
+    /// prices.
     pub combination_term: f64,
+    /// Seconds per term of a combination computed on its own, for
+    /// scheduling programs not built yet ([`OpTimes::term_in_group`]).
+    pub combination_term_alone: f64,
+    /// Seconds per term of a combination computed in a full group of
+    /// [`crate::fuse::GROUP_OUTPUTS`], each source loaded once for all of
+    /// them.
+    pub combination_term_grouped: f64,
     /// Seconds of one hoisted rotation, given its operand's decomposition.
     pub hoisted_rotate: f64,
     /// Seconds of one decomposition for hoisted rotations.
@@ -92,6 +113,16 @@ pub struct OpTimes {
 }
 
 impl OpTimes {
+    /// Seconds per term of a combination computed in a group of `members`
+    /// (1: on its own), by [`term_in_group`].
+    pub fn term_in_group(&self, members: usize) -> f64 {
+        term_in_group(
+            self.combination_term_alone,
+            self.combination_term_grouped,
+            members,
+        )
+    }
+
     /// Single-thread seconds of the server's work: every op but encryption
     /// (the client's) at its time, except the products and sums folded into
     /// linear combinations, which are priced per combination and per term,
@@ -141,6 +172,10 @@ impl Default for OpTimes {
             ],
             combination: COMBINATION_MS.0 * ms,
             combination_term: COMBINATION_MS.1 * ms,
+            combination_term_alone: COMBINATION_MS.1 * ms,
+            // Measured before the runtime grouped combinations: a term in a
+            // group is priced as one on its own.
+            combination_term_grouped: COMBINATION_MS.1 * ms,
             hoisted_rotate: HOISTED_MS.0 * ms,
             decompose: HOISTED_MS.1 * ms,
             encode_vector: ENCODE_VECTOR_MS * ms,

@@ -90,6 +90,15 @@ pub const GROUP_OUTPUTS: usize = 8;
 /// group's first member to its leader. The executor's window must exceed it.
 pub const GROUP_SPAN: usize = 128;
 
+/// Whether `members` combinations of one layer with `terms` terms in all,
+/// reading `union` distinct sources, make a group: at most
+/// [`GROUP_OUTPUTS`] of them, and the kernel's work (every source times
+/// every member) at most twice their terms. The grouping here and the
+/// cost model's estimate of it share this rule.
+pub fn fits_group(members: usize, union: usize, terms: usize) -> bool {
+    members <= GROUP_OUTPUTS && union * members <= 2 * terms
+}
+
 /// How a program's products and sums are executed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Fusion {
@@ -347,10 +356,9 @@ fn groups(
             let first = o.members[0] as usize;
             let union = o.union.len() + srcs.iter().filter(|s| !o.union.contains(s)).count();
             o.key == key
-                && members <= GROUP_OUTPUTS
+                && fits_group(members, union, o.terms + terms)
                 && *srcs.last().expect("a sum reads values") < o.members[0]
                 && work[i] - work[first] <= GROUP_SPAN
-                && union * members <= 2 * (o.terms + terms)
         });
         if joins {
             let o = open.as_mut().expect("joins an open group");

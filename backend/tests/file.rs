@@ -81,6 +81,11 @@ fn message(program: &Program) -> pb::ProgramFile {
     pb::ProgramFile::decode(file::encode(program).unwrap().as_slice()).unwrap()
 }
 
+/// The slot layout of a diagonal or tile program's message, to break.
+fn slots_of(m: &mut pb::ProgramFile) -> &mut pb::SlotLayout {
+    m.layout.as_mut().unwrap().slots.as_mut().unwrap()
+}
+
 fn refused(m: &pb::ProgramFile) -> String {
     match file::decode(&m.encode_to_vec()) {
         Ok(_) => panic!("accepted a broken file"),
@@ -254,15 +259,15 @@ fn diagonal_programs_round_trip_and_bad_layouts_are_refused() {
     m.layout.as_mut().unwrap().slots = None;
     cases.push(("without a slot layout", m));
     let mut m = good.clone();
-    m.layout.as_mut().unwrap().slots.as_mut().unwrap().block = 3;
+    slots_of(&mut m).block = 3;
     cases.push(("a block of 3 slots", m));
     let mut m = good.clone();
-    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    let s = slots_of(&mut m);
     s.input_slot[1] = s.input_slot[0];
     s.input_ct[1] = s.input_ct[0];
     cases.push(("a slot taken twice", m));
     let mut m = good.clone();
-    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    let s = slots_of(&mut m);
     s.output_slot[0] = s.block;
     cases.push(("an output element at", m));
     let mut m = good.clone();
@@ -342,20 +347,20 @@ fn tile_programs_round_trip_and_bad_layouts_are_refused() {
         .sample_stride = 32;
     cases.push(("a slot taken twice", m));
     let mut m = good.clone();
-    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    let s = slots_of(&mut m);
     *s.input_replica.last_mut().unwrap() = s.slots;
     cases.push(("an input feature at", m));
     let mut m = good.clone();
-    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    let s = slots_of(&mut m);
     s.output_replica.push(1);
     cases.push(("an output element at", m));
     let mut m = good.clone();
-    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    let s = slots_of(&mut m);
     s.input_replica.reverse();
     cases.push(("the first copy must be at offset 0", m));
     // A copy at every slot: refused by counting, before any slot is visited.
     let mut m = good.clone();
-    let s = m.layout.as_mut().unwrap().slots.as_mut().unwrap();
+    let s = slots_of(&mut m);
     s.output_replica = (0..s.slots).collect();
     cases.push(("more places than slots", m));
     let mut m = good.clone();

@@ -85,6 +85,8 @@ impl LevelTimes {
         // hoisted rotations: of one and of a decomposition (counted per
         // rotation: a decomposition's depth is its rotations').
         let (mut calls, mut terms) = ((0.0, 0u64), (0.0, 0u64));
+        // The same terms alone and in a full group, for scheduling.
+        let (mut alone, mut full) = (0.0, 0.0);
         // Each fused sum's group size: a lazy sum's is its combination's,
         // and a reader comes after what it reads.
         let mut outputs = vec![1usize; program.instrs.len()];
@@ -147,6 +149,8 @@ impl LevelTimes {
                 let own = if fusion.lazy[i] { 1 } else { 2 };
                 terms.0 += own as f64 * term;
                 terms.1 += own;
+                alone += own as f64 * self.combination_time(depth, 1).1;
+                full += own as f64 * self.combination_time(depth, GROUP_OUTPUTS).1;
                 if !fusion.lazy[i] {
                     calls.0 += call;
                     calls.1 += 1;
@@ -172,6 +176,11 @@ impl LevelTimes {
             seconds,
             combination: mean(calls, call),
             combination_term: mean(terms, term),
+            combination_term_alone: mean((alone, terms.1), term),
+            combination_term_grouped: mean(
+                (full, terms.1),
+                self.combination_time(0, GROUP_OUTPUTS).1,
+            ),
             hoisted_rotate: mean(hoisted, one),
             decompose: mean(split_off, split),
             encode_vector: mean(encodes, at(&self.encode_vector, 0)),
@@ -210,12 +219,8 @@ impl LevelTimes {
         match (at(&self.combination), at(&self.combination_term)) {
             (Some(call), Some(term)) => {
                 let term = match at(&self.combination_term_grouped) {
-                    Some(full) if outputs > 1 => {
-                        let g = GROUP_OUTPUTS as f64;
-                        let b = (term - full) * g / (g - 1.0);
-                        (term - b) + b / outputs as f64
-                    }
-                    _ => term,
+                    Some(full) => hepack_backend::cost::term_in_group(term, full, outputs),
+                    None => term,
                 };
                 (call, term)
             }

@@ -10,7 +10,7 @@
 //! elimination finds on a built program), then the lowering runs once more
 //! counting only the ops of live features.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use hepack_ir::{Graph, NodeId, Op, Pool};
 use hepack_passes::prune::BatchPacking;
@@ -21,6 +21,9 @@ use crate::cost::{Cost, OpCounts, OpTimes};
 use crate::error::BackendError;
 use crate::program::{LayerIdx, OutputElement};
 use crate::{Lowered, Lowering};
+
+mod schedule;
+use schedule::square_plans;
 
 impl Lowering for BatchPacking {
     fn lower_with(&self, graph: &Graph, builder: &mut Builder) -> Result<Lowered, BackendError> {
@@ -394,147 +397,6 @@ fn pool(
             }
         }
     })
-}
-
-/// What a squaring layer leaves to the linear layers that read it.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct SquarePlan {
-    /// Squares stay at three polynomials; each output of the readers is
-    /// relinearized instead ([`Builder::lazy_relinearize`]).
-    lazy_relinearize: bool,
-    /// Squares stay unrescaled; each output of the readers is rescaled
-    /// twice instead ([`Builder::defer_rescale`]).
-    defer_rescale: bool,
-}
-
-/// The squaring layers whose relinearization or rescale is better left to
-/// the linear layers that read them, once per output instead of once per
-/// square. A layer qualifies when its polynomial has degree 2 and
-/// everything that reads it, through ops that cost no level (reshapes,
-/// pools, constant shifts and scales), is a convolution or a dense layer.
-/// Priced with `times`:
-/// - relinearize lazily when one relinearization per reader output, plus
-///   the half again that a three-polynomial operand costs its rescale and
-///   each term of the readers' combinations, is cheaper than one per square;
-/// - defer the rescale when the rescales saved (squares less reader
-///   outputs, at the squares' size) outweigh the prime more that each term
-///   of the readers' combinations then reads: a term at `p` primes costs
-///   `1/p` more at `p + 1`, with `p` the levels left from the square on
-///   (its own among them) plus the first prime.
-///
-/// The choice depends only on the graph and the times, so counting and
-/// building agree.
-fn square_plans(graph: &Graph, times: &OpTimes) -> HashMap<NodeId, SquarePlan> {
-    let seconds = |kind: &str| times.seconds[crate::program::kind_index(kind).expect("a kind")];
-    let (relinearize, rescale) = (seconds("relinearize"), seconds("rescale"));
-    let levels = levels_to_outputs(graph);
-    let mut plans = HashMap::new();
-    for id in graph.topo_order() {
-        let node = graph.node(id);
-        let squares = match &node.op {
-            Op::Activation(hepack_ir::Activation::Square) => true,
-            Op::Polynomial(p) => p.coeffs.iter().rposition(|&c| c != 0.0) == Some(2),
-            _ => false,
-        };
-        if !squares || graph.is_output(id) {
-            continue;
-        }
-        let Some((terms, outputs)) = linear_readers(graph, id) else {
-            continue;
-        };
-        let squares = node.shape.numel() as f64;
-        let term = times.combination_term;
-        let eager = squares * relinearize + terms * term;
-        let deferred = squares * rescale / 2.0 + terms * term * 1.5 + outputs * relinearize;
-        let lazy_relinearize = deferred < eager;
-        let size = if lazy_relinearize { 1.5 } else { 1.0 };
-        let primes = f64::from(levels[&id].max(1));
-        let defer_rescale = (squares - outputs) * rescale * size > terms * term * size / primes;
-        plans.insert(
-            id,
-            SquarePlan {
-                lazy_relinearize,
-                defer_rescale,
-            },
-        );
-    }
-    plans
-}
-
-/// Per node, the most levels a path from it (itself included) to an output
-/// consumes, counting a level for each convolution and dense layer and
-/// ⌈log₂ d⌉ for a polynomial of degree d: what the op times of the values it
-/// feeds scale with, known before the chain is.
-fn levels_to_outputs(graph: &Graph) -> HashMap<NodeId, u32> {
-    let mut levels: HashMap<NodeId, u32> = HashMap::new();
-    for id in graph.topo_order().into_iter().rev() {
-        let own = match &graph.node(id).op {
-            Op::Conv(_) | Op::Dense(_) | Op::Activation(_) => 1,
-            Op::Polynomial(p) => {
-                let degree = p.coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
-                (degree.max(1) as f64).log2().ceil() as u32
-            }
-            _ => 0,
-        };
-        let after = graph
-            .users(id)
-            .iter()
-            .map(|u| levels.get(u).copied().unwrap_or(0))
-            .max()
-            .unwrap_or(0);
-        levels.insert(id, own + after);
-    }
-    levels
-}
-
-/// The terms and outputs of the linear layers that read `id`'s values
-/// through level-free ops, or `None` if anything else reads them (a
-/// polynomial, a residual sum, a model output).
-fn linear_readers(graph: &Graph, id: NodeId) -> Option<(f64, f64)> {
-    let (mut terms, mut outputs) = (0.0, 0.0);
-    let mut seen = HashSet::new();
-    let mut stack = graph.users(id);
-    while let Some(u) = stack.pop() {
-        if !seen.insert(u) {
-            continue;
-        }
-        let node = graph.node(u);
-        let numel = node.shape.numel() as f64;
-        match &node.op {
-            Op::Conv(c) => {
-                let (filters, ..) = c.weight.dim();
-                let nonzero = c.weight.iter().filter(|&&w| w != 0.0).count() as f64;
-                // Each output position reads every non-zero tap of its filter.
-                terms += nonzero / filters as f64 * numel;
-                outputs += numel;
-            }
-            Op::Dense(d) => {
-                let (_, n) = d.weight.dim();
-                let nonzero = d.weight.iter().filter(|&&w| w != 0.0).count() as f64;
-                terms += nonzero * numel / n as f64;
-                outputs += numel;
-            }
-            Op::Flatten
-            | Op::Reshape(_)
-            | Op::Transpose(_)
-            | Op::Dropout { .. }
-            | Op::Identity
-            | Op::AvgPool(_)
-            | Op::SumPool(_)
-            | Op::GlobalAvgPool
-            | Op::AddConst(_)
-            | Op::MulConst(_)
-            | Op::BatchNorm(_)
-            | Op::Patches(_)
-            | Op::Concat(_)
-                if !graph.is_output(u) =>
-            {
-                stack.extend(graph.users(u));
-            }
-            _ => return None,
-        }
-    }
-    Some((terms, outputs))
 }
 
 /// Per node, which output features some model output needs.
