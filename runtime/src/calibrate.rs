@@ -147,7 +147,13 @@ impl LevelTimes {
                 let (call, term) = self.combination_time(depth, outputs[i]);
                 // Each fused sum adds a term; a combination has one more.
                 let own = if fusion.lazy[i] { 1 } else { 2 };
-                terms.0 += own as f64 * term;
+                // Calibrated at two polynomials; a sum of unrelinearized
+                // squares streams three.
+                let polys = metas
+                    .as_ref()
+                    .and_then(|m| m[i])
+                    .map_or(2.0, |m| f64::from(m.size));
+                terms.0 += own as f64 * term * polys / 2.0;
                 terms.1 += own;
                 alone += own as f64 * self.combination_time(depth, 1).1;
                 full += own as f64 * self.combination_time(depth, GROUP_OUTPUTS).1;
