@@ -197,6 +197,43 @@ fn square_rescales_are_deferred_where_the_op_times_say() {
     }
 }
 
+/// The scheduler prices a linear layer's terms at the groups the runtime
+/// forms (`schedule.rs`): CryptoNets' first dense layer, 100 neurons that
+/// read every input, runs as 12 groups of 8 and one of 4, and its 5×5
+/// stride-2 convolution in groups of 3 neighbours, as the window overlap
+/// predicts (a row's end, or a filter's, breaks some).
+#[test]
+fn linear_layers_run_in_the_groups_the_scheduler_prices() {
+    let g = he_friendly(model("cryptonets"), "");
+    let (program, _) = BATCH.lower(&g, &OpTimes::default()).unwrap();
+    let metas = hepack_backend::levels::check(&program).unwrap();
+    let fusion = hepack_backend::fuse::Fusion::of(&program, &metas);
+    let sizes = |layer: &str| -> Vec<usize> {
+        let idx = program
+            .layers
+            .iter()
+            .position(|l| l.as_str() == layer)
+            .unwrap();
+        fusion
+            .groups
+            .iter()
+            .filter(|m| program.instrs[m[0] as usize].layer.0 as usize == idx)
+            .map(Vec::len)
+            .collect()
+    };
+    let dense = sizes("/3/Gemm");
+    assert_eq!(dense.len(), 13, "{dense:?}");
+    assert_eq!(dense.iter().filter(|&&n| n == 8).count(), 12, "{dense:?}");
+    let conv = sizes("/0/Conv");
+    assert!(conv.len() > 100, "{conv:?}");
+    let threes = conv.iter().filter(|&&n| n == 3).count();
+    assert!(conv.iter().all(|&n| n <= 3), "{conv:?}");
+    assert!(
+        threes * 10 >= conv.len() * 8,
+        "mostly groups of 3: {conv:?}"
+    );
+}
+
 /// Under SEAL with Intel HEXL (`hepack calibrate` on the development
 /// machine: relinearize 3.487 ms, rescale 0.358, a term 0.093 alone and
 /// 0.048 in a group of 8), CryptoNets' first squares are relinearized by
