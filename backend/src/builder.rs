@@ -12,6 +12,7 @@
 //! output materialises what is pending.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use hepack_ir::LayerName;
 
@@ -144,6 +145,46 @@ enum Term {
     Sum,
 }
 
+/// The weight table's hasher: a multiply-rotate hash over the keys' words.
+/// The table is looked up once per product (5·10⁸ times costing VGG-16), and
+/// SipHash's resistance to chosen keys, which the compiler's own keys do not
+/// need, was 45 % of that costing.
+type WeightKeys = BuildHasherDefault<WordHasher>;
+
+/// See [`WeightKeys`].
+#[derive(Clone, Copy, Default)]
+struct WordHasher(u64);
+
+impl WordHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.add(word);
+    }
+
+    fn write_u32(&mut self, word: u32) {
+        self.add(u64::from(word));
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the high bits best mixed; hashbrown picks the
+        // bucket from the low ones.
+        self.0.rotate_left(26)
+    }
+}
+
 /// Builds the op list for one program, or only counts it.
 pub struct Builder {
     mode: Mode,
@@ -151,9 +192,9 @@ pub struct Builder {
     pub instrs: Vec<Instr>,
     /// The weight table.
     pub plains: Vec<Plain>,
-    plain_ids: HashMap<(u64, u64, u32), PlainId>,
+    plain_ids: HashMap<(u64, u64, u32), PlainId, WeightKeys>,
     /// Vector entries by a hash of their values, scale and depth.
-    vector_ids: HashMap<(u64, u64, u32), Vec<PlainId>>,
+    vector_ids: HashMap<(u64, u64, u32), Vec<PlainId>, WeightKeys>,
     /// Slots per ciphertext, for slot packings (N/2 of the parameters, or
     /// of the largest N before they are chosen: the depth does not depend
     /// on it).
@@ -199,8 +240,8 @@ impl Builder {
             mode,
             instrs: Vec::new(),
             plains: Vec::new(),
-            plain_ids: HashMap::new(),
-            vector_ids: HashMap::new(),
+            plain_ids: HashMap::default(),
+            vector_ids: HashMap::default(),
             slots: 16384,
             layer: LayerIdx(0),
             muted: false,
