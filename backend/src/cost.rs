@@ -73,6 +73,9 @@ const WEIGHTED_TERM_EXTRA_MS: f64 = 0.278 - COMBINATION_MS.1;
 /// `a + b / members`, its product paid per member and its source's load `b`
 /// shared by the group.
 pub fn term_in_group(alone: f64, full: f64, members: usize) -> f64 {
+    if members <= 1 {
+        return alone;
+    }
     let g = crate::fuse::GROUP_OUTPUTS as f64;
     let members = members.clamp(1, crate::fuse::GROUP_OUTPUTS) as f64;
     let shared = (alone - full) * g / (g - 1.0);
