@@ -48,7 +48,7 @@ pub(super) fn square_plans(graph: &Graph, times: &OpTimes) -> HashMap<NodeId, Sq
         let node = graph.node(id);
         let squares = match &node.op {
             Op::Activation(hepack_ir::Activation::Square) => true,
-            Op::Polynomial(p) => p.coeffs.iter().rposition(|&c| c != 0.0) == Some(2),
+            Op::Polynomial(p) => p.degree() == 2,
             _ => false,
         };
         if !squares || graph.is_output(id) {
@@ -85,10 +85,7 @@ fn levels_to_outputs(graph: &Graph) -> HashMap<NodeId, u32> {
     for id in graph.topo_order().into_iter().rev() {
         let own = match &graph.node(id).op {
             Op::Conv(_) | Op::Dense(_) | Op::Activation(_) => 1,
-            Op::Polynomial(p) => {
-                let degree = p.coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
-                (degree.max(1) as f64).log2().ceil() as u32
-            }
+            Op::Polynomial(p) => (p.degree().max(1) as f64).log2().ceil() as u32,
             _ => 0,
         };
         let after = graph
@@ -249,6 +246,7 @@ fn conv_term_seconds(c: &Conv, numel: usize, times: &OpTimes) -> f64 {
     let width = kw.saturating_sub(1) * dilation + (GROUP_OUTPUTS - 1) * stride + 1;
     let mut seconds = 0.0;
     let mut seen = vec![false; width];
+    let mut taps = Vec::with_capacity(kw);
     for f in 0..filters {
         let filter = c.weight.index_axis(ndarray::Axis(0), f);
         let mut weights = filter.iter().filter(|&&w| w != 0.0);
@@ -262,10 +260,12 @@ fn conv_term_seconds(c: &Conv, numel: usize, times: &OpTimes) -> f64 {
         let mut terms = 0;
         for ci in 0..ch {
             for ky in 0..kh {
-                let taps: Vec<usize> = (0..kw)
-                    .filter(|&kx| c.weight[[f, ci, ky, kx]] != 0.0)
-                    .map(|kx| kx * dilation)
-                    .collect();
+                taps.clear();
+                taps.extend(
+                    (0..kw)
+                        .filter(|&kx| c.weight[[f, ci, ky, kx]] != 0.0)
+                        .map(|kx| kx * dilation),
+                );
                 terms += taps.len();
                 seen.fill(false);
                 for (t, fresh) in fresh.iter_mut().enumerate() {
@@ -278,9 +278,6 @@ fn conv_term_seconds(c: &Conv, numel: usize, times: &OpTimes) -> f64 {
                     }
                 }
             }
-        }
-        if terms == 0 {
-            continue;
         }
         let mut group = 1;
         let mut union = fresh[0];
